@@ -1,0 +1,139 @@
+//! The command line, as PRODUCT.md specifies it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ct-onboard",
+    version,
+    about = "Onboard new hires into Connecteam in bulk",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Settings file [default: config/ct-onboard.toml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// No progress bar, even on a terminal
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// More log detail (-v, -vv)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output (-q: warnings and errors only)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the sheet and manifest offline; nothing is sent
+    Check(InputArgs),
+    /// Show and report what a run would do; sends no write (same as run --dry-run)
+    Plan(PlanArgs),
+    /// Make every assignment
+    Run(RunArgs),
+    /// List the account's time-off and pay-rule policies
+    Policies(PoliciesArgs),
+    /// Show past runs and per-user state from the journal
+    History(HistoryArgs),
+    /// Serve the local Connecteam simulator
+    Sandbox(SandboxArgs),
+}
+
+/// What every command that reads the sheet takes.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// The new-hire sheet (.csv or .xlsx)
+    #[arg(value_name = "HIRES")]
+    pub hires: PathBuf,
+    /// XLSX sheet to read [default: the first]
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+    /// Accept pay-rule effective dates before today (they rewrite past payroll)
+    #[arg(long)]
+    pub allow_retroactive: bool,
+    /// Go ahead with the valid rows and report the others as invalid
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Plan as if today were this date (for rehearsals and tests)
+    #[arg(long, env = "CT_ONBOARD_TODAY", hide = true, value_name = "YYYY-MM-DD")]
+    pub today: Option<jiff::civil::Date>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Save the plan, to apply exactly it later with run --plan
+    #[arg(long, value_name = "PLAN.json")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Plan only: send no write
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply exactly this saved plan
+    #[arg(long, value_name = "PLAN.json")]
+    pub plan: Option<PathBuf>,
+    /// Run against the built-in simulator seeded from samples/
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Only the first N pending users (a canary)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Abort after N failed assignments
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<usize>,
+    /// Re-send assignments already done with different parameters
+    #[arg(long)]
+    pub reapply: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PoliciesArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// One user's assignment states
+    #[arg(long, value_name = "ID")]
+    pub user: Option<u64>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback)
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Seed file
+    #[arg(long, default_value = "samples/sandbox.yaml", value_name = "FILE")]
+    pub seed: PathBuf,
+}

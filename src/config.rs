@@ -1,0 +1,308 @@
+//! Settings: one struct read from the settings file and from flags, merged field by field
+//! (flags win), with defaults in accessors. The lychee pattern.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::input::ColumnMapping;
+use crate::problem::{Place, Problem};
+
+pub const DEFAULT_CONFIG: &str = "config/ct-onboard.toml";
+pub const GLOBAL_BASE_URL: &str = "https://api.connecteam.com";
+pub const AU_BASE_URL: &str = "https://api-au.connecteam.com";
+
+/// Every setting, as a flag and as a key of the settings file. All optional: unset means
+/// "the file's value, else the default".
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// API base URL (overrides --region)
+    #[arg(long, env = "CONNECTEAM_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Connecteam region: global or au
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The account's per-minute request limit (Expert plan: 100)
+    #[arg(long, value_name = "N")]
+    pub rate_per_minute: Option<u32>,
+    /// The account's daily request limit (Expert plan: 10000)
+    #[arg(long, value_name = "N")]
+    pub daily_quota: Option<u32>,
+    /// Percent of the per-minute and daily limits left for other integrations
+    #[arg(long, value_name = "PERCENT")]
+    pub quota_reserve_percent: Option<u8>,
+    /// Users processed at once
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Seconds before one request is abandoned and retried
+    #[arg(long, value_name = "SECONDS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Retries of one request after a 5xx, timeout or dropped connection
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+    /// Where run reports are written
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// The journal file
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// The manifest file
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// strftime format of text dates in the sheet, such as %d/%m/%Y (default: YYYY-MM-DD only)
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<String>,
+    /// A file holding the API key, readable by its owner only
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Header names for the columns ct-onboard reads (settings file only)
+    #[arg(skip)]
+    pub columns: Option<ColumnMapping>,
+}
+
+impl Settings {
+    /// Reads a settings file. A missing default file is fine; a missing named one is not.
+    pub fn load(path: Option<&Path>) -> Result<Settings, Problem> {
+        let (path, named) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        let file = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {
+                return Ok(Settings::default());
+            }
+            Err(e) => {
+                return Err(Problem::new(
+                    &file,
+                    Place::File,
+                    format!("cannot read the settings file: {e}"),
+                ));
+            }
+        };
+        toml::from_str(&text).map_err(|e| {
+            let place = e.span().map_or(Place::File, |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() as u64 + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+                Place::Text { line, column }
+            });
+            Problem::new(&file, place, e.message().to_owned())
+        })
+    }
+
+    /// Fills every field this one leaves unset from `file`: flags win over the file.
+    #[must_use]
+    pub fn or(self, file: Settings) -> Settings {
+        Settings {
+            base_url: self.base_url.or(file.base_url),
+            region: self.region.or(file.region),
+            rate_per_minute: self.rate_per_minute.or(file.rate_per_minute),
+            daily_quota: self.daily_quota.or(file.daily_quota),
+            quota_reserve_percent: self.quota_reserve_percent.or(file.quota_reserve_percent),
+            concurrency: self.concurrency.or(file.concurrency),
+            request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs),
+            max_retries: self.max_retries.or(file.max_retries),
+            report_dir: self.report_dir.or(file.report_dir),
+            state: self.state.or(file.state),
+            manifest: self.manifest.or(file.manifest),
+            date_format: self.date_format.or(file.date_format),
+            api_key_file: self.api_key_file.or(file.api_key_file),
+            columns: self.columns.or(file.columns),
+        }
+    }
+
+    pub fn base_url(&self) -> Result<String, Problem> {
+        if let Some(url) = &self.base_url {
+            return Ok(url.trim_end_matches('/').to_owned());
+        }
+        match self
+            .region
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("global" | "us" | "") => Ok(GLOBAL_BASE_URL.to_owned()),
+            Some("au") => Ok(AU_BASE_URL.to_owned()),
+            Some(other) => Err(Problem::new(
+                "settings",
+                Place::Setting("region".into()),
+                format!("region \"{other}\" is not one of: global, au"),
+            )),
+        }
+    }
+    pub fn rate_per_minute(&self) -> u32 {
+        self.rate_per_minute.unwrap_or(100)
+    }
+    pub fn daily_quota(&self) -> u32 {
+        self.daily_quota.unwrap_or(10_000)
+    }
+    pub fn quota_reserve_percent(&self) -> u8 {
+        self.quota_reserve_percent.unwrap_or(10)
+    }
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.unwrap_or(4)
+    }
+    pub fn request_timeout_secs(&self) -> u64 {
+        self.request_timeout_secs.unwrap_or(30)
+    }
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries.unwrap_or(5)
+    }
+    pub fn report_dir(&self) -> PathBuf {
+        self.report_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports"))
+    }
+    pub fn state(&self) -> PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("state/ct-onboard.db"))
+    }
+    pub fn manifest(&self) -> PathBuf {
+        self.manifest
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config/manifest.yaml"))
+    }
+    pub fn columns(&self) -> ColumnMapping {
+        self.columns.clone().unwrap_or_default()
+    }
+
+    /// Requests per minute ct-onboard allows itself: the limit less the reserve, at least 1.
+    pub fn effective_rate_per_minute(&self) -> u32 {
+        let keep = 100 - u32::from(self.quota_reserve_percent());
+        (self.rate_per_minute() * keep / 100).max(1)
+    }
+
+    /// Checks values that parse but make no sense, all at once.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut bad = |name: &str, message: &str| {
+            problems.push(Problem::new(
+                "settings",
+                Place::Setting(name.into()),
+                message.to_owned(),
+            ));
+        };
+        if self.rate_per_minute == Some(0) {
+            bad("rate_per_minute", "must be at least 1");
+        }
+        if self.daily_quota == Some(0) {
+            bad("daily_quota", "must be at least 1");
+        }
+        if self.quota_reserve_percent.is_some_and(|p| p >= 100) {
+            bad("quota_reserve_percent", "must be below 100");
+        }
+        if self.concurrency == Some(0) {
+            bad("concurrency", "must be at least 1");
+        }
+        if self.request_timeout_secs == Some(0) {
+            bad("request_timeout_secs", "must be at least 1");
+        }
+        if let Some(format) = &self.date_format {
+            let probe = jiff::civil::date(2027, 12, 31);
+            let ok = jiff::fmt::strtime::format(format.as_str(), probe)
+                .ok()
+                .and_then(|s| jiff::civil::Date::strptime(format.as_str(), &s).ok())
+                == Some(probe);
+            if !ok {
+                bad(
+                    "date_format",
+                    "must be a strftime date format with year, month and day, such as %d/%m/%Y",
+                );
+            }
+        }
+        if let Err(p) = self.base_url() {
+            problems.push(p);
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_field_by_field() {
+        let file = Settings {
+            rate_per_minute: Some(200),
+            concurrency: Some(8),
+            ..Settings::default()
+        };
+        let flags = Settings {
+            rate_per_minute: Some(50),
+            ..Settings::default()
+        };
+        let merged = flags.or(file);
+        assert_eq!(merged.rate_per_minute(), 50);
+        assert_eq!(merged.concurrency(), 8);
+        assert_eq!(merged.daily_quota(), 10_000);
+    }
+
+    #[test]
+    fn the_shipped_settings_file_parses_and_holds_every_setting() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert!(settings.check().is_empty());
+        for key in [
+            "base_url",
+            "region",
+            "rate_per_minute",
+            "daily_quota",
+            "quota_reserve_percent",
+            "concurrency",
+            "request_timeout_secs",
+            "max_retries",
+            "report_dir",
+            "state",
+            "manifest",
+            "date_format",
+            "api_key_file",
+            "[columns]",
+        ] {
+            assert!(
+                text.contains(key),
+                "config/ct-onboard.toml does not mention {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn region_picks_the_base_url() {
+        let au = Settings {
+            region: Some("AU".into()),
+            ..Settings::default()
+        };
+        assert_eq!(au.base_url().unwrap(), AU_BASE_URL);
+        let bad = Settings {
+            region: Some("eu".into()),
+            ..Settings::default()
+        };
+        assert_eq!(bad.check().len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_formats_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, "rate_per_minute = 100\nrate_per_minit = 5\n").unwrap();
+        let err = Settings::load(Some(&path)).unwrap_err();
+        assert_eq!(err.place, Place::Text { line: 2, column: 1 }, "{err}");
+        let s = Settings {
+            date_format: Some("%d/%m".into()),
+            ..Settings::default()
+        };
+        assert_eq!(s.check().len(), 1);
+    }
+
+    #[test]
+    fn effective_rate_leaves_the_reserve() {
+        let s = Settings::default();
+        assert_eq!(s.effective_rate_per_minute(), 90);
+    }
+}

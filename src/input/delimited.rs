@@ -1,0 +1,153 @@
+//! CSV, semicolon- and tab-separated sheets.
+
+use super::{Cell, Sheet, SheetRow};
+use crate::problem::{Place, Problem};
+
+/// Picks `,`, `;` or tab: whichever occurs most often outside quotes in the header line.
+/// Excel in much of Europe writes `;`, and some HR exports are tab-separated.
+pub fn sniff_delimiter(text: &str) -> u8 {
+    let header = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for ch in header.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ',' if !quoted => counts[0] += 1,
+            ';' if !quoted => counts[1] += 1,
+            '\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let best = (0..3)
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        candidates[best]
+    }
+}
+
+/// Parses decoded CSV text into a [`Sheet`]. Blank lines and rows of empty fields are
+/// skipped; row numbers are the file's line numbers, as Excel shows them.
+pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(text))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut headers: Option<Vec<String>> = None;
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let row = e.position().map_or(0, csv::Position::line);
+                return Err(Problem::new(
+                    file,
+                    Place::Row(row),
+                    format!("the CSV cannot be read here: {e}"),
+                ));
+            }
+        }
+        if record.iter().all(|field| field.trim().is_empty()) {
+            continue;
+        }
+        let number = record.position().map_or(0, csv::Position::line);
+        let Some(header) = &headers else {
+            headers = Some(record.iter().map(|h| h.trim().to_owned()).collect());
+            continue;
+        };
+        if record.len() > header.len()
+            && record
+                .iter()
+                .skip(header.len())
+                .any(|f| !f.trim().is_empty())
+        {
+            problems.push(Problem::in_row(
+                file,
+                number,
+                None,
+                format!(
+                    "this row has {} fields but the header has {}: a delimiter inside an unquoted value?",
+                    record.len(),
+                    header.len()
+                ),
+            ));
+        }
+        let cells = record
+            .iter()
+            .take(header.len())
+            .map(|field| {
+                if field.is_empty() {
+                    Cell::Empty
+                } else {
+                    Cell::Text(field.to_owned())
+                }
+            })
+            .collect();
+        rows.push(SheetRow { number, cells });
+    }
+    let Some(headers) = headers else {
+        return Err(Problem::new(
+            file,
+            Place::File,
+            "the file is empty: no header row and no data",
+        ));
+    };
+    Ok(Sheet {
+        file: file.to_owned(),
+        headers,
+        rows,
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_each_delimiter() {
+        assert_eq!(sniff_delimiter("a,b,c\n"), b',');
+        assert_eq!(sniff_delimiter("a;b;c\n1,5;2;3"), b';');
+        assert_eq!(sniff_delimiter("a\tb\tc\n"), b'\t');
+        assert_eq!(sniff_delimiter("\"x;y\",b,c\n"), b',');
+        assert_eq!(sniff_delimiter("single\n"), b',');
+    }
+
+    #[test]
+    fn numbers_rows_by_line_and_skips_blank_lines() {
+        let sheet = parse_delimited("h.csv", "id,type\r\n\r\n1,a\r\n,\r\n2,b\r\n").unwrap();
+        assert_eq!(sheet.headers, ["id", "type"]);
+        let numbers: Vec<u64> = sheet.rows.iter().map(|r| r.number).collect();
+        assert_eq!(numbers, [3, 5]);
+    }
+
+    #[test]
+    fn quoted_fields_keep_delimiters_and_newlines() {
+        let sheet = parse_delimited("h.csv", "id,note\n1,\"a, b\nc\"\n2,x\n").unwrap();
+        assert_eq!(sheet.rows[0].cells[1], Cell::Text("a, b\nc".into()));
+        assert_eq!(sheet.rows[1].number, 4);
+    }
+
+    #[test]
+    fn extra_fields_are_a_row_problem_but_trailing_empties_are_not() {
+        let sheet = parse_delimited("h.csv", "a,b\n1,2,,\n1,2,3\n").unwrap();
+        assert_eq!(sheet.problems.len(), 1);
+        assert_eq!(sheet.problems[0].sheet_row, Some(3));
+    }
+
+    #[test]
+    fn empty_input_is_an_error() {
+        let err = parse_delimited("h.csv", "\n\n").unwrap_err();
+        assert!(err.message.contains("empty"), "{err}");
+    }
+}

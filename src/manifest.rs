@@ -1,0 +1,607 @@
+//! The manifest: which time-off policies (with starting balances) and which pay-rule
+//! policy (with an effective date) each employee type gets.
+//!
+//! YAML and CSV are both turned into the same list of [`Entry`]s first, so that one set
+//! of checks, with one set of messages, serves both forms.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::input::{decode_text, normalize_header, values};
+use crate::problem::{Place, Problem, column_label};
+
+/// The unit of a time-off balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Hours,
+    Days,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Hours => "hours",
+            Unit::Days => "days",
+        }
+    }
+}
+
+impl FromStr for Unit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hours" => Ok(Unit::Hours),
+            "days" => Ok(Unit::Days),
+            other => Err(format!("unit \"{other}\" is not one of: hours, days")),
+        }
+    }
+}
+
+/// A starting balance: both parts or neither, as the API takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Balance {
+    pub amount: Decimal,
+    pub unit: Unit,
+}
+
+/// A policy named by ID, by name, or both (then both must agree once the API is read).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PolicyRef<Id> {
+    pub id: Option<Id>,
+    pub name: Option<String>,
+}
+
+impl<Id: std::fmt::Display> std::fmt::Display for PolicyRef<Id> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.id, &self.name) {
+            (Some(id), Some(name)) => write!(f, "{id} (\"{name}\")"),
+            (Some(id), None) => write!(f, "{id}"),
+            (None, Some(name)) => write!(f, "\"{name}\""),
+            (None, None) => f.write_str("(none)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeOffRule {
+    pub policy: PolicyRef<String>,
+    pub balance: Option<Balance>,
+    pub place: Place,
+}
+
+/// Where a pay rule's effective date comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EffectiveDate {
+    Fixed(Date),
+    /// A column of the sheet, such as `start_date`.
+    Column(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayRuleRule {
+    pub policy: PolicyRef<u64>,
+    pub effective_date: EffectiveDate,
+    pub place: Place,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmployeeType {
+    pub name: String,
+    pub time_off: Vec<TimeOffRule>,
+    pub pay_rule: Option<PayRuleRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub file: String,
+    pub types: Vec<EmployeeType>,
+}
+
+impl Manifest {
+    /// The employee type of that name, ignoring case and surrounding spaces.
+    pub fn employee_type(&self, name: &str) -> Option<&EmployeeType> {
+        let key = type_key(name);
+        self.types.iter().find(|t| type_key(&t.name) == key)
+    }
+
+    pub fn type_names(&self) -> Vec<&str> {
+        self.types.iter().map(|t| t.name.as_str()).collect()
+    }
+}
+
+fn type_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Reads a manifest, YAML unless the file ends in `.csv`.
+pub fn read_manifest(path: &Path) -> Result<Manifest, Vec<Problem>> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        vec![Problem::new(
+            &file,
+            Place::File,
+            format!("cannot read the manifest: {e}"),
+        )]
+    })?;
+    let text = decode_text(&bytes);
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let entries = if is_csv {
+        csv_entries(&file, &text)?
+    } else {
+        yaml_entries(&file, &text)?
+    };
+    build(&file, entries)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    TimeOff,
+    PayRule,
+}
+
+/// One value as written, with where it was written.
+#[derive(Debug, Clone)]
+struct Value {
+    text: String,
+    place: Place,
+}
+
+/// One assignment line of either manifest form, not yet checked.
+#[derive(Debug, Clone)]
+struct Entry {
+    employee_type: Value,
+    /// `None` for an employee type listed with nothing to assign: its hires are then
+    /// reported with zero assignments rather than as an unknown type.
+    kind: Option<Kind>,
+    policy_id: Option<Value>,
+    policy_name: Option<Value>,
+    balance: Option<Value>,
+    unit: Option<Value>,
+    effective_date: Option<Value>,
+    place: Place,
+}
+
+// ---- YAML form ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlManifest {
+    employee_types: BTreeMap<String, Spanned<Option<YamlType>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlType {
+    #[serde(default)]
+    time_off: Vec<Spanned<YamlRule>>,
+    pay_rule: Option<Spanned<YamlRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlRule {
+    policy_id: Option<Spanned<String>>,
+    policy_name: Option<Spanned<String>>,
+    balance: Option<Spanned<String>>,
+    unit: Option<Spanned<String>>,
+    effective_date: Option<Spanned<String>>,
+}
+
+fn text_place(location: serde_saphyr::Location) -> Place {
+    Place::Text {
+        line: location.line(),
+        column: location.column(),
+    }
+}
+
+fn spanned_value(v: Option<Spanned<String>>) -> Option<Value> {
+    v.map(|s| Value {
+        place: text_place(s.referenced),
+        text: s.value,
+    })
+}
+
+fn yaml_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
+    let manifest: YamlManifest = serde_saphyr::from_str(text).map_err(|e| {
+        let place = e.location().map_or(Place::File, text_place);
+        let message = e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .to_owned();
+        vec![Problem::new(file, place, message)]
+    })?;
+    let mut entries = Vec::new();
+    for (name, spanned) in manifest.employee_types {
+        let type_place = text_place(spanned.referenced);
+        let employee_type = Value {
+            text: name,
+            place: type_place.clone(),
+        };
+        let Some(ty) = spanned.value else {
+            entries.push(empty_type_marker(employee_type));
+            continue;
+        };
+        if ty.time_off.is_empty() && ty.pay_rule.is_none() {
+            entries.push(empty_type_marker(employee_type.clone()));
+        }
+        let rules = ty
+            .time_off
+            .into_iter()
+            .map(|r| (Kind::TimeOff, r))
+            .chain(ty.pay_rule.map(|r| (Kind::PayRule, r)));
+        for (kind, rule) in rules {
+            let place = text_place(rule.referenced);
+            let r = rule.value;
+            entries.push(Entry {
+                employee_type: employee_type.clone(),
+                kind: Some(kind),
+                policy_id: spanned_value(r.policy_id),
+                policy_name: spanned_value(r.policy_name),
+                balance: spanned_value(r.balance),
+                unit: spanned_value(r.unit),
+                effective_date: spanned_value(r.effective_date),
+                place,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+fn empty_type_marker(employee_type: Value) -> Entry {
+    Entry {
+        place: employee_type.place.clone(),
+        employee_type,
+        kind: None,
+        policy_id: None,
+        policy_name: None,
+        balance: None,
+        unit: None,
+        effective_date: None,
+    }
+}
+
+// ---- CSV form ----
+
+const CSV_COLUMNS: [&str; 7] = [
+    "employee_type",
+    "kind",
+    "policy_id",
+    "policy_name",
+    "balance",
+    "unit",
+    "effective_date",
+];
+
+fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
+    let sheet = crate::input::parse_delimited(file, text).map_err(|p| vec![p])?;
+    let mut problems = sheet.problems.clone();
+    let mut index = BTreeMap::new();
+    for (i, header) in sheet.headers.iter().enumerate() {
+        let key = normalize_header(header);
+        match CSV_COLUMNS.iter().find(|c| normalize_header(c) == key) {
+            Some(name) => {
+                index.insert(*name, i);
+            }
+            None => problems.push(Problem::new(
+                file,
+                Place::Row(1),
+                format!(
+                    "unknown column {}; the columns are: {}",
+                    column_label(header, i),
+                    CSV_COLUMNS.join(", ")
+                ),
+            )),
+        }
+    }
+    for required in ["employee_type", "kind"] {
+        if !index.contains_key(required) {
+            problems.push(Problem::new(
+                file,
+                Place::Row(1),
+                format!("the manifest has no {required} column"),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut entries = Vec::new();
+    for row in &sheet.rows {
+        let value = |name: &str| -> Option<Value> {
+            let i = *index.get(name)?;
+            let text = values::text(row.cell(i))?;
+            Some(Value {
+                text,
+                place: Place::Cell {
+                    row: row.number,
+                    column: column_label(&sheet.headers[i], i),
+                },
+            })
+        };
+        let Some(employee_type) = value("employee_type") else {
+            problems.push(Problem::new(
+                file,
+                Place::Row(row.number),
+                "employee_type is empty",
+            ));
+            continue;
+        };
+        let kind = match value("kind") {
+            Some(v) if v.text.eq_ignore_ascii_case("time_off") => Kind::TimeOff,
+            Some(v) if v.text.eq_ignore_ascii_case("pay_rule") => Kind::PayRule,
+            Some(v) => {
+                problems.push(Problem::new(
+                    file,
+                    v.place,
+                    format!("kind \"{}\" is not time_off or pay_rule", v.text),
+                ));
+                continue;
+            }
+            None => {
+                problems.push(Problem::new(
+                    file,
+                    Place::Row(row.number),
+                    "kind is empty (time_off or pay_rule)",
+                ));
+                continue;
+            }
+        };
+        entries.push(Entry {
+            employee_type,
+            kind: Some(kind),
+            policy_id: value("policy_id"),
+            policy_name: value("policy_name"),
+            balance: value("balance"),
+            unit: value("unit"),
+            effective_date: value("effective_date"),
+            place: Place::Row(row.number),
+        });
+    }
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(problems)
+    }
+}
+
+// ---- the checks both forms share ----
+
+fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut types: Vec<EmployeeType> = Vec::new();
+    let mut first_place: BTreeMap<String, (String, Place)> = BTreeMap::new();
+    for entry in entries {
+        let key = type_key(&entry.employee_type.text);
+        if let Some((seen_name, seen_place)) = first_place.get(&key) {
+            if *seen_name != entry.employee_type.text {
+                problems.push(Problem::new(
+                    file,
+                    entry.employee_type.place.clone(),
+                    format!(
+                        "employee type \"{}\" differs only in case from \"{seen_name}\" ({}); use one spelling",
+                        entry.employee_type.text,
+                        describe(seen_place)
+                    ),
+                ));
+                continue;
+            }
+        } else {
+            first_place.insert(
+                key.clone(),
+                (
+                    entry.employee_type.text.clone(),
+                    entry.employee_type.place.clone(),
+                ),
+            );
+            types.push(EmployeeType {
+                name: entry.employee_type.text.clone(),
+                time_off: Vec::new(),
+                pay_rule: None,
+            });
+        }
+        let ty = types
+            .iter_mut()
+            .find(|t| type_key(&t.name) == key)
+            .expect("inserted above");
+        let Some(kind) = entry.kind else { continue };
+        match check_entry(file, kind, &entry) {
+            Ok(Rule::TimeOff(rule)) => {
+                let duplicate = ty
+                    .time_off
+                    .iter()
+                    .find(|r| same_policy(&r.policy, &rule.policy));
+                if let Some(earlier) = duplicate {
+                    problems.push(Problem::new(
+                        file,
+                        rule.place.clone(),
+                        format!(
+                            "time-off policy {} is listed twice for \"{}\" (first {})",
+                            rule.policy,
+                            ty.name,
+                            describe(&earlier.place)
+                        ),
+                    ));
+                } else {
+                    ty.time_off.push(rule);
+                }
+            }
+            Ok(Rule::PayRule(rule)) => {
+                if let Some(earlier) = &ty.pay_rule {
+                    problems.push(Problem::new(
+                        file,
+                        rule.place.clone(),
+                        format!(
+                            "\"{}\" already has a pay-rule policy ({}); a user holds one pay-rule policy at a time",
+                            ty.name,
+                            describe(&earlier.place)
+                        ),
+                    ));
+                } else {
+                    ty.pay_rule = Some(rule);
+                }
+            }
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if types.is_empty() && problems.is_empty() {
+        problems.push(Problem::new(
+            file,
+            Place::File,
+            "the manifest lists no employee types",
+        ));
+    }
+    if problems.is_empty() {
+        Ok(Manifest {
+            file: file.to_owned(),
+            types,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+fn describe(place: &Place) -> String {
+    match place {
+        Place::Text { line, .. } => format!("line {line}"),
+        Place::Row(row) | Place::Cell { row, .. } => format!("row {row}"),
+        Place::File | Place::Setting(_) => "above".to_owned(),
+    }
+}
+
+fn same_policy<Id: PartialEq>(a: &PolicyRef<Id>, b: &PolicyRef<Id>) -> bool {
+    (a.id.is_some() && a.id == b.id)
+        || (a.name.is_some()
+            && a.name.as_deref().map(str::to_lowercase) == b.name.as_deref().map(str::to_lowercase))
+}
+
+enum Rule {
+    TimeOff(TimeOffRule),
+    PayRule(PayRuleRule),
+}
+
+fn check_entry(file: &str, kind: Kind, e: &Entry) -> Result<Rule, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut fail =
+        |place: &Place, message: String| problems.push(Problem::new(file, place.clone(), message));
+    if e.policy_id.is_none() && e.policy_name.is_none() {
+        fail(&e.place, "give a policy_id or a policy_name".into());
+    }
+    let name = e.policy_name.as_ref().map(|v| v.text.clone());
+    let rule = match kind {
+        Kind::TimeOff => {
+            if let Some(v) = &e.effective_date {
+                fail(
+                    &v.place,
+                    "effective_date applies to pay_rule only; time-off policies have none".into(),
+                );
+            }
+            let amount = e
+                .balance
+                .as_ref()
+                .and_then(|v| match Decimal::from_str(v.text.trim()) {
+                    Ok(d) if d.is_sign_negative() && !d.is_zero() => {
+                        fail(&v.place, format!("balance {} is negative", v.text));
+                        None
+                    }
+                    Ok(d) => Some(d),
+                    Err(_) => {
+                        fail(&v.place, format!("balance \"{}\" is not a number", v.text));
+                        None
+                    }
+                });
+            let unit = e.unit.as_ref().and_then(|v| match Unit::from_str(&v.text) {
+                Ok(u) => Some(u),
+                Err(msg) => {
+                    fail(&v.place, msg);
+                    None
+                }
+            });
+            match (&e.balance, &e.unit) {
+                (Some(v), None) => fail(
+                    &v.place,
+                    "balance without unit: add unit: hours or unit: days".into(),
+                ),
+                (None, Some(v)) => fail(
+                    &v.place,
+                    "unit without balance: give both, or neither for the policy's defaults".into(),
+                ),
+                _ => {}
+            }
+            let balance = amount
+                .zip(unit)
+                .map(|(amount, unit)| Balance { amount, unit });
+            let id = e.policy_id.as_ref().map(|v| v.text.trim().to_owned());
+            Rule::TimeOff(TimeOffRule {
+                policy: PolicyRef { id, name },
+                balance,
+                place: e.place.clone(),
+            })
+        }
+        Kind::PayRule => {
+            for v in [&e.balance, &e.unit].into_iter().flatten() {
+                fail(&v.place, "balance and unit apply to time_off only".into());
+            }
+            let id = e
+                .policy_id
+                .as_ref()
+                .and_then(|v| match v.text.trim().parse::<u64>() {
+                    Ok(id) if id > 0 => Some(id),
+                    _ => {
+                        fail(
+                            &v.place,
+                            format!(
+                                "pay-rule policy_id \"{}\" is not a positive whole number",
+                                v.text
+                            ),
+                        );
+                        None
+                    }
+                });
+            let effective_date = match &e.effective_date {
+                None => {
+                    fail(&e.place, "a pay rule needs effective_date: a YYYY-MM-DD date or a sheet column such as start_date".into());
+                    None
+                }
+                Some(v) => effective_date(&v.text).map_err(|m| fail(&v.place, m)).ok(),
+            };
+            let policy = PolicyRef { id, name };
+            match effective_date {
+                Some(effective_date) => Rule::PayRule(PayRuleRule {
+                    policy,
+                    effective_date,
+                    place: e.place.clone(),
+                }),
+                None => return Err(problems),
+            }
+        }
+    };
+    if problems.is_empty() {
+        Ok(rule)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A date if it looks like one, otherwise the name of a sheet column.
+fn effective_date(text: &str) -> Result<EffectiveDate, String> {
+    let text = text.trim();
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        values::parse_iso_date(text).map(EffectiveDate::Fixed)
+    } else {
+        Ok(EffectiveDate::Column(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

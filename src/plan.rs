@@ -1,0 +1,306 @@
+//! Planning: sheet × manifest → for each sheet row, the assignments to make.
+//!
+//! A pure function: no files, no network, no clock (today's date is passed in), so that
+//! every rule here is tested directly.
+
+use std::collections::HashMap;
+
+use jiff::civil::Date;
+
+use crate::input::{Columns, Field, Sheet, values};
+use crate::manifest::{Balance, EffectiveDate, Manifest, PolicyRef};
+use crate::problem::Problem;
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub today: Date,
+    pub allow_retroactive: bool,
+    /// strftime format for text dates in the sheet; ISO `YYYY-MM-DD` when unset.
+    pub date_format: Option<String>,
+}
+
+/// How a row names its Connecteam user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identity {
+    UserId(u64),
+    Email(String),
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::UserId(id) => write!(f, "{id}"),
+            Identity::Email(email) => f.write_str(email),
+        }
+    }
+}
+
+/// One assignment to make for one user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Assignment {
+    TimeOff {
+        policy: PolicyRef<String>,
+        balance: Option<Balance>,
+    },
+    PayRule {
+        policy: PolicyRef<u64>,
+        effective_date: Date,
+    },
+}
+
+impl Assignment {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Assignment::TimeOff { .. } => "time_off",
+            Assignment::PayRule { .. } => "pay_rule",
+        }
+    }
+
+    /// The policy ID as text (empty until resolved) and its name, if known.
+    pub fn policy_id_and_name(&self) -> (String, String) {
+        let (id, name) = match self {
+            Assignment::TimeOff { policy, .. } => (policy.id.clone(), &policy.name),
+            Assignment::PayRule { policy, .. } => (policy.id.map(|i| i.to_string()), &policy.name),
+        };
+        (id.unwrap_or_default(), name.clone().unwrap_or_default())
+    }
+}
+
+/// One sheet row: who, what to assign, and anything wrong with it.
+#[derive(Debug, Clone)]
+pub struct PlanRow {
+    /// Index into `Sheet::rows`.
+    pub index: usize,
+    /// The spreadsheet row number.
+    pub number: u64,
+    pub identity: Option<Identity>,
+    /// Known from the sheet, or once an email is resolved.
+    pub user_id: Option<u64>,
+    pub employee_type: String,
+    pub assignments: Vec<Assignment>,
+    pub problems: Vec<Problem>,
+}
+
+impl PlanRow {
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The whole plan: every sheet row once, in sheet order, plus problems that are not about
+/// one row (a manifest date in the past, a column the manifest names but the sheet lacks).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub rows: Vec<PlanRow>,
+    pub problems: Vec<Problem>,
+}
+
+impl Plan {
+    pub fn valid_rows(&self) -> impl Iterator<Item = &PlanRow> {
+        self.rows.iter().filter(|r| r.is_valid())
+    }
+
+    /// Every problem, global ones first, then row by row.
+    pub fn all_problems(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .chain(self.rows.iter().flat_map(|r| r.problems.iter()))
+    }
+
+    pub fn assignment_count(&self) -> usize {
+        self.valid_rows().map(|r| r.assignments.len()).sum()
+    }
+}
+
+pub fn plan(sheet: &Sheet, columns: &Columns, manifest: &Manifest, options: &PlanOptions) -> Plan {
+    let mut plan = Plan {
+        rows: Vec::with_capacity(sheet.rows.len()),
+        problems: Vec::new(),
+    };
+    let date_columns =
+        effective_date_columns(sheet, columns, manifest, options, &mut plan.problems);
+    let mut first_seen: HashMap<Identity, u64> = HashMap::new();
+    let file = sheet.file.as_str();
+
+    for (index, row) in sheet.rows.iter().enumerate() {
+        let mut problems: Vec<Problem> = sheet
+            .problems
+            .iter()
+            .filter(|p| p.sheet_row == Some(row.number))
+            .cloned()
+            .collect();
+        let mut problem = |column: Option<usize>, message: String| {
+            problems.push(Problem::in_row(
+                file,
+                row.number,
+                column.map(|c| columns.label(c)),
+                message,
+            ));
+        };
+        let read = |field: Field| columns.index(field).map(|c| (c, row.cell(c)));
+
+        let user_id = match read(Field::UserId) {
+            Some((c, cell)) => values::user_id(cell).unwrap_or_else(|m| {
+                problem(Some(c), m);
+                None
+            }),
+            None => None,
+        };
+        let email = match read(Field::Email) {
+            Some((c, cell)) => values::email(cell).unwrap_or_else(|m| {
+                problem(Some(c), m);
+                None
+            }),
+            None => None,
+        };
+        let identity = match (user_id, email) {
+            (Some(id), _) => Some(Identity::UserId(id)),
+            (None, Some(email)) => Some(Identity::Email(email)),
+            (None, None) => {
+                let id_or_email_bad = read(Field::UserId).is_some_and(|(_, c)| !c.is_blank())
+                    || read(Field::Email).is_some_and(|(_, c)| !c.is_blank());
+                if !id_or_email_bad {
+                    problem(
+                        None,
+                        "no user_id and no email: the row does not say who to onboard".into(),
+                    );
+                }
+                None
+            }
+        };
+        if let Some(identity) = &identity {
+            if let Some(first) = first_seen.get(identity) {
+                let column = match identity {
+                    Identity::UserId(_) => columns.index(Field::UserId),
+                    Identity::Email(_) => columns.index(Field::Email),
+                };
+                problem(
+                    column,
+                    format!("{identity} is already on row {first}: each user may appear once"),
+                );
+            } else {
+                first_seen.insert(identity.clone(), row.number);
+            }
+        }
+
+        let type_column = columns.index(Field::EmployeeType);
+        let employee_type = type_column
+            .and_then(|c| values::text(row.cell(c)))
+            .unwrap_or_default();
+        let mut assignments = Vec::new();
+        if employee_type.is_empty() {
+            problem(type_column, "employee_type is empty".into());
+        } else if let Some(ty) = manifest.employee_type(&employee_type) {
+            for rule in &ty.time_off {
+                assignments.push(Assignment::TimeOff {
+                    policy: rule.policy.clone(),
+                    balance: rule.balance,
+                });
+            }
+            if let Some(rule) = &ty.pay_rule {
+                let effective_date = match &rule.effective_date {
+                    EffectiveDate::Fixed(date) => Some(*date),
+                    EffectiveDate::Column(name) => date_columns.get(name.as_str()).copied().flatten().and_then(|c| {
+                        match values::date(row.cell(c), options.date_format.as_deref()) {
+                            Ok(Some(date)) if date < options.today && !options.allow_retroactive => {
+                                problem(Some(c), retroactive_message(date, options.today));
+                                None
+                            }
+                            Ok(Some(date)) => Some(date),
+                            Ok(None) => {
+                                problem(
+                                    Some(c),
+                                    format!("empty, but the pay rule for \"{}\" takes its effective date from this column", ty.name),
+                                );
+                                None
+                            }
+                            Err(m) => {
+                                problem(Some(c), m);
+                                None
+                            }
+                        }
+                    }),
+                };
+                if let Some(effective_date) = effective_date {
+                    assignments.push(Assignment::PayRule {
+                        policy: rule.policy.clone(),
+                        effective_date,
+                    });
+                }
+            }
+        } else {
+            problem(
+                type_column,
+                format!(
+                    "unknown employee type \"{employee_type}\"; the manifest has: {}",
+                    manifest.type_names().join(", ")
+                ),
+            );
+        }
+
+        plan.rows.push(PlanRow {
+            index,
+            number: row.number,
+            identity,
+            user_id,
+            employee_type,
+            assignments,
+            problems,
+        });
+    }
+    plan
+}
+
+/// Finds the sheet column of each effective-date column the manifest names, and checks
+/// fixed dates once. Columns the sheet lacks are reported once, not on every row.
+fn effective_date_columns<'m>(
+    sheet: &Sheet,
+    columns: &Columns,
+    manifest: &'m Manifest,
+    options: &PlanOptions,
+    problems: &mut Vec<Problem>,
+) -> HashMap<&'m str, Option<usize>> {
+    let mut found = HashMap::new();
+    for ty in &manifest.types {
+        let Some(rule) = &ty.pay_rule else { continue };
+        match &rule.effective_date {
+            EffectiveDate::Fixed(date) => {
+                if *date < options.today && !options.allow_retroactive {
+                    problems.push(Problem::new(
+                        &manifest.file,
+                        rule.place.clone(),
+                        retroactive_message(*date, options.today),
+                    ));
+                }
+            }
+            EffectiveDate::Column(name) => {
+                if found.contains_key(name.as_str()) {
+                    continue;
+                }
+                let index = columns.by_name(name);
+                if index.is_none() {
+                    problems.push(Problem::new(
+                        &manifest.file,
+                        rule.place.clone(),
+                        format!(
+                            "the pay rule for \"{}\" takes its effective date from column \"{name}\", which {} does not have",
+                            ty.name, sheet.file
+                        ),
+                    ));
+                }
+                found.insert(name.as_str(), index);
+            }
+        }
+    }
+    found
+}
+
+fn retroactive_message(date: Date, today: Date) -> String {
+    format!(
+        "effective date {date} is before today ({today}): a retroactive pay rule rewrites past payroll; \
+         pass --allow-retroactive if that is really meant"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! A problem found in the user's input, with the place it was found.
+//!
+//! Every validation step returns these instead of stopping at the first one, so that
+//! the user can fix a whole sheet in one pass.
+
+use std::fmt;
+
+/// Where in a file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// The file as a whole (missing, empty, unreadable).
+    File,
+    /// A whole row of a sheet or CSV manifest (row numbers as a spreadsheet shows them).
+    Row(u64),
+    /// One cell: row number and the column's header as written, with its letter.
+    Cell { row: u64, column: String },
+    /// A line and column of a text file such as the YAML manifest.
+    Text { line: u64, column: u64 },
+    /// A setting of the settings file or a flag.
+    Setting(String),
+}
+
+/// One thing wrong with the input, phrased for the person who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub place: Place,
+    pub message: String,
+    /// The sheet row this problem makes invalid, if it concerns one row only.
+    /// `--skip-invalid` leaves such rows out; any other problem stops the run.
+    pub sheet_row: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(file: impl Into<String>, place: Place, message: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            place,
+            message: message.into(),
+            sheet_row: None,
+        }
+    }
+
+    /// A problem with one row of the new-hire sheet.
+    pub fn in_row(
+        file: &str,
+        row: u64,
+        column: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let place = match column {
+            Some(column) => Place::Cell { row, column },
+            None => Place::Row(row),
+        };
+        Self {
+            sheet_row: Some(row),
+            ..Self::new(file, place, message)
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        match &self.place {
+            Place::File => {}
+            Place::Row(row) => write!(f, ": row {row}")?,
+            Place::Cell { row, column } => write!(f, ": row {row}, column {column}")?,
+            Place::Text { line, column } => write!(f, ": line {line}, column {column}")?,
+            Place::Setting(name) => write!(f, ": setting `{name}`")?,
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Spreadsheet column letter for a zero-based index: 0 → A, 25 → Z, 26 → AA.
+pub fn column_letter(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(b'A' + u8::try_from(rem).expect("remainder below 26"));
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).expect("ASCII letters")
+}
+
+/// How a column is named in messages: its header and its letter, `"User ID" (B)`.
+pub fn column_label(header: &str, index: usize) -> String {
+    format!("\"{header}\" ({})", column_letter(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters_follow_spreadsheet_order() {
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+        assert_eq!(column_letter(701), "ZZ");
+        assert_eq!(column_letter(702), "AAA");
+    }
+
+    #[test]
+    fn display_names_file_row_and_column() {
+        let p = Problem::in_row("hires.csv", 7, Some(column_label("User ID", 1)), "bad");
+        assert_eq!(
+            p.to_string(),
+            "hires.csv: row 7, column \"User ID\" (B): bad"
+        );
+        assert_eq!(p.sheet_row, Some(7));
+    }
+}
