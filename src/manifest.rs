@@ -142,6 +142,11 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, Vec<Problem>> {
     build(&file, entries)
 }
 
+/// Reads a YAML manifest from text; `file` names it in messages.
+pub fn manifest_from_yaml(file: &str, text: &str) -> Result<Manifest, Vec<Problem>> {
+    build(file, yaml_entries(file, text)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     TimeOff,

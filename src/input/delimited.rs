@@ -44,12 +44,13 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     let mut record = csv::StringRecord::new();
+    let mut lines = LineCounter::new(text);
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let row = e.position().map_or(0, csv::Position::line);
+                let row = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 return Err(Problem::new(
                     file,
                     Place::Row(row),
@@ -60,7 +61,7 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        let number = record.position().map_or(0, csv::Position::line);
+        let number = record.position().map_or(0, |p| lines.line_at(p.byte()));
         let Some(header) = &headers else {
             headers = Some(record.iter().map(|h| h.trim().to_owned()).collect());
             continue;
@@ -110,6 +111,44 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
     })
 }
 
+/// Line numbers of record starts. The csv crate's own position of a record is where the
+/// previous one ended (before line breaks and skipped blank lines), and counts CRLF
+/// oddly, so the line is counted here from the byte offset instead.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the first character at or after `byte` that is not a line break.
+    /// Offsets must not go backwards between calls.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while start < self.text.len() && matches!(self.text[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.offset {
+            self.line += self.text[self.offset..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.offset = start;
+        }
+        self.line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,10 +164,17 @@ mod tests {
 
     #[test]
     fn numbers_rows_by_line_and_skips_blank_lines() {
-        let sheet = parse_delimited("h.csv", "id,type\r\n\r\n1,a\r\n,\r\n2,b\r\n").unwrap();
-        assert_eq!(sheet.headers, ["id", "type"]);
-        let numbers: Vec<u64> = sheet.rows.iter().map(|r| r.number).collect();
-        assert_eq!(numbers, [3, 5]);
+        for text in [
+            "id,type\r\n\r\n1,a\r\n,\r\n2,b\r\n",
+            "id,type\n\n1,a\n,\n2,b",
+            "\nid,type\n\n1,a\n,\n2,b\n",
+        ] {
+            let sheet = parse_delimited("h.csv", text).unwrap();
+            assert_eq!(sheet.headers, ["id", "type"]);
+            let numbers: Vec<u64> = sheet.rows.iter().map(|r| r.number).collect();
+            let shift = u64::from(text.starts_with('\n'));
+            assert_eq!(numbers, [3 + shift, 5 + shift], "{text:?}");
+        }
     }
 
     #[test]
