@@ -154,9 +154,10 @@ fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
     let plan = plan_inputs(&inputs, args);
     let global = print_problems(&plan.problems);
     let invalid_rows = plan.rows.iter().filter(|r| !r.is_valid()).count();
-    if global > 0 || (invalid_rows > 0 && !args.skip_invalid) {
+    let nothing_valid = invalid_rows == plan.rows.len();
+    if global > 0 || (invalid_rows > 0 && (!args.skip_invalid || nothing_valid)) {
         let count = global + print_problems(plan.rows.iter().flat_map(|r| &r.problems));
-        if global == 0 {
+        if global == 0 && !nothing_valid && !args.skip_invalid {
             eprintln!(
                 "(--skip-invalid would go ahead with the {} valid rows)",
                 plan.rows.len() - invalid_rows

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -52,11 +53,16 @@ pub struct Balance {
 }
 
 /// A policy named by ID, by name, or both (then both must agree once the API is read).
+/// Text is shared (`Arc<str>`): every planned assignment carries its policy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PolicyRef<Id> {
     pub id: Option<Id>,
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
 }
+
+/// Time-off policy IDs are text; pay-rule policy IDs are integers.
+pub type TimeOffPolicy = PolicyRef<Arc<str>>;
+pub type PayRulePolicy = PolicyRef<u64>;
 
 impl<Id: std::fmt::Display> std::fmt::Display for PolicyRef<Id> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,7 +77,7 @@ impl<Id: std::fmt::Display> std::fmt::Display for PolicyRef<Id> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeOffRule {
-    pub policy: PolicyRef<String>,
+    pub policy: TimeOffPolicy,
     pub balance: Option<Balance>,
     pub place: Place,
 }
@@ -86,7 +92,7 @@ pub enum EffectiveDate {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayRuleRule {
-    pub policy: PolicyRef<u64>,
+    pub policy: PayRulePolicy,
     pub effective_date: EffectiveDate,
     pub place: Place,
 }
@@ -130,7 +136,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, Vec<Problem>> {
             format!("cannot read the manifest: {e}"),
         )]
     })?;
-    let text = decode_text(&bytes);
+    let text = decode_text(bytes);
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -502,7 +508,7 @@ fn check_entry(file: &str, kind: Kind, e: &Entry) -> Result<Rule, Vec<Problem>> 
     if e.policy_id.is_none() && e.policy_name.is_none() {
         fail(&e.place, "give a policy_id or a policy_name".into());
     }
-    let name = e.policy_name.as_ref().map(|v| v.text.clone());
+    let name = e.policy_name.as_ref().map(|v| Arc::from(v.text.as_str()));
     let rule = match kind {
         Kind::TimeOff => {
             if let Some(v) = &e.effective_date {
@@ -546,7 +552,7 @@ fn check_entry(file: &str, kind: Kind, e: &Entry) -> Result<Rule, Vec<Problem>> 
             let balance = amount
                 .zip(unit)
                 .map(|(amount, unit)| Balance { amount, unit });
-            let id = e.policy_id.as_ref().map(|v| v.text.trim().to_owned());
+            let id = e.policy_id.as_ref().map(|v| Arc::from(v.text.trim()));
             Rule::TimeOff(TimeOffRule {
                 policy: PolicyRef { id, name },
                 balance,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use jiff::civil::Date;
 
 use crate::input::{Columns, Field, Sheet, values};
-use crate::manifest::{Balance, EffectiveDate, Manifest, PolicyRef};
+use crate::manifest::{Balance, EffectiveDate, Manifest, PayRulePolicy, TimeOffPolicy};
 use crate::problem::Problem;
 
 #[derive(Debug, Clone)]
@@ -39,11 +39,11 @@ impl std::fmt::Display for Identity {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Assignment {
     TimeOff {
-        policy: PolicyRef<String>,
+        policy: TimeOffPolicy,
         balance: Option<Balance>,
     },
     PayRule {
-        policy: PolicyRef<u64>,
+        policy: PayRulePolicy,
         effective_date: Date,
     },
 }
@@ -59,10 +59,15 @@ impl Assignment {
     /// The policy ID as text (empty until resolved) and its name, if known.
     pub fn policy_id_and_name(&self) -> (String, String) {
         let (id, name) = match self {
-            Assignment::TimeOff { policy, .. } => (policy.id.clone(), &policy.name),
+            Assignment::TimeOff { policy, .. } => {
+                (policy.id.as_deref().map(str::to_owned), &policy.name)
+            }
             Assignment::PayRule { policy, .. } => (policy.id.map(|i| i.to_string()), &policy.name),
         };
-        (id.unwrap_or_default(), name.clone().unwrap_or_default())
+        (
+            id.unwrap_or_default(),
+            name.as_deref().unwrap_or_default().to_owned(),
+        )
     }
 }
 
@@ -117,8 +122,8 @@ pub fn plan(sheet: &Sheet, columns: &Columns, manifest: &Manifest, options: &Pla
         rows: Vec::with_capacity(sheet.rows.len()),
         problems: Vec::new(),
     };
-    let date_columns =
-        effective_date_columns(sheet, columns, manifest, options, &mut plan.problems);
+    let date_columns = effective_date_columns(columns, manifest, options, &mut plan.problems);
+    let mut missing_reported = std::collections::HashSet::new();
     let mut first_seen: HashMap<Identity, u64> = HashMap::new();
     let file = sheet.file.as_str();
 
@@ -200,26 +205,49 @@ pub fn plan(sheet: &Sheet, columns: &Columns, manifest: &Manifest, options: &Pla
             if let Some(rule) = &ty.pay_rule {
                 let effective_date = match &rule.effective_date {
                     EffectiveDate::Fixed(date) => Some(*date),
-                    EffectiveDate::Column(name) => date_columns.get(name.as_str()).copied().flatten().and_then(|c| {
-                        match values::date(row.cell(c), options.date_format.as_deref()) {
-                            Ok(Some(date)) if date < options.today && !options.allow_retroactive => {
-                                problem(Some(c), retroactive_message(date, options.today));
-                                None
+                    EffectiveDate::Column(name) => {
+                        match date_columns.get(name.as_str()).copied().flatten() {
+                            Some(c) => {
+                                match values::date(row.cell(c), options.date_format.as_deref()) {
+                                    Ok(Some(date))
+                                        if date < options.today && !options.allow_retroactive =>
+                                    {
+                                        problem(Some(c), retroactive_message(date, options.today));
+                                        None
+                                    }
+                                    Ok(Some(date)) => Some(date),
+                                    Ok(None) => {
+                                        problem(
+                                            Some(c),
+                                            format!(
+                                                "empty, but the pay rule for \"{}\" takes its effective date from this column",
+                                                ty.name
+                                            ),
+                                        );
+                                        None
+                                    }
+                                    Err(m) => {
+                                        problem(Some(c), m);
+                                        None
+                                    }
+                                }
                             }
-                            Ok(Some(date)) => Some(date),
-                            Ok(None) => {
-                                problem(
-                                    Some(c),
-                                    format!("empty, but the pay rule for \"{}\" takes its effective date from this column", ty.name),
-                                );
-                                None
-                            }
-                            Err(m) => {
-                                problem(Some(c), m);
+                            None => {
+                                // Reported once for the sheet, and only if a row needs it.
+                                if missing_reported.insert(name.as_str()) {
+                                    plan.problems.push(Problem::new(
+                                    &manifest.file,
+                                    rule.place.clone(),
+                                    format!(
+                                        "the pay rule for \"{}\" takes its effective date from column \"{name}\", which {file} does not have",
+                                        ty.name
+                                    ),
+                                ));
+                                }
                                 None
                             }
                         }
-                    }),
+                    }
                 };
                 if let Some(effective_date) = effective_date {
                     assignments.push(Assignment::PayRule {
@@ -251,10 +279,9 @@ pub fn plan(sheet: &Sheet, columns: &Columns, manifest: &Manifest, options: &Pla
     plan
 }
 
-/// Finds the sheet column of each effective-date column the manifest names, and checks
-/// fixed dates once. Columns the sheet lacks are reported once, not on every row.
+/// Finds the sheet column of each effective-date column the manifest names (`None` when
+/// the sheet lacks it), and checks fixed dates once rather than on every row.
 fn effective_date_columns<'m>(
-    sheet: &Sheet,
     columns: &Columns,
     manifest: &'m Manifest,
     options: &PlanOptions,
@@ -274,21 +301,9 @@ fn effective_date_columns<'m>(
                 }
             }
             EffectiveDate::Column(name) => {
-                if found.contains_key(name.as_str()) {
-                    continue;
-                }
-                let index = columns.by_name(name);
-                if index.is_none() {
-                    problems.push(Problem::new(
-                        &manifest.file,
-                        rule.place.clone(),
-                        format!(
-                            "the pay rule for \"{}\" takes its effective date from column \"{name}\", which {} does not have",
-                            ty.name, sheet.file
-                        ),
-                    ));
-                }
-                found.insert(name.as_str(), index);
+                found
+                    .entry(name.as_str())
+                    .or_insert_with(|| columns.by_name(name));
             }
         }
     }

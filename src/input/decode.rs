@@ -4,23 +4,21 @@ use encoding_rs::{Encoding, WINDOWS_1252};
 
 /// Decodes UTF-8 (with or without BOM), UTF-16 with BOM, and otherwise Windows-1252,
 /// the "CSV (Comma delimited)" encoding of Excel on Western Windows.
-pub fn decode_text(bytes: &[u8]) -> String {
-    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+pub fn decode_text(bytes: Vec<u8>) -> String {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(&bytes) {
         return encoding
             .decode_without_bom_handling(&bytes[bom_len..])
             .0
             .into_owned();
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => {
-            tracing::info!("the sheet is not UTF-8; reading it as Windows-1252");
-            WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0
-                .into_owned()
-        }
-    }
+    // Plain UTF-8 is the common case: keep the buffer rather than copy a large sheet.
+    String::from_utf8(bytes).unwrap_or_else(|e| {
+        tracing::info!("the file is not UTF-8; reading it as Windows-1252");
+        WINDOWS_1252
+            .decode_without_bom_handling(e.as_bytes())
+            .0
+            .into_owned()
+    })
 }
 
 #[cfg(test)]
@@ -29,7 +27,7 @@ mod tests {
 
     #[test]
     fn strips_utf8_bom() {
-        assert_eq!(decode_text(b"\xEF\xBB\xBFuser_id\n"), "user_id\n");
+        assert_eq!(decode_text(b"\xEF\xBB\xBFuser_id\n".to_vec()), "user_id\n");
     }
 
     #[test]
@@ -38,11 +36,11 @@ mod tests {
         for unit in "José".encode_utf16() {
             bytes.extend_from_slice(&unit.to_le_bytes());
         }
-        assert_eq!(decode_text(&bytes), "José");
+        assert_eq!(decode_text(bytes), "José");
     }
 
     #[test]
     fn falls_back_to_windows_1252() {
-        assert_eq!(decode_text(b"Jos\xE9 \x80"), "José €");
+        assert_eq!(decode_text(b"Jos\xE9 \x80".to_vec()), "José €");
     }
 }

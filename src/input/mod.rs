@@ -99,7 +99,7 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
             let bytes = std::fs::read(path).map_err(|e| {
                 Problem::new(&file, Place::File, format!("cannot read the file: {e}"))
             })?;
-            let text = decode_text(&bytes);
+            let text = decode_text(bytes);
             parse_delimited(&file, &text)?
         }
     };

@@ -14,8 +14,8 @@ fn messages(problems: &[Problem]) -> Vec<String> {
 
 type Rules = (
     String,
-    Vec<(PolicyRef<String>, Option<Balance>)>,
-    Option<(PolicyRef<u64>, EffectiveDate)>,
+    Vec<(TimeOffPolicy, Option<Balance>)>,
+    Option<(PayRulePolicy, EffectiveDate)>,
 );
 
 /// The same manifest in both forms, places aside.

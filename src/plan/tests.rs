@@ -2,6 +2,7 @@ use jiff::civil::date;
 
 use super::*;
 use crate::input::{ColumnMapping, parse_delimited};
+use crate::manifest::PolicyRef;
 use crate::manifest::manifest_from_yaml;
 
 const MANIFEST: &str = "employee_types:

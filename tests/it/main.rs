@@ -1,1 +1,6 @@
+//! The one integration-test binary: the CLI driven as a user would, on fixture files.
 
+mod check;
+mod report;
+mod sheets;
+mod util;

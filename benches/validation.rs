@@ -1,0 +1,154 @@
+//! Validation speed and memory: `cargo bench --bench validation`.
+//!
+//! Generates new-hire sheets of 10,000 and 100,000 rows (CSV and XLSX), runs the release
+//! binary's `check` on each as a user would, and prints wall time, rows per second and
+//! the process's peak resident memory. Targets: 100k-row CSV under 2 s and 150 MB.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const TYPES: [&str; 4] = ["full-time", "part-time", "night-shift", "intern"];
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/manifest.yaml");
+    println!(
+        "{:<8} {:>8} {:>10} {:>12} {:>10}",
+        "format", "rows", "seconds", "rows/s", "peak MB"
+    );
+    for rows in [10_000, 100_000] {
+        for format in ["csv", "xlsx"] {
+            let path = dir.path().join(format!("hires-{rows}.{format}"));
+            if format == "csv" {
+                write_csv(&path, rows)
+            } else {
+                write_xlsx(&path, rows)
+            }
+            let (seconds, peak_kb) = measure_check(&path, &manifest);
+            println!(
+                "{format:<8} {rows:>8} {seconds:>10.3} {:>12.0} {:>10.1}",
+                rows as f64 / seconds,
+                peak_kb as f64 / 1024.0
+            );
+        }
+    }
+}
+
+fn row(i: usize) -> (u64, String, &'static str, String) {
+    let start = jiff::civil::date(2027, 1, 4)
+        .checked_add(jiff::Span::new().days((i % 180) as i64))
+        .expect("date");
+    (
+        10_000_000 + i as u64,
+        format!("hire{i}@northwind-foods.example"),
+        TYPES[i % TYPES.len()],
+        start.to_string(),
+    )
+}
+
+fn write_csv(path: &Path, rows: usize) {
+    let mut w = csv::Writer::from_path(path).expect("create csv");
+    w.write_record([
+        "Employee Number",
+        "First Name",
+        "Last Name",
+        "User ID",
+        "Work Email",
+        "Employee Type",
+        "Start Date",
+        "Department",
+    ])
+    .expect("header");
+    for i in 0..rows {
+        let (id, email, ty, start) = row(i);
+        let id = if i % 3 == 0 {
+            String::new()
+        } else {
+            id.to_string()
+        };
+        w.write_record([
+            &format!("E-{i}"),
+            "Alex",
+            "Doe",
+            &id,
+            &email,
+            ty,
+            &start,
+            "Operations",
+        ])
+        .expect("row");
+    }
+    w.flush().expect("flush");
+}
+
+fn write_xlsx(path: &Path, rows: usize) {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for (c, h) in [
+        "Employee Number",
+        "First Name",
+        "Last Name",
+        "User ID",
+        "Work Email",
+        "Employee Type",
+        "Start Date",
+        "Department",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string(0, c as u16, *h).expect("header");
+    }
+    for i in 0..rows {
+        let (id, email, ty, start) = row(i);
+        let r = i as u32 + 1;
+        let d: jiff::civil::Date = start.parse().expect("date");
+        sheet.write_string(r, 0, format!("E-{i}")).expect("cell");
+        sheet.write_string(r, 1, "Alex").expect("cell");
+        sheet.write_string(r, 2, "Doe").expect("cell");
+        if i % 3 != 0 {
+            sheet.write_number(r, 3, id as f64).expect("cell");
+        }
+        sheet.write_string(r, 4, &email).expect("cell");
+        sheet.write_string(r, 5, ty).expect("cell");
+        let when =
+            ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).expect("date");
+        sheet
+            .write_date_with_format(r, 6, &when, &date)
+            .expect("cell");
+        sheet.write_string(r, 7, "Operations").expect("cell");
+    }
+    book.save(path).expect("save xlsx");
+}
+
+/// Runs `ct-onboard check` in a child process; returns seconds and the child's peak RSS.
+fn measure_check(sheet: &Path, manifest: &Path) -> (f64, i64) {
+    let start = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_ct-onboard"))
+        .arg("check")
+        .arg(sheet)
+        .arg("--manifest")
+        .arg(manifest)
+        .env("CT_ONBOARD_TODAY", "2026-11-23")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run ct-onboard");
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(status.success(), "check failed on {}", sheet.display());
+    (seconds, peak_child_rss_kb())
+}
+
+/// The largest peak RSS of any child waited for so far (Linux reports kilobytes). Each
+/// sheet is larger than the last, so the figure is this child's.
+fn peak_child_rss_kb() -> i64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_CHILDREN is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    usage.ru_maxrss
+}
