@@ -6,6 +6,7 @@
 
 #![warn(clippy::all, rust_2018_idioms, unused_qualifications)]
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod manifest;
 pub mod plan;
 pub mod problem;
 pub mod report;
+pub mod resolve;
 
 pub use cli::Cli;
 pub use exit::Exit;

@@ -1,0 +1,376 @@
+//! The typed Connecteam client: the five calls ct-onboard makes, nothing else.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::redirect;
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, ErrorClass};
+use super::limits::RateLimits;
+use super::model::{
+    Empty, Envelope, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo,
+    PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
+};
+
+/// The API key. Never printed: `Debug` shows `ApiKey(redacted)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(redacted)")
+    }
+}
+
+impl ApiKey {
+    pub fn new(key: &str) -> Option<ApiKey> {
+        let key = key.trim();
+        (!key.is_empty()).then(|| ApiKey(key.to_owned()))
+    }
+
+    /// The key from `--api-key-file` if given, else `CONNECTEAM_API_KEY`. Warns when the
+    /// file can be read by others; refuses an empty one.
+    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<ApiKey>, String> {
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the API key file {}: {e}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)
+                    .map(|m| m.permissions().mode())
+                    .unwrap_or(0);
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        "the API key file {} can be read by others (mode {:o}); run: chmod 600 {}",
+                        path.display(),
+                        mode & 0o777,
+                        path.display()
+                    );
+                }
+            }
+            return ApiKey::new(&text)
+                .map(Some)
+                .ok_or_else(|| format!("the API key file {} is empty", path.display()));
+        }
+        Ok(std::env::var("CONNECTEAM_API_KEY")
+            .ok()
+            .and_then(|k| ApiKey::new(&k)))
+    }
+}
+
+/// A successful call's data with what came along with it.
+#[derive(Debug, Clone)]
+pub struct Response<T> {
+    pub status: u16,
+    pub request_id: Option<String>,
+    pub data: T,
+    pub limits: RateLimits,
+}
+
+/// Checks a base URL: https anywhere, plain http only to loopback (the sandbox).
+pub fn check_base_url(base_url: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(base_url)
+        .map_err(|e| format!("base URL \"{base_url}\" is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(url)
+            } else {
+                Err(format!(
+                    "base URL \"{base_url}\" is plain http to another host: the API key would travel in clear; use https"
+                ))
+            }
+        }
+        other => Err(format!(
+            "base URL \"{base_url}\" has scheme \"{other}\"; use https"
+        )),
+    }
+}
+
+/// Percent-encodes text as exactly one URL path segment: only unreserved characters stay
+/// as they are, so `/`, `?`, `#`, `%` and even `.`/`..` cannot change the path.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(base_url: &str, key: &ApiKey, timeout: Duration) -> Result<Client, String> {
+        let base = check_base_url(base_url)?;
+        let mut value = HeaderValue::from_str(&key.0)
+            .map_err(|_| "the API key has characters a header cannot carry".to_owned())?;
+        value.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", value);
+        let origin = base.origin();
+        // Follow a redirect only within the API's own origin: the key is a header of
+        // every request, and must never reach another host.
+        let policy = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 || attempt.url().origin() != origin {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(policy)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("ct-onboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+        Ok(Client {
+            http,
+            base: base.as_str().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /time-off/v1/policy-types`: every policy type with its policies.
+    pub async fn policy_types(&self) -> Result<Response<Vec<PolicyType>>, ApiError> {
+        let r: Response<PolicyTypesData> = self
+            .call(self.http.get(self.url("/time-off/v1/policy-types")))
+            .await?;
+        Ok(Response {
+            data: r.data.policy_types,
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// `GET /company-policies/v1/pay-rule-policies`: every enabled pay-rule policy.
+    pub async fn pay_rule_policies(&self) -> Result<Response<Vec<PayRulePolicyInfo>>, ApiError> {
+        let r: Response<PayRulePoliciesData> = self
+            .call(
+                self.http
+                    .get(self.url("/company-policies/v1/pay-rule-policies")),
+            )
+            .await?;
+        Ok(Response {
+            data: r.data.pay_rules_policies,
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// `GET /users/v1/users` for some emails and user IDs, archived users included,
+    /// one page of up to `limit` (≤ 500) from `offset`.
+    pub async fn users(
+        &self,
+        emails: &[String],
+        user_ids: &[u64],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Response<Vec<User>>, ApiError> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("userStatus", "all".into()),
+            ("limit", limit.min(500).to_string()),
+            ("offset", offset.to_string()),
+        ];
+        query.extend(emails.iter().map(|e| ("emailAddresses", e.clone())));
+        query.extend(user_ids.iter().map(|id| ("userIds", id.to_string())));
+        let r: Response<UsersData> = self
+            .call(self.http.get(self.url("/users/v1/users")).query(&query))
+            .await?;
+        Ok(Response {
+            data: r.data.users,
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// `PUT /time-off/v1/time-off-policies/{id}/assignments`.
+    pub async fn assign_time_off(
+        &self,
+        policy_id: &str,
+        body: &TimeOffAssignment,
+    ) -> Result<Response<()>, ApiError> {
+        let url = self.url(&format!(
+            "/time-off/v1/time-off-policies/{}/assignments",
+            path_segment(policy_id)
+        ));
+        let r: Response<Empty> = self.call(self.http.put(url).json(body)).await?;
+        Ok(Response {
+            data: (),
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// `PUT /company-policies/v1/pay-rule-policies/{id}/assignments`; returns the assignment ID.
+    pub async fn assign_pay_rule(
+        &self,
+        policy_id: u64,
+        body: &PayRuleAssignment,
+    ) -> Result<Response<u64>, ApiError> {
+        let url = self.url(&format!(
+            "/company-policies/v1/pay-rule-policies/{policy_id}/assignments"
+        ));
+        let r: Response<PayRuleAssigned> = self.call(self.http.put(url).json(body)).await?;
+        Ok(Response {
+            data: r.data.assignment_id,
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Response<T>, ApiError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::transport(describe_transport(&e)))?;
+        let status = response.status().as_u16();
+        let limits = RateLimits::from_headers(response.headers());
+        if response.status().is_redirection() {
+            let to = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("?")
+                .to_owned();
+            return Err(ApiError {
+                class: ErrorClass::Permanent,
+                status: Some(status),
+                message: format!(
+                    "redirected to {to}, another origin: not followed, so the API key stays with {}",
+                    self.base
+                ),
+                request_id: None,
+                limits,
+            });
+        }
+        let body = response.bytes().await.map_err(|e| ApiError {
+            limits,
+            ..ApiError::transport(format!(
+                "connection dropped while reading the response: {}",
+                describe_transport(&e)
+            ))
+        })?;
+        if let Some(error) = ApiError::from_response(status, &body, limits) {
+            return Err(error);
+        }
+        let envelope: Envelope<T> = serde_json::from_slice(&body).map_err(|e| ApiError {
+            class: ErrorClass::Permanent,
+            status: Some(status),
+            message: format!("unexpected response from Connecteam: {e}"),
+            request_id: None,
+            limits,
+        })?;
+        let Some(data) = envelope.data else {
+            return Err(ApiError {
+                class: ErrorClass::Permanent,
+                status: Some(status),
+                message: "unexpected response from Connecteam: no data".into(),
+                request_id: envelope.request_id,
+                limits,
+            });
+        };
+        Ok(Response {
+            status,
+            request_id: envelope.request_id,
+            data,
+            limits,
+        })
+    }
+}
+
+fn describe_transport(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "connection failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_show_in_debug_output() {
+        let key = ApiKey::new(" s3cret-key\n").unwrap();
+        assert_eq!(format!("{key:?}"), "ApiKey(redacted)");
+        assert!(ApiKey::new("  ").is_none());
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_base_url("https://api.connecteam.com").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://[::1]:8080").is_ok());
+        assert!(check_base_url("http://localhost:9").is_ok());
+        assert!(
+            check_base_url("http://api.connecteam.com")
+                .unwrap_err()
+                .contains("in clear")
+        );
+        assert!(check_base_url("http://10.0.0.5").is_err());
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn policy_ids_are_one_path_segment() {
+        assert_eq!(path_segment("pol-vac-ft-001"), "pol-vac-ft-001");
+        assert_eq!(path_segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("é"), "%C3%A9");
+    }
+}

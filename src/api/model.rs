@@ -1,0 +1,153 @@
+//! The API's JSON, as far as ct-onboard reads it. Unknown fields are ignored: the API
+//! adds fields over time. Time-off policy IDs are strings; pay-rule policy IDs,
+//! assignment IDs and user IDs are integers.
+
+use serde::{Deserialize, Serialize};
+
+/// Every success body: `{"requestId": "...", "data": {...}, "paging"?: {...}}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub data: Option<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Paging {
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyTypesData {
+    pub policy_types: Vec<PolicyType>,
+}
+
+/// A time-off policy type (Vacation, Sick Leave…) and its policies.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PolicyType {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub policies: Vec<TimeOffPolicyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeOffPolicyInfo {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accrual_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayRulePoliciesData {
+    /// Note the API's spelling: "payRulesPolicies".
+    pub pay_rules_policies: Vec<PayRulePolicyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PayRulePolicyInfo {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct UsersData {
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub user_id: u64,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub is_archived: bool,
+}
+
+/// The body of a time-off assignment: balance and unit together, or neither.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeOffAssignment {
+    pub user_id: u64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::float_option"
+    )]
+    pub balance: Option<rust_decimal::Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// The body of a pay-rule assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayRuleAssignment {
+    pub user_id: u64,
+    pub effective_date: jiff::civil::Date,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayRuleAssigned {
+    pub assignment_id: u64,
+}
+
+/// `data` of a response ct-onboard does not read (`{}`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balances_go_out_as_json_numbers_and_absent_ones_not_at_all() {
+        let with = TimeOffAssignment {
+            user_id: 9_170_357,
+            balance: Some("12.50".parse().unwrap()),
+            unit: Some("days".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&with).unwrap(),
+            r#"{"userId":9170357,"balance":12.5,"unit":"days"}"#
+        );
+        let without = TimeOffAssignment {
+            user_id: 1,
+            balance: None,
+            unit: None,
+        };
+        assert_eq!(serde_json::to_string(&without).unwrap(), r#"{"userId":1}"#);
+        let date = PayRuleAssignment {
+            user_id: 1,
+            effective_date: jiff::civil::date(2027, 1, 4),
+        };
+        assert_eq!(
+            serde_json::to_string(&date).unwrap(),
+            r#"{"userId":1,"effectiveDate":"2027-01-04"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let body = r#"{"requestId":"r","data":{"payRulesPolicies":[{"id":12345,"name":"Standard Hourly","isDefaultForNewUsers":true,"payRules":[]}]},"extra":1}"#;
+        let e: Envelope<PayRulePoliciesData> = serde_json::from_str(body).unwrap();
+        assert_eq!(e.data.unwrap().pay_rules_policies[0].id, 12345);
+    }
+}

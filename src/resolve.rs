@@ -1,0 +1,388 @@
+//! Online checks: the manifest's policies and the sheet's users, resolved against what
+//! the account really has. Fetching is async and batched; resolving is pure.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::model::{PayRulePolicyInfo, PolicyType, User};
+use crate::api::{ApiError, Client, ErrorClass};
+use crate::input::{Columns, Field};
+use crate::manifest::{Manifest, PolicyRef};
+use crate::plan::{Identity, Plan};
+use crate::problem::Problem;
+
+/// The account's policies, read once per run.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub policy_types: Vec<PolicyType>,
+    pub pay_rule_policies: Vec<PayRulePolicyInfo>,
+}
+
+impl Directory {
+    pub async fn fetch(client: &Client, max_retries: u32) -> Result<Directory, ApiError> {
+        let policy_types = with_retries(max_retries, || client.policy_types())
+            .await?
+            .data;
+        let pay_rule_policies = with_retries(max_retries, || client.pay_rule_policies())
+            .await?
+            .data;
+        Ok(Directory {
+            policy_types,
+            pay_rule_policies,
+        })
+    }
+}
+
+/// The manifest with every policy's ID and name filled in from the account, and what
+/// was wrong (errors stop the run; warnings are shown).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub manifest: Manifest,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+pub fn resolve_manifest(manifest: &Manifest, directory: &Directory) -> Resolved {
+    let file = manifest.file.as_str();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut resolved = manifest.clone();
+    for ty in &mut resolved.types {
+        let mut types_used: HashMap<&str, String> = HashMap::new();
+        for rule in &mut ty.time_off {
+            let found = find_time_off(&rule.policy, directory);
+            let (policy_type, policy) = match found {
+                Ok(found) => found,
+                Err(message) => {
+                    errors.push(Problem::new(file, rule.place.clone(), message));
+                    continue;
+                }
+            };
+            rule.policy = PolicyRef {
+                id: Some(Arc::from(policy.id.as_str())),
+                name: Some(Arc::from(policy.name.as_str())),
+            };
+            if let Some(earlier) = types_used.get(policy_type.id.as_str()) {
+                errors.push(Problem::new(
+                    file,
+                    rule.place.clone(),
+                    format!(
+                        "\"{}\" gets both \"{earlier}\" and \"{}\", two policies of the time-off type \"{}\": \
+                         a user holds one policy per type, so the second would silently unassign the first",
+                        ty.name, policy.name, policy_type.name
+                    ),
+                ));
+            } else {
+                types_used.insert(policy_type.id.as_str(), policy.name.clone());
+            }
+            if let (Some(balance), Some(unit)) = (&rule.balance, &policy.unit)
+                && !balance.unit.as_str().eq_ignore_ascii_case(unit)
+            {
+                warnings.push(Problem::new(
+                    file,
+                    rule.place.clone(),
+                    format!(
+                        "the balance is in {} but \"{}\" counts {unit}: check that {} {} is what you mean",
+                        balance.unit.as_str(),
+                        policy.name,
+                        balance.amount,
+                        balance.unit.as_str()
+                    ),
+                ));
+            }
+        }
+        if let Some(rule) = &mut ty.pay_rule {
+            match find_pay_rule(&rule.policy, directory) {
+                Ok(policy) => {
+                    rule.policy = PolicyRef {
+                        id: Some(policy.id),
+                        name: Some(Arc::from(policy.name.as_str())),
+                    }
+                }
+                Err(message) => errors.push(Problem::new(file, rule.place.clone(), message)),
+            }
+        }
+    }
+    Resolved {
+        manifest: resolved,
+        errors,
+        warnings,
+    }
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+fn find_time_off<'d>(
+    wanted: &PolicyRef<Arc<str>>,
+    directory: &'d Directory,
+) -> Result<(&'d PolicyType, &'d crate::api::model::TimeOffPolicyInfo), String> {
+    let all = directory
+        .policy_types
+        .iter()
+        .flat_map(|t| t.policies.iter().map(move |p| (t, p)));
+    let found = match (&wanted.id, &wanted.name) {
+        (Some(id), name) => {
+            let found = all.clone().find(|(_, p)| p.id == **id).ok_or_else(|| {
+                format!("time-off policy \"{id}\" does not exist in this account (`ct-onboard policies` lists them)")
+            })?;
+            if let Some(name) = name
+                && !same_name(&found.1.name, name)
+            {
+                return Err(format!(
+                    "time-off policy \"{id}\" is named \"{}\", not \"{name}\"",
+                    found.1.name
+                ));
+            }
+            found
+        }
+        (None, Some(name)) => {
+            let matches: Vec<_> = all.filter(|(_, p)| same_name(&p.name, name)).collect();
+            match matches.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(format!(
+                        "no time-off policy is named \"{name}\" (`ct-onboard policies` lists them)"
+                    ));
+                }
+                several => {
+                    let ids: Vec<&str> = several.iter().map(|(_, p)| p.id.as_str()).collect();
+                    return Err(format!(
+                        "{} time-off policies are named \"{name}\" ({}): use policy_id",
+                        several.len(),
+                        ids.join(", ")
+                    ));
+                }
+            }
+        }
+        (None, None) => return Err("give a policy_id or a policy_name".into()),
+    };
+    Ok(found)
+}
+
+fn find_pay_rule<'d>(
+    wanted: &PolicyRef<u64>,
+    directory: &'d Directory,
+) -> Result<&'d PayRulePolicyInfo, String> {
+    let all = &directory.pay_rule_policies;
+    match (&wanted.id, &wanted.name) {
+        (Some(id), name) => {
+            let found = all.iter().find(|p| p.id == *id).ok_or_else(|| {
+                format!("pay-rule policy {id} does not exist or is not enabled in this account (`ct-onboard policies` lists them)")
+            })?;
+            match name {
+                Some(name) if !same_name(&found.name, name) => Err(format!(
+                    "pay-rule policy {id} is named \"{}\", not \"{name}\"",
+                    found.name
+                )),
+                _ => Ok(found),
+            }
+        }
+        (None, Some(name)) => {
+            let matches: Vec<&PayRulePolicyInfo> =
+                all.iter().filter(|p| same_name(&p.name, name)).collect();
+            match matches.as_slice() {
+                [one] => Ok(one),
+                [] => Err(format!(
+                    "no pay-rule policy is named \"{name}\" (`ct-onboard policies` lists them)"
+                )),
+                several => Err(format!(
+                    "{} pay-rule policies are named \"{name}\" ({}): use policy_id",
+                    several.len(),
+                    several
+                        .iter()
+                        .map(|p| p.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        (None, None) => Err("give a policy_id or a policy_name".into()),
+    }
+}
+
+/// Identifiers looked up per `GET /users/v1/users` call. The API takes up to 500 results a
+/// page, but a query string of 500 emails would outgrow common URL limits.
+pub const LOOKUP_BATCH: usize = 100;
+const PAGE: u64 = 500;
+
+/// The users the sheet names, as the account knows them (archived ones included).
+#[derive(Debug, Clone, Default)]
+pub struct UserDirectory {
+    by_email: HashMap<String, Vec<User>>,
+    by_id: HashMap<u64, User>,
+}
+
+impl UserDirectory {
+    /// Looks up every email and user ID of the plan's valid rows, in batches.
+    pub async fn fetch(
+        client: &Client,
+        plan: &Plan,
+        max_retries: u32,
+    ) -> Result<UserDirectory, ApiError> {
+        let mut emails = Vec::new();
+        let mut ids = Vec::new();
+        for row in plan.valid_rows() {
+            match &row.identity {
+                Some(Identity::Email(email)) => emails.push(email.clone()),
+                Some(Identity::UserId(id)) => ids.push(*id),
+                None => {}
+            }
+        }
+        let mut directory = UserDirectory::default();
+        for batch in emails.chunks(LOOKUP_BATCH) {
+            for user in fetch_all(client, batch, &[], max_retries).await? {
+                directory.add(user);
+            }
+        }
+        for batch in ids.chunks(LOOKUP_BATCH) {
+            for user in fetch_all(client, &[], batch, max_retries).await? {
+                directory.add(user);
+            }
+        }
+        Ok(directory)
+    }
+
+    pub fn add(&mut self, user: User) {
+        if let Some(email) = &user.email {
+            let list = self
+                .by_email
+                .entry(email.trim().to_lowercase())
+                .or_default();
+            if !list.iter().any(|u| u.user_id == user.user_id) {
+                list.push(user.clone());
+            }
+        }
+        self.by_id.insert(user.user_id, user);
+    }
+}
+
+async fn fetch_all(
+    client: &Client,
+    emails: &[String],
+    ids: &[u64],
+    max_retries: u32,
+) -> Result<Vec<User>, ApiError> {
+    let mut users = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = with_retries(max_retries, || client.users(emails, ids, offset, PAGE))
+            .await?
+            .data;
+        let full = page.len() as u64 == PAGE;
+        offset += page.len() as u64;
+        users.extend(page);
+        if !full {
+            return Ok(users);
+        }
+    }
+}
+
+/// Gives each valid row its Connecteam user ID, or a problem: an email must match exactly
+/// one active user; a user ID must exist and be active; two rows may not name one user.
+pub fn resolve_users(plan: &mut Plan, users: &UserDirectory, columns: &Columns, file: &str) {
+    let mut first_row_of: HashMap<u64, u64> = HashMap::new();
+    for row in plan.rows.iter_mut().filter(|r| r.is_valid()) {
+        let (field, outcome) = match &row.identity {
+            Some(Identity::Email(email)) => (Field::Email, match_email(email, users)),
+            Some(Identity::UserId(id)) => (Field::UserId, match_id(*id, users)),
+            None => continue,
+        };
+        let column = columns.index(field).map(|c| columns.label(c));
+        match outcome {
+            Ok(user_id) => {
+                row.user_id = Some(user_id);
+                if let Some(first) = first_row_of.get(&user_id) {
+                    row.problems.push(Problem::in_row(
+                        file,
+                        row.number,
+                        column,
+                        format!("this is Connecteam user {user_id}, already on row {first}: each user may appear once"),
+                    ));
+                } else {
+                    first_row_of.insert(user_id, row.number);
+                }
+            }
+            Err(message) => row
+                .problems
+                .push(Problem::in_row(file, row.number, column, message)),
+        }
+    }
+}
+
+fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
+    let matches = users
+        .by_email
+        .get(email)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let active: Vec<&User> = matches.iter().filter(|u| !u.is_archived).collect();
+    match active.as_slice() {
+        [one] => Ok(one.user_id),
+        [] if matches.is_empty() => Err(format!("no Connecteam user has the email {email}")),
+        [] => Err(format!(
+            "only archived users have the email {email} (IDs {}): restore the user, or give an active user's user_id",
+            matches
+                .iter()
+                .map(|u| u.user_id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        several => Err(format!(
+            "{} active Connecteam users have the email {email} (IDs {}): put the right user_id in the sheet",
+            several.len(),
+            several
+                .iter()
+                .map(|u| u.user_id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn match_id(id: u64, users: &UserDirectory) -> Result<u64, String> {
+    match users.by_id.get(&id) {
+        Some(user) if user.is_archived => Err(format!("Connecteam user {id} is archived")),
+        Some(_) => Ok(id),
+        None => Err(format!("no Connecteam user has the ID {id}")),
+    }
+}
+
+/// Retries a read: after a rate limit, once the window resets; after a retryable failure,
+/// with capped exponential backoff and jitter. Reads are safe to repeat.
+pub async fn with_retries<T, F, Fut>(max_retries: u32, mut call: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_retryable() && attempt < max_retries => {
+                let wait = match e.class {
+                    ErrorClass::RateLimited => until_reset(e.limits.minute_reset),
+                    _ => Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)))
+                        .min(Duration::from_secs(10)),
+                };
+                let jitter = Duration::from_millis(fastrand::u64(0..250));
+                tracing::warn!("{e}; retrying in {:.1} s", (wait + jitter).as_secs_f64());
+                tokio::time::sleep(wait + jitter).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Time until an epoch-seconds reset, between 1 s and 60 s (1 s when unknown).
+pub fn until_reset(reset: Option<u64>) -> Duration {
+    let now = jiff::Timestamp::now().as_second().max(0).cast_unsigned();
+    let secs = reset.map_or(1, |r| r.saturating_sub(now)).clamp(1, 60);
+    Duration::from_secs(secs)
+}
+
+#[cfg(test)]
+mod tests;
