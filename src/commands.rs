@@ -4,7 +4,8 @@ use std::path::Path;
 
 use jiff::civil::Date;
 
-use crate::cli::{Cli, Command, InputArgs, RunArgs};
+use crate::api::{ApiError, ApiKey, Client, ErrorClass};
+use crate::cli::{Cli, Command, InputArgs, PoliciesArgs, RunArgs, SandboxArgs};
 use crate::config::Settings;
 use crate::exit::Exit;
 use crate::input::{Columns, Sheet, read_sheet};
@@ -12,13 +13,11 @@ use crate::manifest::{Manifest, read_manifest};
 use crate::plan::{Assignment, Identity, Plan, PlanOptions, PlanRow, plan};
 use crate::problem::Problem;
 use crate::report::{self, AssignmentLine, Outcome, Summary, UserLine};
-
-/// Identifiers looked up per `GET /users/v1/users` call. The API takes up to 500, but
-/// 100 keeps the query string well inside common URL length limits.
-pub const LOOKUP_BATCH: usize = 100;
+use crate::resolve::{Directory, LOOKUP_BATCH, UserDirectory, resolve_manifest, resolve_users};
+use crate::sandbox::{Sandbox, Seed};
 
 /// Runs one command and decides the exit code.
-pub fn run(cli: Cli) -> Exit {
+pub async fn run(cli: Cli) -> Exit {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Check(args) => check(&args, config),
@@ -26,21 +25,21 @@ pub fn run(cli: Cli) -> Exit {
             if args.out.is_some() {
                 return not_yet("plan --out (saved plans)");
             }
-            dry_run(&args.input, config)
+            dry_run(&args.input, config).await
         }
-        Command::Run(args) => run_command(&args, config),
-        Command::Policies(_) => not_yet("policies"),
+        Command::Run(args) => run_command(&args, config).await,
+        Command::Policies(args) => policies(&args, config).await,
         Command::History(_) => not_yet("history"),
-        Command::Sandbox(_) => not_yet("sandbox"),
+        Command::Sandbox(args) => sandbox(&args).await,
     }
 }
 
-fn run_command(args: &RunArgs, config: Option<&Path>) -> Exit {
+async fn run_command(args: &RunArgs, config: Option<&Path>) -> Exit {
     if args.plan.is_some() {
         return not_yet("run --plan (saved plans)");
     }
     if args.dry_run {
-        return dry_run(&args.input, config);
+        return dry_run(&args.input, config).await;
     }
     not_yet(if args.sandbox {
         "run --sandbox"
@@ -53,7 +52,7 @@ fn run_command(args: &RunArgs, config: Option<&Path>) -> Exit {
 fn not_yet(feature: &str) -> Exit {
     eprintln!(
         "ct-onboard: `{feature}` is not available in this build yet. \
-         `check` and `plan` (or `run --dry-run`) work offline today."
+         `check`, `plan` (or `run --dry-run`), `policies` and `sandbox` work today."
     );
     Exit::Invalid
 }
@@ -144,14 +143,69 @@ fn check(args: &InputArgs, config: Option<&Path>) -> Exit {
     Exit::Success
 }
 
-/// `plan` and `run --dry-run`: validate, print the plan, write a report of `planned` rows.
-fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
+/// The client for the configured base URL, if a key is set (`Ok(None)` if not).
+fn connect(settings: &Settings) -> Result<Option<Client>, String> {
+    let Some(key) = ApiKey::from_file_or_env(settings.api_key_file.as_deref())? else {
+        return Ok(None);
+    };
+    let base_url = settings.base_url().map_err(|p| p.message)?;
+    let timeout = std::time::Duration::from_secs(settings.request_timeout_secs());
+    Client::new(&base_url, &key, timeout).map(Some)
+}
+
+/// Reports a failed read from Connecteam and picks the exit code.
+fn api_failure(e: &ApiError) -> Exit {
+    let status = e
+        .status
+        .map_or_else(String::new, |s| format!(" (HTTP {s})"));
+    if e.class == ErrorClass::Auth {
+        eprintln!(
+            "error: Connecteam refused the API key{status}: {e}. Check the key and its permissions; nothing was sent."
+        );
+        return Exit::AuthRefused;
+    }
+    eprintln!("error: cannot read from Connecteam{status}: {e}. Nothing was sent.");
+    Exit::SomeFailed
+}
+
+/// `plan` and `run --dry-run`: validate (against Connecteam when a key is set), print the
+/// plan, and write a report of `planned` rows. Sends no write.
+async fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
     let started = jiff::Timestamp::now();
-    let inputs = match load_inputs(args, config) {
+    let mut inputs = match load_inputs(args, config) {
         Ok(inputs) => inputs,
         Err(problems) => return stop_invalid(print_problems(&problems)),
     };
-    let plan = plan_inputs(&inputs, args);
+    let client = match connect(&inputs.settings) {
+        Ok(client) => client,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let retries = inputs.settings.max_retries();
+    if let Some(client) = &client {
+        let directory = match Directory::fetch(client, retries).await {
+            Ok(directory) => directory,
+            Err(e) => return api_failure(&e),
+        };
+        let resolved = resolve_manifest(&inputs.manifest, &directory);
+        for warning in &resolved.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if !resolved.errors.is_empty() {
+            return stop_invalid(print_problems(&resolved.errors));
+        }
+        inputs.manifest = resolved.manifest;
+    }
+    let mut plan = plan_inputs(&inputs, args);
+    if let Some(client) = &client {
+        let users = match UserDirectory::fetch(client, &plan, retries).await {
+            Ok(users) => users,
+            Err(e) => return api_failure(&e),
+        };
+        resolve_users(&mut plan, &users, &inputs.columns, &inputs.sheet.file);
+    }
     let global = print_problems(&plan.problems);
     let invalid_rows = plan.rows.iter().filter(|r| !r.is_valid()).count();
     let nothing_valid = invalid_rows == plan.rows.len();
@@ -168,13 +222,8 @@ fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
     for problem in plan.rows.iter().flat_map(|r| &r.problems) {
         eprintln!("skipped: {problem}");
     }
-    let has_key =
-        std::env::var_os("CONNECTEAM_API_KEY").is_some() || inputs.settings.api_key_file.is_some();
-    if has_key {
-        eprintln!("note: online validation is not in this build yet; this plan was made offline.");
-    }
     let users: Vec<UserLine> = plan.rows.iter().map(planned_line).collect();
-    let estimate = Estimate::of(&plan, &inputs.settings);
+    let estimate = Estimate::of(&plan);
     let exit = if invalid_rows > 0 {
         Exit::SomeFailed
     } else {
@@ -183,7 +232,7 @@ fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
     let summary = Summary {
         run_id: String::new(),
         mode: "plan",
-        offline: true,
+        offline: client.is_none(),
         sheet: inputs.sheet.file.clone(),
         manifest: inputs.manifest.file.clone(),
         started_at: started.to_string(),
@@ -209,9 +258,151 @@ fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
             return Exit::Invalid;
         }
     };
-    print!("{}", estimate.render(&inputs.settings, invalid_rows));
+    let checked_at = client.as_ref().map(Client::base_url);
+    print!(
+        "{}",
+        estimate.render(&inputs.settings, invalid_rows, checked_at)
+    );
     println!("Report: {}", dir.display());
     exit
+}
+
+/// `policies`: the account's time-off policies (by type) and pay-rule policies.
+async fn policies(args: &PoliciesArgs, config: Option<&Path>) -> Exit {
+    let settings = match Settings::load(config) {
+        Ok(file) => args.settings.clone().or(file),
+        Err(p) => return stop_invalid(print_problems([&p])),
+    };
+    let problems = settings.check();
+    if !problems.is_empty() {
+        return stop_invalid(print_problems(&problems));
+    }
+    let client = match connect(&settings) {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            eprintln!("error: no API key: set CONNECTEAM_API_KEY, or pass --api-key-file FILE");
+            return Exit::Invalid;
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let directory = match Directory::fetch(&client, settings.max_retries()).await {
+        Ok(directory) => directory,
+        Err(e) => return api_failure(&e),
+    };
+    if args.json {
+        let json = serde_json::json!({
+            "policy_types": directory.policy_types,
+            "pay_rule_policies": directory.pay_rule_policies,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    } else {
+        print!("{}", render_policies(&directory));
+    }
+    Exit::Success
+}
+
+fn render_policies(directory: &Directory) -> String {
+    let mut rows = vec![[
+        "TYPE".to_owned(),
+        "POLICY ID".to_owned(),
+        "NAME".to_owned(),
+        "UNIT".to_owned(),
+    ]];
+    for ty in &directory.policy_types {
+        for p in &ty.policies {
+            rows.push([
+                ty.name.clone(),
+                p.id.clone(),
+                p.name.clone(),
+                p.unit.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::from("Time-off policies (time_off: policy_id or policy_name)\n");
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out += &format!("  {}\n", cells.join("  ").trim_end());
+    }
+    out += "\nPay-rule policies (pay_rule: policy_id or policy_name)\n  ID      NAME\n";
+    for p in &directory.pay_rule_policies {
+        out += &format!("  {:<7} {}\n", p.id, p.name);
+    }
+    out
+}
+
+/// `sandbox`: serves the simulator on loopback until interrupted.
+async fn sandbox(args: &SandboxArgs) -> Exit {
+    let addr: std::net::SocketAddr = match args.listen.parse() {
+        Ok(addr) => addr,
+        Err(_) => {
+            eprintln!(
+                "error: --listen \"{}\" is not an address such as 127.0.0.1:8080",
+                args.listen
+            );
+            return Exit::Invalid;
+        }
+    };
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "error: the sandbox listens on loopback only (127.0.0.1 or ::1), not {}",
+            addr.ip()
+        );
+        return Exit::Invalid;
+    }
+    let seed = match Seed::from_file(&args.seed) {
+        Ok(seed) => seed,
+        Err(p) => return stop_invalid(print_problems([&p])),
+    };
+    let server = match Sandbox::start(seed, addr).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return Exit::SomeFailed;
+        }
+    };
+    println!(
+        "Connecteam sandbox on {} (any non-empty X-API-KEY); its state: {}/__sandbox/state",
+        server.url(),
+        server.url()
+    );
+    println!(
+        "Try: CONNECTEAM_BASE_URL={} CONNECTEAM_API_KEY=test ct-onboard plan samples/new-hires.csv",
+        server.url()
+    );
+    wait_for_stop_signal().await;
+    Exit::Success
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return drop(interrupt.await),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }
 
 fn write_run_report(
@@ -297,7 +488,7 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    pub fn of(plan: &Plan, _settings: &Settings) -> Estimate {
+    pub fn of(plan: &Plan) -> Estimate {
         let valid: Vec<&PlanRow> = plan.valid_rows().collect();
         let count = |kind: &str| {
             valid
@@ -325,7 +516,13 @@ impl Estimate {
         self.assignments + self.policy_reads + self.user_lookups
     }
 
-    pub fn render(&self, settings: &Settings, invalid_rows: usize) -> String {
+    /// The plan as printed; `checked_at` is the base URL when it was checked online.
+    pub fn render(
+        &self,
+        settings: &Settings,
+        invalid_rows: usize,
+        checked_at: Option<&str>,
+    ) -> String {
         let rate = settings.effective_rate_per_minute();
         #[expect(
             clippy::cast_precision_loss,
@@ -337,9 +534,11 @@ impl Estimate {
             reason = "request counts are far below 2^52"
         )]
         let share = self.requests() as f64 * 100.0 / f64::from(settings.daily_quota());
-        let mut out = String::from(
-            "Plan (offline: policies, users and emails are not checked against Connecteam)\n",
-        );
+        let mut out = match checked_at {
+            Some(url) => format!("Plan (policies and users checked against {url})\n"),
+            None => "Plan (offline: no API key, so policies, users and emails are not checked against Connecteam)\n"
+                .to_owned(),
+        };
         out += &format!(
             "  users:        {}{}\n",
             self.users,

@@ -215,8 +215,17 @@ impl Settings {
                 );
             }
         }
-        if let Err(p) = self.base_url() {
-            problems.push(p);
+        match self.base_url() {
+            Ok(url) => {
+                if let Err(message) = crate::api::check_base_url(&url) {
+                    problems.push(Problem::new(
+                        "settings",
+                        Place::Setting("base_url".into()),
+                        message,
+                    ));
+                }
+            }
+            Err(p) => problems.push(p),
         }
         problems
     }

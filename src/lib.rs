@@ -17,6 +17,7 @@ pub mod plan;
 pub mod problem;
 pub mod report;
 pub mod resolve;
+pub mod sandbox;
 
 pub use cli::Cli;
 pub use exit::Exit;

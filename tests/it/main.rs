@@ -1,6 +1,8 @@
 //! The one integration-test binary: the CLI driven as a user would, on fixture files.
 
 mod check;
+mod client;
+mod online;
 mod report;
 mod sheets;
 mod util;

@@ -53,3 +53,57 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .map(|r| r.unwrap().iter().map(str::to_owned).collect())
         .collect()
 }
+
+/// A sandbox served from its own runtime, so that a plain test can run the binary
+/// against it. Stops when dropped.
+pub struct RunningSandbox {
+    pub sandbox: ct_onboard::sandbox::Sandbox,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl RunningSandbox {
+    pub fn start(seed: ct_onboard::sandbox::Seed) -> RunningSandbox {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = runtime
+            .block_on(ct_onboard::sandbox::Sandbox::start(
+                seed,
+                "127.0.0.1:0".parse().unwrap(),
+            ))
+            .unwrap();
+        RunningSandbox {
+            sandbox,
+            _runtime: runtime,
+        }
+    }
+
+    /// The binary, pointed at this sandbox with a key.
+    pub fn ct(&self) -> Command {
+        let mut cmd = ct();
+        cmd.env("CONNECTEAM_BASE_URL", self.sandbox.url())
+            .env("CONNECTEAM_API_KEY", "sandbox-key-0451");
+        cmd
+    }
+}
+
+/// The sample seed with unlimited rate limits, plus `extra` users.
+pub fn sample_seed(extra: Vec<ct_onboard::sandbox::SeedUser>) -> ct_onboard::sandbox::Seed {
+    let mut seed =
+        ct_onboard::sandbox::Seed::from_file(&root().join("samples/sandbox.yaml")).unwrap();
+    seed.limits = ct_onboard::sandbox::Limits::unlimited();
+    seed.users.extend(extra);
+    seed
+}
+
+pub fn seed_user(id: u64, email: &str, archived: bool) -> ct_onboard::sandbox::SeedUser {
+    ct_onboard::sandbox::SeedUser {
+        id,
+        email: Some(email.to_owned()),
+        first_name: "Test".into(),
+        last_name: format!("User {id}"),
+        archived,
+    }
+}

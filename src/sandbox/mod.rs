@@ -1,0 +1,323 @@
+//! The sandbox: a local, stateful Connecteam simulator for rehearsals and tests.
+//!
+//! It serves the endpoints ct-onboard uses with their documented shapes, enforces the
+//! per-minute and per-day windows with `x-ratelimit-*` headers and 429s, and can add
+//! latency, 5xx faults, dropped connections and the "rate limit as HTTP 200" quirk.
+//! Its state is on `GET /__sandbox/state` (and [`Sandbox::snapshot`] in-process).
+
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State as Shared;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub use state::{Faults, Limits, PayRuleHolding, Seed, SeedUser, Snapshot, TimeOffHolding};
+use state::{Reply, State};
+
+type SharedState = Arc<Mutex<State>>;
+
+/// A running simulator. Stops when dropped.
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: SharedState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds `listen` (port 0 picks a free port) and serves in the background.
+    pub async fn start(seed: Seed, listen: SocketAddr) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let state: SharedState = Arc::new(Mutex::new(State::new(seed)));
+        let app = Router::new()
+            .route("/__sandbox/state", get(state_handler))
+            .fallback(api_handler)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("sandbox server stopped: {e}");
+            }
+        });
+        Ok(Sandbox { addr, state, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.state).snapshot()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.state).faults = faults;
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        lock(&self.state).limits = limits;
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock(state: &SharedState) -> std::sync::MutexGuard<'_, State> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn state_handler(Shared(state): Shared<SharedState>) -> Response {
+    axum::Json(lock(&state).snapshot()).into_response()
+}
+
+/// The API endpoints, by method and path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    PolicyTypes,
+    PayRulePolicies,
+    Users,
+    AssignTimeOff(String),
+    AssignPayRule(String),
+}
+
+impl Endpoint {
+    fn parse(method: &Method, path: &str) -> Option<Endpoint> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["time-off", "v1", "policy-types"]) => Some(Endpoint::PolicyTypes),
+            ("GET", ["company-policies", "v1", "pay-rule-policies"]) => {
+                Some(Endpoint::PayRulePolicies)
+            }
+            ("GET", ["users", "v1", "users"]) => Some(Endpoint::Users),
+            ("PUT", ["time-off", "v1", "time-off-policies", id, "assignments"]) => {
+                Some(Endpoint::AssignTimeOff(percent_decode(id)))
+            }
+            (
+                "PUT",
+                [
+                    "company-policies",
+                    "v1",
+                    "pay-rule-policies",
+                    id,
+                    "assignments",
+                ],
+            ) => Some(Endpoint::AssignPayRule(percent_decode(id))),
+            _ => None,
+        }
+    }
+
+    /// The key requests are counted under in the snapshot.
+    fn name(&self) -> &'static str {
+        match self {
+            Endpoint::PolicyTypes => "GET /time-off/v1/policy-types",
+            Endpoint::PayRulePolicies => "GET /company-policies/v1/pay-rule-policies",
+            Endpoint::Users => "GET /users/v1/users",
+            Endpoint::AssignTimeOff(_) => "PUT /time-off/v1/time-off-policies/{id}/assignments",
+            Endpoint::AssignPayRule(_) => {
+                "PUT /company-policies/v1/pay-rule-policies/{id}/assignments"
+            }
+        }
+    }
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+enum Fault {
+    None,
+    ServerError,
+    Quirk,
+    DropBefore,
+    DropAfter,
+}
+
+fn roll(faults: &Faults) -> Fault {
+    let r = fastrand::f64();
+    let mut edge = faults.server_error_rate;
+    if r < edge {
+        return Fault::ServerError;
+    }
+    edge += faults.quirk_rate;
+    if r < edge {
+        return Fault::Quirk;
+    }
+    edge += faults.drop_rate;
+    if r < edge {
+        return if fastrand::bool() {
+            Fault::DropBefore
+        } else {
+            Fault::DropAfter
+        };
+    }
+    Fault::None
+}
+
+fn epoch_now() -> u64 {
+    jiff::Timestamp::now().as_second().max(0).cast_unsigned()
+}
+
+async fn api_handler(
+    Shared(state): Shared<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = Endpoint::parse(&method, uri.path()) else {
+        return reply((404, json!({"detail": "Not Found"})), &[]);
+    };
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let (latency, fault, admission) = {
+        let mut s = lock(&state);
+        *s.snapshot_counts
+            .requests
+            .entry(endpoint.name().to_owned())
+            .or_insert(0) += 1;
+        if key.is_empty() {
+            return reply(
+                (
+                    401,
+                    json!({"detail": "Missing API key: send it in the X-API-KEY header"}),
+                ),
+                &[],
+            );
+        }
+        if s.api_key.as_ref().is_some_and(|k| *k != key) {
+            return reply((401, json!({"detail": "Invalid API key"})), &[]);
+        }
+        let admission = s.admit(epoch_now());
+        if !admission.allowed {
+            s.snapshot_counts.rate_limited += 1;
+            return reply(
+                (429, json!({"detail": "Too many requests"})),
+                &admission.headers,
+            );
+        }
+        let fault = roll(&s.faults);
+        if !matches!(fault, Fault::None) {
+            s.snapshot_counts.faults_injected += 1;
+        }
+        (s.faults.latency_ms, fault, admission)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match fault {
+        Fault::ServerError => {
+            return reply(
+                (503, json!({"detail": "Service temporarily unavailable"})),
+                &admission.headers,
+            );
+        }
+        Fault::Quirk => {
+            return reply(
+                (200, json!({"detail": "Too many requests"})),
+                &admission.headers,
+            );
+        }
+        Fault::DropBefore => return dropped(&admission.headers),
+        Fault::None | Fault::DropAfter => {}
+    }
+    let path = uri.path();
+    let answer: Reply = {
+        let mut s = lock(&state);
+        match &endpoint {
+            Endpoint::PolicyTypes => s.policy_types(),
+            Endpoint::PayRulePolicies => s.pay_rule_policies(),
+            Endpoint::Users => {
+                let pairs = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect::<Vec<_>>();
+                s.users(&pairs)
+            }
+            Endpoint::AssignTimeOff(id) => s.assign_time_off(id, &body, path),
+            Endpoint::AssignPayRule(id) => s.assign_pay_rule(id, &body, path),
+        }
+    };
+    if matches!(fault, Fault::DropAfter) {
+        return dropped(&admission.headers);
+    }
+    reply(answer, &admission.headers)
+}
+
+fn reply((status, body): (u16, Value), limits: &[(&'static str, u64)]) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(body)).into_response();
+    for (name, value) in limits {
+        response.headers_mut().insert(*name, (*value).into());
+    }
+    response
+}
+
+/// A response whose body fails at once: the client sees the connection drop mid-response.
+fn dropped(limits: &[(&'static str, u64)]) -> Response {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("sandbox: connection dropped"))
+    });
+    let mut response = Response::new(Body::from_stream(failing));
+    for (name, value) in limits {
+        response.headers_mut().insert(*name, (*value).into());
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_with_decoded_ids() {
+        assert_eq!(
+            Endpoint::parse(
+                &Method::PUT,
+                "/time-off/v1/time-off-policies/a%2Fb%20c/assignments"
+            ),
+            Some(Endpoint::AssignTimeOff("a/b c".into()))
+        );
+        assert_eq!(
+            Endpoint::parse(&Method::GET, "/users/v1/users"),
+            Some(Endpoint::Users)
+        );
+        assert_eq!(Endpoint::parse(&Method::POST, "/users/v1/users"), None);
+        assert_eq!(percent_decode("%E9%"), "\u{fffd}%");
+    }
+}
