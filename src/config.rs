@@ -42,6 +42,9 @@ pub struct Settings {
     /// Retries of one request after a 5xx, timeout or dropped connection
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
+    /// The first retry's wait in milliseconds; it doubles each retry (with jitter), up to 30 s
+    #[arg(long, value_name = "MS")]
+    pub retry_backoff_ms: Option<u64>,
     /// Where run reports are written
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -106,6 +109,7 @@ impl Settings {
             concurrency: self.concurrency.or(file.concurrency),
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs),
             max_retries: self.max_retries.or(file.max_retries),
+            retry_backoff_ms: self.retry_backoff_ms.or(file.retry_backoff_ms),
             report_dir: self.report_dir.or(file.report_dir),
             state: self.state.or(file.state),
             manifest: self.manifest.or(file.manifest),
@@ -151,6 +155,9 @@ impl Settings {
     }
     pub fn max_retries(&self) -> u32 {
         self.max_retries.unwrap_or(5)
+    }
+    pub fn retry_backoff(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retry_backoff_ms.unwrap_or(500))
     }
     pub fn report_dir(&self) -> PathBuf {
         self.report_dir
@@ -267,6 +274,7 @@ mod tests {
             "concurrency",
             "request_timeout_secs",
             "max_retries",
+            "retry_backoff_ms",
             "report_dir",
             "state",
             "manifest",

@@ -10,14 +10,17 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod exec;
 pub mod exit;
 pub mod input;
 pub mod manifest;
 pub mod plan;
 pub mod problem;
+pub mod progress;
 pub mod report;
 pub mod resolve;
 pub mod sandbox;
+pub mod throttle;
 
 pub use cli::Cli;
 pub use exit::Exit;

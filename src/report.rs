@@ -115,6 +115,8 @@ pub struct Summary {
     pub rate_limited: u64,
     pub retries: u64,
     pub quota_left: Option<u64>,
+    /// When today's quota resets, if the run stopped for it.
+    pub quota_resets_at: Option<String>,
     pub exit_code: u8,
 }
 

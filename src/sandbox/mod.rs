@@ -27,6 +27,7 @@ type SharedState = Arc<Mutex<State>>;
 /// A running simulator. Stops when dropped.
 pub struct Sandbox {
     addr: SocketAddr,
+    url: String,
     state: SharedState,
     task: tokio::task::JoinHandle<()>,
 }
@@ -46,11 +47,20 @@ impl Sandbox {
                 tracing::error!("sandbox server stopped: {e}");
             }
         });
-        Ok(Sandbox { addr, state, task })
+        Ok(Sandbox {
+            addr,
+            url: format!("http://{addr}"),
+            state,
+            task,
+        })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone()
+    }
+
+    pub fn url_str(&self) -> &str {
+        &self.url
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -160,16 +170,23 @@ fn percent_decode(segment: &str) -> String {
 enum Fault {
     None,
     ServerError,
+    ClientError,
     Quirk,
     DropBefore,
     DropAfter,
 }
 
-fn roll(faults: &Faults) -> Fault {
+fn roll(faults: &Faults, write: bool) -> Fault {
     let r = fastrand::f64();
     let mut edge = faults.server_error_rate;
     if r < edge {
         return Fault::ServerError;
+    }
+    if write {
+        edge += faults.client_error_rate;
+        if r < edge {
+            return Fault::ClientError;
+        }
     }
     edge += faults.quirk_rate;
     if r < edge {
@@ -232,7 +249,20 @@ async fn api_handler(
                 &admission.headers,
             );
         }
-        let fault = roll(&s.faults);
+        let write = matches!(
+            endpoint,
+            Endpoint::AssignTimeOff(_) | Endpoint::AssignPayRule(_)
+        );
+        if write && s.read_only {
+            return reply(
+                (
+                    403,
+                    json!({"detail": "This API key may not use this endpoint (missing write scope)"}),
+                ),
+                &admission.headers,
+            );
+        }
+        let fault = roll(&s.faults, write);
         if !matches!(fault, Fault::None) {
             s.snapshot_counts.faults_injected += 1;
         }
@@ -247,6 +277,15 @@ async fn api_handler(
                 (503, json!({"detail": "Service temporarily unavailable"})),
                 &admission.headers,
             );
+        }
+        Fault::ClientError => {
+            let body = json!({
+                "details": {"error_message": "Cannot modify assignment", "error_code": "HAS_LOCKED_DAYS"},
+                "error": "The change would touch locked timesheet days",
+                "path": uri.path(),
+                "request_id": "sbx-409",
+            });
+            return reply((409, body), &admission.headers);
         }
         Fault::Quirk => {
             return reply(

@@ -17,6 +17,9 @@ pub struct Seed {
     /// When set, only this key is accepted; otherwise any non-empty key is.
     #[serde(default)]
     pub api_key: Option<String>,
+    /// The key may read but not write, as a key without the write scopes: PUTs get 403.
+    #[serde(default)]
+    pub read_only: bool,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -111,6 +114,8 @@ pub struct Faults {
     pub drop_rate: f64,
     /// HTTP 200 with `{"detail": "Too many requests"}`, the change not applied.
     pub quirk_rate: f64,
+    /// A permanent 409 refusal of a write (`HAS_LOCKED_DAYS`), the change not applied.
+    pub client_error_rate: f64,
 }
 
 /// One user's policy in one time-off type (a user holds one per type).
@@ -185,6 +190,7 @@ pub struct Admission {
 
 pub struct State {
     pub api_key: Option<String>,
+    pub read_only: bool,
     pub limits: Limits,
     pub faults: Faults,
     users: BTreeMap<u64, User>,
@@ -241,6 +247,7 @@ impl State {
             .collect();
         State {
             api_key: seed.api_key,
+            read_only: seed.read_only,
             limits: seed.limits,
             faults: seed.faults,
             users,
@@ -544,6 +551,7 @@ mod tests {
     fn seed(limits: Limits) -> Seed {
         Seed {
             api_key: None,
+            read_only: false,
             limits,
             faults: Faults::default(),
             users: vec![],

@@ -261,11 +261,26 @@ fn column_mapping_from_the_settings_file() {
 }
 
 #[test]
-fn unfinished_commands_say_so_honestly() {
+fn run_without_a_key_stops_with_a_clear_message() {
     let out = ct()
         .args(["run", "samples/new-hires.csv"])
         .output()
         .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("error: no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--dry-run") && stderr.contains("--sandbox"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unfinished_commands_say_so_honestly() {
+    let out = ct().arg("history").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8(out.stderr)

@@ -4,5 +4,6 @@ mod check;
 mod client;
 mod online;
 mod report;
+mod run;
 mod sheets;
 mod util;

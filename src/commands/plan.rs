@@ -1,0 +1,290 @@
+//! `plan` and `run --dry-run`, and the validation every run starts with.
+
+use std::path::Path;
+
+use super::{
+    Inputs, api_failure, connect, load_inputs, plan_inputs, print_problems, stop_invalid,
+    write_run_report,
+};
+use crate::api::Client;
+use crate::cli::InputArgs;
+use crate::config::Settings;
+use crate::exec;
+use crate::exit::Exit;
+use crate::plan::{Identity, Plan, PlanRow};
+use crate::report::{AssignmentLine, Outcome, Summary, UserLine};
+use crate::resolve::{Directory, LOOKUP_BATCH, UserDirectory, resolve_manifest, resolve_users};
+
+/// Inputs validated (online when there is a client) and planned, ready to report or run.
+pub(crate) struct Prepared {
+    pub inputs: Inputs,
+    pub plan: Plan,
+    pub client: Option<Client>,
+    pub invalid_rows: usize,
+}
+
+/// Where a run's client comes from.
+pub(crate) enum Target<'a> {
+    /// The settings' base URL and key; no key means offline.
+    Settings,
+    /// The in-process sandbox at this URL.
+    Sandbox(&'a str),
+}
+
+/// Reads and checks everything, against Connecteam when there is a client: every problem
+/// is printed, and any that stops the run becomes its exit code.
+pub(crate) async fn prepare(
+    args: &InputArgs,
+    config: Option<&Path>,
+    target: Target<'_>,
+) -> Result<Prepared, Exit> {
+    let mut inputs =
+        load_inputs(args, config).map_err(|problems| stop_invalid(print_problems(&problems)))?;
+    let client = match target {
+        Target::Settings => connect(&inputs.settings),
+        Target::Sandbox(url) => {
+            let key = crate::api::ApiKey::new("sandbox").expect("a non-empty key");
+            let timeout = std::time::Duration::from_secs(inputs.settings.request_timeout_secs());
+            Client::new(url, &key, timeout).map(Some)
+        }
+    }
+    .map_err(|message| {
+        eprintln!("error: {message}");
+        Exit::Invalid
+    })?;
+    let retries = inputs.settings.max_retries();
+    if let Some(client) = &client {
+        let directory = Directory::fetch(client, retries)
+            .await
+            .map_err(|e| api_failure(&e))?;
+        let resolved = resolve_manifest(&inputs.manifest, &directory);
+        for warning in &resolved.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if !resolved.errors.is_empty() {
+            return Err(stop_invalid(print_problems(&resolved.errors)));
+        }
+        inputs.manifest = resolved.manifest;
+    }
+    let mut plan = plan_inputs(&inputs, args);
+    if let Some(client) = &client {
+        let users = UserDirectory::fetch(client, &plan, retries)
+            .await
+            .map_err(|e| api_failure(&e))?;
+        resolve_users(&mut plan, &users, &inputs.columns, &inputs.sheet.file);
+    }
+    let global = print_problems(&plan.problems);
+    let invalid_rows = plan.rows.iter().filter(|r| !r.is_valid()).count();
+    let nothing_valid = invalid_rows == plan.rows.len();
+    if global > 0 || (invalid_rows > 0 && (!args.skip_invalid || nothing_valid)) {
+        let count = global + print_problems(plan.rows.iter().flat_map(|r| &r.problems));
+        if global == 0 && !nothing_valid && !args.skip_invalid {
+            eprintln!(
+                "(--skip-invalid would go ahead with the {} valid rows)",
+                plan.rows.len() - invalid_rows
+            );
+        }
+        return Err(stop_invalid(count));
+    }
+    for problem in plan.rows.iter().flat_map(|r| &r.problems) {
+        eprintln!("skipped: {problem}");
+    }
+    Ok(Prepared {
+        inputs,
+        plan,
+        client,
+        invalid_rows,
+    })
+}
+
+/// `plan` and `run --dry-run`: validate, print the plan, and write a report of `planned`
+/// rows. Sends no write.
+pub(crate) async fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
+    let started = jiff::Timestamp::now();
+    let Prepared {
+        inputs,
+        plan,
+        client,
+        invalid_rows,
+    } = match prepare(args, config, Target::Settings).await {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
+    };
+    let users: Vec<UserLine> = plan.rows.iter().map(planned_line).collect();
+    let estimate = Estimate::of(&plan);
+    let exit = if invalid_rows > 0 {
+        Exit::SomeFailed
+    } else {
+        Exit::Success
+    };
+    let mut summary = Summary {
+        mode: "plan",
+        offline: client.is_none(),
+        assignments: estimate.assignments,
+        requests_planned: estimate.requests(),
+        requests_sent: client.as_ref().map_or(0, Client::requests_sent),
+        rate_limited: client.as_ref().map_or(0, Client::rate_limited_count),
+        quota_left: client.as_ref().and_then(|c| c.last_limits().day_remaining),
+        exit_code: exit.code(),
+        ..Summary::new(&inputs, &users, started)
+    };
+    let dir = match write_run_report(&inputs, &users, &mut summary) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the report under {}: {e}",
+                inputs.settings.report_dir().display()
+            );
+            return Exit::Invalid;
+        }
+    };
+    let checked_at = client.as_ref().map(Client::base_url);
+    print!(
+        "{}",
+        estimate.render(&inputs.settings, invalid_rows, checked_at)
+    );
+    println!("Report: {}", dir.display());
+    exit
+}
+
+/// The report line of a planned (or invalid) row.
+pub(crate) fn planned_line(row: &PlanRow) -> UserLine {
+    let outcome = if row.is_valid() {
+        Outcome::Planned
+    } else {
+        Outcome::Invalid
+    };
+    let assignments = if row.is_valid() {
+        row.assignments
+            .iter()
+            .map(|a| AssignmentLine {
+                status: "planned".into(),
+                ..exec::describe(a)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    UserLine {
+        index: row.index,
+        row: row.number,
+        identifier: row
+            .identity
+            .as_ref()
+            .map(Identity::to_string)
+            .unwrap_or_default(),
+        user_id: row.user_id,
+        employee_type: row.employee_type.clone(),
+        outcome,
+        assignments,
+        errors: row.problems.iter().map(|p| p.message.clone()).collect(),
+    }
+}
+
+/// What a plan will cost in requests, time and daily quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub users: usize,
+    pub assignments: usize,
+    pub time_off: usize,
+    pub pay_rule: usize,
+    /// The two policy listings read once per run.
+    pub policy_reads: usize,
+    pub user_lookups: usize,
+}
+
+impl Estimate {
+    pub fn of(plan: &Plan) -> Estimate {
+        let valid: Vec<&PlanRow> = plan.valid_rows().collect();
+        let count = |kind: &str| {
+            valid
+                .iter()
+                .flat_map(|r| &r.assignments)
+                .filter(|a| a.kind() == kind)
+                .count()
+        };
+        let emails = valid
+            .iter()
+            .filter(|r| matches!(r.identity, Some(Identity::Email(_))))
+            .count();
+        let ids = valid.len() - emails;
+        Estimate {
+            users: valid.len(),
+            assignments: count("time_off") + count("pay_rule"),
+            time_off: count("time_off"),
+            pay_rule: count("pay_rule"),
+            policy_reads: 2,
+            user_lookups: emails.div_ceil(LOOKUP_BATCH) + ids.div_ceil(LOOKUP_BATCH),
+        }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.assignments + self.policy_reads + self.user_lookups
+    }
+
+    /// The plan as printed; `checked_at` is the base URL when it was checked online.
+    pub fn render(
+        &self,
+        settings: &Settings,
+        invalid_rows: usize,
+        checked_at: Option<&str>,
+    ) -> String {
+        let rate = settings.effective_rate_per_minute();
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request counts are far below 2^52"
+        )]
+        let minutes = self.requests() as f64 / f64::from(rate);
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "request counts are far below 2^52"
+        )]
+        let share = self.requests() as f64 * 100.0 / f64::from(settings.daily_quota());
+        let mut out = match checked_at {
+            Some(url) => format!("Plan (policies and users checked against {url})\n"),
+            None => "Plan (offline: no API key, so policies, users and emails are not checked against Connecteam)\n"
+                .to_owned(),
+        };
+        out += &format!(
+            "  users:        {}{}\n",
+            self.users,
+            if invalid_rows > 0 {
+                format!(" ({invalid_rows} invalid rows skipped)")
+            } else {
+                String::new()
+            }
+        );
+        out += &format!(
+            "  assignments:  {} ({} time-off, {} pay-rule)\n",
+            self.assignments, self.time_off, self.pay_rule
+        );
+        out += &format!(
+            "  requests:     {} ({} assignments + {} policy reads + {} user lookups)\n",
+            self.requests(),
+            self.assignments,
+            self.policy_reads,
+            self.user_lookups
+        );
+        out += &format!(
+            "  time:         about {} at {rate} requests/min ({}/min less {}% reserve)\n",
+            human_minutes(minutes),
+            settings.rate_per_minute(),
+            settings.quota_reserve_percent()
+        );
+        out += &format!(
+            "  daily quota:  {share:.1}% of {}\n",
+            settings.daily_quota()
+        );
+        out
+    }
+}
+
+fn human_minutes(minutes: f64) -> String {
+    if minutes < 1.0 {
+        format!("{:.0} s", (minutes * 60.0).ceil())
+    } else if minutes < 120.0 {
+        format!("{:.0} min", minutes.ceil())
+    } else {
+        format!("{:.1} h", minutes / 60.0)
+    }
+}

@@ -1,0 +1,461 @@
+//! `run` against the sandbox: faults, pacing, quota, refusals, signals, canaries.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ct_onboard::sandbox::{Faults, Limits, Snapshot};
+
+use crate::util::{RunningSandbox, only_run_dir, read_csv, sample_seed};
+
+const KEY: &str = "sandbox-key-0451";
+
+/// `run` on the sample sheet, fast: no client-side pacing to speak of, short backoffs.
+fn run_fast(running: &RunningSandbox, reports: &Path, extra: &[&str]) -> std::process::Output {
+    running
+        .ct()
+        .args([
+            "run",
+            "samples/new-hires.csv",
+            "--no-progress",
+            "--rate-per-minute",
+            "1000000",
+            "--retry-backoff-ms",
+            "5",
+        ])
+        .args(if extra.contains(&"--concurrency") {
+            &[][..]
+        } else {
+            &["--concurrency", "6"][..]
+        })
+        .arg("--report-dir")
+        .arg(reports)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The sample plan, as the sandbox should hold it afterwards.
+fn assert_samples_fully_assigned(state: &Snapshot) {
+    assert_eq!(
+        state.time_off_assignments.len(),
+        56,
+        "{:#?}",
+        state.time_off_assignments
+    );
+    assert_eq!(state.pay_rule_assignments.len(), 30);
+    let time_off = |user: u64, policy: &str| {
+        state
+            .time_off_assignments
+            .iter()
+            .find(|h| h.user_id == user && h.policy_id == policy)
+            .unwrap_or_else(|| panic!("{user} {policy}"))
+    };
+    let ana = time_off(9_170_357, "pol-vac-ft-001");
+    assert_eq!(
+        (ana.balance, ana.unit.as_deref()),
+        (Some(15.0), Some("days"))
+    );
+    let sick = time_off(9_170_357, "pol-sick-001");
+    assert_eq!(
+        (sick.balance, sick.unit.as_deref()),
+        (None, None),
+        "no balance: the policy's defaults"
+    );
+    let night = time_off(9_170_362, "pol-vac-pt-001");
+    assert_eq!(
+        (night.balance, night.unit.as_deref()),
+        (Some(32.5), Some("hours"))
+    );
+    let pay = |user: u64| {
+        state
+            .pay_rule_assignments
+            .iter()
+            .find(|h| h.user_id == user)
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            pay(9_170_357).policy_id,
+            pay(9_170_357).effective_date.as_str()
+        ),
+        (12346, "2027-01-04")
+    );
+    assert_eq!(
+        (
+            pay(9_170_360).policy_id,
+            pay(9_170_360).effective_date.as_str()
+        ),
+        (12345, "2027-01-11"),
+        "resolved by email"
+    );
+    assert_eq!(
+        (
+            pay(9_170_365).policy_id,
+            pay(9_170_365).effective_date.as_str()
+        ),
+        (12345, "2027-06-01")
+    );
+    assert_eq!(pay(9_170_362).policy_id, 12347);
+}
+
+#[test]
+fn every_assignment_lands_despite_5xx_and_dropped_connections() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        server_error_rate: 0.05,
+        drop_rate: 0.05,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &["--max-retries", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let state = running.sandbox.snapshot();
+    assert!(state.faults_injected > 0, "the faults happened: {state:?}");
+    assert_samples_fully_assigned(&state);
+
+    let run = only_run_dir(dir.path());
+    let users = read_csv(&run.join("users.csv"));
+    assert_eq!(users.len(), 31, "every sheet row once");
+    assert!(users[1..].iter().all(|u| u[4] == "succeeded"), "{users:?}");
+    let assignments = read_csv(&run.join("assignments.csv"));
+    assert_eq!(assignments.len(), 87);
+    let header = &assignments[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert!(
+        assignments[1..]
+            .iter()
+            .all(|a| a[col("status")] == "done" && a[col("http_status")] == "200")
+    );
+    assert!(
+        assignments[1..]
+            .iter()
+            .all(|a| a[col("request_id")].starts_with("sbx-"))
+    );
+    assert!(
+        assignments[1..].iter().any(|a| a[col("attempts")] != "1"),
+        "some needed a retry"
+    );
+    let pay = assignments
+        .iter()
+        .find(|a| a[col("kind")] == "pay_rule")
+        .unwrap();
+    assert!(pay[col("assignment_id")].parse::<u64>().is_ok());
+    assert!(pay[col("started_at")] <= pay[col("finished_at")]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["mode"], "run");
+    assert!(summary["retries"].as_u64().unwrap() > 0);
+    assert_eq!(summary["exit_code"], 0);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("30 users: 30 succeeded; 86 assignments done, 0 failed;"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("failed.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "nothing to run again"
+    );
+}
+
+#[test]
+fn the_200_quirk_pauses_and_retries_without_failing() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        quirk_rate: 0.05,
+        ..Faults::default()
+    };
+    // Each quirk pauses every worker until the window resets: a 1 s window keeps it short.
+    seed.limits = Limits {
+        per_minute: Some(100_000),
+        per_day: None,
+        minute_secs: 1,
+        day_secs: 86_400,
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_samples_fully_assigned(&running.sandbox.snapshot());
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_run_dir(dir.path()).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["rate_limited"].as_u64(),
+        Some(running.sandbox.snapshot().faults_injected)
+    );
+}
+
+/// The sandbox allows 30 requests a window while ct-onboard is set to 600 a minute. The
+/// window is 3 s instead of 60 to keep the test short; ct-onboard paces from the headers'
+/// remaining count and reset time, so the shape of the problem is the same.
+#[test]
+fn a_tighter_server_limit_than_configured_costs_at_most_a_few_429s_per_window() {
+    let mut seed = sample_seed(vec![]);
+    seed.limits = Limits {
+        per_minute: Some(30),
+        per_day: None,
+        minute_secs: 3,
+        day_secs: 86_400,
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = running
+        .ct()
+        .args([
+            "run",
+            "samples/new-hires.csv",
+            "--no-progress",
+            "--rate-per-minute",
+            "600",
+            "--concurrency",
+            "6",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let state = running.sandbox.snapshot();
+    assert_samples_fully_assigned(&state);
+    // 90 requests at 27 usable per 3 s window is at least 4 windows.
+    let windows = (elapsed.as_secs_f64() / 3.0).ceil() as u64 + 1;
+    assert!(
+        state.rate_limited <= 2 * windows,
+        "{} 429s over {windows} windows",
+        state.rate_limited
+    );
+    eprintln!(
+        "pacing: {} requests, {} 429s, {:.1} s",
+        state.requests.values().sum::<u64>(),
+        state.rate_limited,
+        elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+fn running_out_of_daily_quota_defers_the_rest_and_exits_3() {
+    let mut seed = sample_seed(vec![]);
+    // 40 a day: 4 are the 10 % reserve and 4 go to reading policies and users.
+    seed.limits = Limits {
+        per_minute: None,
+        per_day: Some(40),
+        ..Limits::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let state = running.sandbox.snapshot();
+    assert_eq!(
+        state.rate_limited, 0,
+        "stopped before the server had to refuse anything"
+    );
+    let sent: u64 = state.requests.values().sum();
+    assert!(
+        sent <= 36,
+        "the reserve is left for other integrations: {sent} sent"
+    );
+
+    let run = only_run_dir(dir.path());
+    let users = read_csv(&run.join("users.csv"));
+    let deferred: Vec<_> = users[1..].iter().filter(|u| u[4] == "deferred").collect();
+    let succeeded = users[1..].iter().filter(|u| u[4] == "succeeded").count();
+    assert!(!deferred.is_empty() && succeeded > 0, "{users:?}");
+    assert_eq!(deferred.len() + succeeded, 30);
+    assert!(
+        deferred[0][8].contains("today's API quota is used up; it resets at"),
+        "{:?}",
+        deferred[0]
+    );
+    let failed = read_csv(&run.join("failed.csv"));
+    assert_eq!(
+        failed.len() - 1,
+        deferred.len(),
+        "deferred rows are in failed.csv, to feed back in"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["exit_code"], 3);
+    assert!(summary["quota_resets_at"].is_string(), "{summary}");
+    assert_eq!(
+        state.time_off_assignments.len() + state.pay_rule_assignments.len(),
+        (sent - 4) as usize
+    );
+}
+
+#[test]
+fn a_wrong_key_exits_4_after_one_request() {
+    let mut seed = sample_seed(vec![]);
+    seed.api_key = Some("the-right-key".into());
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &["-vv"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_eq!(running.sandbox.snapshot().requests.values().sum::<u64>(), 1);
+    assert!(!stderr_of(&out).contains(KEY));
+}
+
+#[test]
+fn a_key_refused_for_writes_stops_the_run_with_4_and_a_report() {
+    let mut seed = sample_seed(vec![]);
+    seed.read_only = true;
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &["--concurrency", "3"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    let puts = running
+        .sandbox
+        .snapshot()
+        .count("PUT /time-off/v1/time-off-policies/{id}/assignments");
+    assert!(
+        (1..=3).contains(&puts),
+        "a handful of writes, one per worker at most: {puts}"
+    );
+    let users = read_csv(&only_run_dir(dir.path()).join("users.csv"));
+    assert_eq!(users.len(), 31);
+    assert!(users[1..].iter().any(|u| u[4] == "not_attempted"));
+    assert!(
+        users[1..]
+            .iter()
+            .any(|u| u[8].contains("missing write scope")),
+        "{users:?}"
+    );
+}
+
+#[test]
+fn max_errors_stops_the_run_and_keeps_the_apis_message() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        client_error_rate: 1.0,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(
+        &running,
+        dir.path(),
+        &["--max-errors", "4", "--concurrency", "1"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let state = running.sandbox.snapshot();
+    let writes: u64 = state
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("PUT"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(
+        writes <= 6,
+        "a 4xx is not retried, and the run stops at 4 failures: {writes}"
+    );
+    let assignments = read_csv(&only_run_dir(dir.path()).join("assignments.csv"));
+    let failed = assignments
+        .iter()
+        .find(|a| a.contains(&"failed".to_owned()))
+        .unwrap();
+    assert!(failed.contains(&"Cannot modify assignment [HAS_LOCKED_DAYS]: The change would touch locked timesheet days".to_owned()), "{failed:?}");
+    assert!(
+        failed.contains(&"409".to_owned()) && failed.contains(&"sbx-409".to_owned()),
+        "{failed:?}"
+    );
+    assert!(
+        assignments
+            .iter()
+            .any(|a| a.contains(&"not_attempted".to_owned()))
+    );
+}
+
+#[test]
+fn limit_runs_only_the_first_users_as_a_canary() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &["--limit", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let users = read_csv(&only_run_dir(dir.path()).join("users.csv"));
+    let outcomes: Vec<&str> = users[1..].iter().map(|u| u[4].as_str()).collect();
+    assert_eq!(outcomes[..3], ["succeeded"; 3]);
+    assert!(
+        outcomes[3..].iter().all(|o| *o == "not_attempted"),
+        "{outcomes:?}"
+    );
+    assert_eq!(running.sandbox.snapshot().pay_rule_assignments.len(), 3);
+}
+
+#[test]
+fn sigint_mid_run_exits_130_with_the_report_written() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        latency_ms: 150,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"))
+        .current_dir(crate::util::root())
+        .env("CT_ONBOARD_TODAY", "2026-11-23")
+        .env("CONNECTEAM_BASE_URL", running.sandbox.url())
+        .env("CONNECTEAM_API_KEY", KEY)
+        .args([
+            "run",
+            "samples/new-hires.csv",
+            "--no-progress",
+            "--rate-per-minute",
+            "1000000",
+            "--concurrency",
+            "2",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running.sandbox.snapshot().pay_rule_assignments.len() < 3 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    let users = read_csv(&only_run_dir(dir.path()).join("users.csv"));
+    assert_eq!(users.len(), 31, "every row accounted for");
+    let done = users[1..].iter().filter(|u| u[4] == "succeeded").count();
+    assert!((3..30).contains(&done), "{done}");
+    assert!(users[1..].iter().any(|u| u[4] == "not_attempted"));
+    let state = running.sandbox.snapshot();
+    assert_eq!(
+        state.pay_rule_assignments.len(),
+        done,
+        "what the report calls done is what the server holds"
+    );
+}
+
+#[test]
+fn the_key_never_appears_in_output_logs_or_files() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_fast(&running, dir.path(), &["-vv", "--log-format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(!stderr_of(&out).contains(KEY) && !String::from_utf8_lossy(&out.stdout).contains(KEY));
+    for entry in std::fs::read_dir(only_run_dir(dir.path())).unwrap() {
+        assert!(
+            !std::fs::read_to_string(entry.unwrap().path())
+                .unwrap()
+                .contains(KEY)
+        );
+    }
+}
