@@ -60,6 +60,12 @@ pub(crate) async fn run_command(
         return Exit::Invalid;
     };
 
+    if sandbox.is_none() {
+        eprintln!(
+            "note: this build has no journal yet: running the same sheet again sends every assignment \
+             again (re-sending a balance resets it). Feed failed.csv back in to finish a run."
+        );
+    }
     let settings = &inputs.settings;
     let throttle = Throttle::new(
         settings.rate_per_minute(),

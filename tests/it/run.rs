@@ -459,3 +459,28 @@ fn the_key_never_appears_in_output_logs_or_files() {
         );
     }
 }
+
+/// The README's main command, as written: the whole pipeline against the in-process
+/// sandbox at the Expert plan's real 100/min (about a minute), with no 429 met.
+#[test]
+fn the_readme_main_command_runs_the_samples_against_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::util::ct()
+        .args(["run", "samples/new-hires.csv", "--sandbox", "--report-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", stderr_of(&out));
+    assert!(stdout.starts_with("30 users: 30 succeeded; 86 assignments done, 0 failed; 90 requests, 0 rate-limited, 0 retries"), "{stdout}");
+    assert!(
+        stdout.contains("The sandbox now holds 56 time-off and 30 pay-rule assignments"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(only_run_dir(dir.path()).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["mode"], "sandbox");
+    assert_eq!(summary["quota_left"], 9910);
+}
