@@ -8,6 +8,7 @@ use futures::StreamExt;
 
 use crate::api::model::{PayRuleAssignment, TimeOffAssignment};
 use crate::api::{ApiError, Client, ErrorClass, RateLimits};
+use crate::journal::{Entry, Journal, Key, fingerprint};
 use crate::plan::{Assignment, Identity, PlanRow};
 use crate::progress::Progress;
 use crate::report::{AssignmentLine, Outcome, UserLine};
@@ -57,6 +58,50 @@ pub struct ExecOptions {
     pub limit: Option<usize>,
     /// The first retry's backoff; it doubles each time, capped at 30 s, with jitter.
     pub backoff_base: Duration,
+    /// Re-send assignments the journal has as done with other parameters.
+    pub reapply: bool,
+}
+
+/// Where the run records what it does, under which run ID.
+pub struct Record<'a> {
+    pub journal: &'a Journal,
+    pub run_id: &'a str,
+}
+
+/// What to do with one planned assignment, given the journal.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Send,
+    /// Done before with the same parameters: nothing to send.
+    Skip(Entry),
+    /// Done before with other parameters: re-sending would overwrite it (a balance would
+    /// be reset), so it is left alone unless `--reapply`.
+    Conflict(Entry),
+}
+
+/// Decides every assignment of a row from the journal.
+pub fn decide(
+    journal: &Journal,
+    base_url: &str,
+    row: &PlanRow,
+    reapply: bool,
+) -> Result<Vec<Decision>, String> {
+    let Some(user_id) = row.user_id else {
+        return Ok(vec![Decision::Send; row.assignments.len()]);
+    };
+    row.assignments
+        .iter()
+        .map(|a| {
+            let entry = journal.lookup(&Key::of(base_url, user_id, a))?;
+            Ok(match entry {
+                Some(e) if e.state == "done" && e.fingerprint == fingerprint(a) => {
+                    Decision::Skip(e)
+                }
+                Some(e) if e.state == "done" && !reapply => Decision::Conflict(e),
+                _ => Decision::Send,
+            })
+        })
+        .collect()
 }
 
 /// Rate-limited retries of one request before it is given up as failed: a safety net
@@ -70,50 +115,85 @@ pub struct ExecStats {
 }
 
 /// Runs every row's assignments. Returns one line per row, in the rows' order.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's shared parts, passed by reference"
+)]
 pub async fn execute(
     client: &Client,
     throttle: &Throttle,
+    record: &Record<'_>,
     rows: &[&PlanRow],
     options: &ExecOptions,
     stop: &Stop,
     stats: &ExecStats,
     progress: &Progress,
-) -> Vec<UserLine> {
+) -> Result<Vec<UserLine>, String> {
+    let decisions: Vec<Vec<Decision>> = rows
+        .iter()
+        .map(|row| decide(record.journal, client.base_url(), row, options.reapply))
+        .collect::<Result<_, _>>()?;
+    // --limit counts users with something to send, in sheet order.
+    let mut pending = 0usize;
+    let positions: Vec<Option<usize>> = decisions
+        .iter()
+        .map(|d| {
+            d.iter().any(|d| matches!(d, Decision::Send)).then(|| {
+                pending += 1;
+                pending - 1
+            })
+        })
+        .collect();
     let mut failures = 0usize;
-    let mut lines: Vec<UserLine> = futures::stream::iter(rows.iter().enumerate())
-        .map(|(position, row)| async move {
-            if options.limit.is_some_and(|limit| position >= limit) {
-                return unstarted(
-                    row,
-                    "not_attempted",
-                    "left for a later run by --limit".to_owned(),
-                );
-            }
-            if let Some(reason) = stop.get() {
-                return stopped(row, reason, throttle);
-            }
-            if !throttle.try_claim_day(row.assignments.len() as u64) {
-                stop.set(StopReason::QuotaExhausted);
-                return stopped(row, StopReason::QuotaExhausted, throttle);
-            }
-            process_user(client, throttle, row, options, stop, stats).await
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .inspect(|line| {
-            progress.user_done(line);
-            failures += line
-                .assignments
-                .iter()
-                .filter(|a| a.status == "failed")
-                .count();
-            if options.max_errors.is_some_and(|max| failures >= max) {
-                stop.set(StopReason::MaxErrors);
-            }
-        })
-        .collect()
-        .await;
+    let mut lines: Vec<UserLine> =
+        futures::stream::iter(rows.iter().zip(&decisions).zip(positions))
+            .map(|((row, decisions), position)| async move {
+                let to_send = decisions
+                    .iter()
+                    .filter(|d| matches!(d, Decision::Send))
+                    .count() as u64;
+                let held = match position {
+                    None => None,
+                    Some(p) if options.limit.is_some_and(|limit| p >= limit) => Some((
+                        "not_attempted",
+                        "left for a later run by --limit".to_owned(),
+                    )),
+                    Some(_) => stop
+                        .get()
+                        .map(|reason| stop_status(reason, throttle))
+                        .or_else(|| {
+                            (!throttle.try_claim_day(to_send)).then(|| {
+                                stop.set(StopReason::QuotaExhausted);
+                                stop_status(StopReason::QuotaExhausted, throttle)
+                            })
+                        }),
+                };
+                match held {
+                    Some((status, reason)) => unstarted(row, decisions, status, &reason),
+                    None => {
+                        process_user(
+                            client, throttle, record, row, decisions, options, stop, stats,
+                        )
+                        .await
+                    }
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .inspect(|line| {
+                progress.user_done(line);
+                failures += line
+                    .assignments
+                    .iter()
+                    .filter(|a| a.status == "failed")
+                    .count();
+                if options.max_errors.is_some_and(|max| failures >= max) {
+                    stop.set(StopReason::MaxErrors);
+                }
+            })
+            .collect()
+            .await;
     lines.sort_by_key(|l| l.index);
-    lines
+    Ok(lines)
 }
 
 /// The status and message of work not started because the run stopped.
@@ -129,11 +209,6 @@ fn stop_status(reason: StopReason, throttle: &Throttle) -> (&'static str, String
     }
 }
 
-fn stopped(row: &PlanRow, reason: StopReason, throttle: &Throttle) -> UserLine {
-    let (status, message) = stop_status(reason, throttle);
-    unstarted(row, status, message)
-}
-
 fn deferred_message(throttle: &Throttle) -> String {
     match throttle
         .day()
@@ -147,21 +222,63 @@ fn deferred_message(throttle: &Throttle) -> String {
     }
 }
 
-/// A user none of whose assignments were started.
-fn unstarted(row: &PlanRow, status: &str, reason: String) -> UserLine {
+/// A user none of whose assignments were started: those to send get `status`; those the
+/// journal settles are reported as such.
+fn unstarted(row: &PlanRow, decisions: &[Decision], status: &str, reason: &str) -> UserLine {
     let mut line = user_line(row);
     line.assignments = row
         .assignments
         .iter()
-        .map(|a| AssignmentLine {
-            status: status.to_owned(),
-            error: reason.clone(),
-            ..describe(a)
+        .zip(decisions)
+        .map(|(a, decision)| match decision {
+            Decision::Send => AssignmentLine {
+                status: status.to_owned(),
+                error: reason.to_owned(),
+                ..describe(a)
+            },
+            settled => settled_line(a, settled),
         })
         .collect();
-    line.outcome = outcome_of(&line.assignments);
-    line.errors = vec![reason];
+    finish_user(&mut line);
     line
+}
+
+/// The line of an assignment the journal settles (`skipped` or `conflict`).
+fn settled_line(a: &Assignment, decision: &Decision) -> AssignmentLine {
+    let (status, entry) = match decision {
+        Decision::Skip(entry) => ("skipped", entry),
+        Decision::Conflict(entry) => ("conflict", entry),
+        Decision::Send => unreachable!("only settled decisions have a line of their own"),
+    };
+    let error = match decision {
+        Decision::Conflict(entry) => format!(
+            "already assigned with {} (run {}); this sheet says {}: re-sending would overwrite it, so it was left alone \
+             (--reapply sends it)",
+            entry.fingerprint,
+            entry.run_id,
+            fingerprint(a)
+        ),
+        _ => String::new(),
+    };
+    AssignmentLine {
+        status: status.to_owned(),
+        http_status: entry.http_status,
+        request_id: entry.request_id.clone(),
+        assignment_id: entry.assignment_id.clone(),
+        finished_at: entry.updated_at.clone(),
+        error,
+        ..describe(a)
+    }
+}
+
+fn finish_user(line: &mut UserLine) {
+    line.errors = line
+        .assignments
+        .iter()
+        .filter(|a| !a.error.is_empty())
+        .map(|a| format!("{} {}: {}", a.kind, a.policy_id, a.error))
+        .collect();
+    line.outcome = outcome_of(&line.assignments);
 }
 
 fn user_line(row: &PlanRow) -> UserLine {
@@ -209,35 +326,50 @@ pub fn describe(a: &Assignment) -> AssignmentLine {
 pub fn outcome_of(assignments: &[AssignmentLine]) -> Outcome {
     let has = |status: &str| assignments.iter().any(|a| a.status == status);
     if has("failed") {
-        if has("done") {
+        if has("done") || has("skipped") {
             Outcome::Partial
         } else {
             Outcome::Failed
         }
+    } else if has("conflict") {
+        Outcome::Conflict
     } else if has("deferred") {
         Outcome::Deferred
     } else if has("not_attempted") {
         Outcome::NotAttempted
+    } else if !assignments.is_empty() && assignments.iter().all(|a| a.status == "skipped") {
+        Outcome::Skipped
     } else {
         Outcome::Succeeded
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's shared parts, passed by reference"
+)]
 async fn process_user(
     client: &Client,
     throttle: &Throttle,
+    record: &Record<'_>,
     row: &PlanRow,
+    decisions: &[Decision],
     options: &ExecOptions,
     stop: &Stop,
     stats: &ExecStats,
 ) -> UserLine {
     let mut line = user_line(row);
-    for assignment in &row.assignments {
-        let result = match stop.get() {
+    for (assignment, decision) in row.assignments.iter().zip(decisions) {
+        let result = match (decision, stop.get()) {
+            (Decision::Skip(_) | Decision::Conflict(_), _) => settled_line(assignment, decision),
             // A quota stop lets a started user finish: its calls were claimed up front.
-            Some(
-                reason
-                @ (StopReason::Interrupted | StopReason::AuthRefused | StopReason::MaxErrors),
+            (
+                Decision::Send,
+                Some(
+                    reason @ (StopReason::Interrupted
+                    | StopReason::AuthRefused
+                    | StopReason::MaxErrors),
+                ),
             ) => {
                 let (status, error) = stop_status(reason, throttle);
                 AssignmentLine {
@@ -246,17 +378,75 @@ async fn process_user(
                     ..describe(assignment)
                 }
             }
-            _ => send_with_retries(client, throttle, row, assignment, options, stop, stats).await,
+            (Decision::Send, _) => {
+                send_recorded(
+                    client, throttle, record, row, assignment, options, stop, stats,
+                )
+                .await
+            }
         };
         line.assignments.push(result);
     }
-    line.errors = line
-        .assignments
-        .iter()
-        .filter(|a| !a.error.is_empty())
-        .map(|a| format!("{} {}: {}", a.kind, a.policy_id, a.error))
-        .collect();
-    line.outcome = outcome_of(&line.assignments);
+    finish_user(&mut line);
+    line
+}
+
+/// One assignment sent, with the journal written before the first request and after the
+/// last: a crash in between leaves it `in_flight`, and the next run sends it again.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's shared parts, passed by reference"
+)]
+async fn send_recorded(
+    client: &Client,
+    throttle: &Throttle,
+    record: &Record<'_>,
+    row: &PlanRow,
+    assignment: &Assignment,
+    options: &ExecOptions,
+    stop: &Stop,
+    stats: &ExecStats,
+) -> AssignmentLine {
+    let Some(user_id) = row.user_id else {
+        return AssignmentLine {
+            status: "failed".into(),
+            error: "the user was not resolved to a Connecteam user ID".into(),
+            ..describe(assignment)
+        };
+    };
+    let key = Key::of(client.base_url(), user_id, assignment);
+    if let Err(e) = record
+        .journal
+        .begin(&key, &fingerprint(assignment), record.run_id)
+    {
+        return AssignmentLine {
+            status: "failed".into(),
+            error: format!("not sent: {e}"),
+            ..describe(assignment)
+        };
+    }
+    let line = send_with_retries(
+        client, throttle, user_id, row, assignment, options, stop, stats,
+    )
+    .await;
+    let written = record.journal.finish(
+        &key,
+        &line.status,
+        line.attempts,
+        line.http_status,
+        &line.error,
+        &line.request_id,
+        &line.assignment_id,
+    );
+    if let Err(e) = written {
+        tracing::error!(
+            "row {}: {} {} was {} but {e}",
+            row.number,
+            line.kind,
+            line.policy_id,
+            line.status
+        );
+    }
     line
 }
 
@@ -265,9 +455,14 @@ fn now() -> String {
 }
 
 /// One assignment, retried through the throttle until done, failed for good, or stopped.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's shared parts, passed by reference"
+)]
 async fn send_with_retries(
     client: &Client,
     throttle: &Throttle,
+    user_id: u64,
     row: &PlanRow,
     assignment: &Assignment,
     options: &ExecOptions,
@@ -277,11 +472,6 @@ async fn send_with_retries(
     let mut line = AssignmentLine {
         started_at: now(),
         ..describe(assignment)
-    };
-    let Some(user_id) = row.user_id else {
-        line.status = "failed".into();
-        line.error = "the user was not resolved to a Connecteam user ID".into();
-        return line;
     };
     let mut retries = 0;
     let mut rate_limited = 0;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod exec;
 pub mod exit;
 pub mod input;
+pub mod journal;
 pub mod manifest;
 pub mod plan;
 pub mod problem;

@@ -179,7 +179,7 @@ pub async fn wait_for_stop_signal() {
     let _ = interrupt.await;
 }
 
-/// Writes the report folder; fills in the run ID, finish time and duration.
+/// Creates the report folder and writes the report into it.
 pub(crate) fn write_run_report(
     inputs: &Inputs,
     users: &[UserLine],
@@ -187,8 +187,20 @@ pub(crate) fn write_run_report(
 ) -> std::io::Result<std::path::PathBuf> {
     let (dir, run_id) =
         report::create_run_dir(&inputs.settings.report_dir(), &report::new_run_id())?;
+    write_report_in(&dir, &run_id, inputs, users, summary)?;
+    Ok(dir)
+}
+
+/// Writes the report into a folder made earlier; fills in run ID, finish time, duration.
+pub(crate) fn write_report_in(
+    dir: &Path,
+    run_id: &str,
+    inputs: &Inputs,
+    users: &[UserLine],
+    summary: &mut Summary,
+) -> std::io::Result<()> {
     let finished = jiff::Timestamp::now();
-    summary.run_id = run_id;
+    run_id.clone_into(&mut summary.run_id);
     summary.finished_at = finished.to_string();
     summary.duration_secs = summary
         .started_at
@@ -196,8 +208,7 @@ pub(crate) fn write_run_report(
         .ok()
         .and_then(|started| (finished - started).total(jiff::Unit::Second).ok())
         .unwrap_or(0.0);
-    report::write_report(&dir, &inputs.sheet, users, summary)?;
-    Ok(dir)
+    report::write_report(dir, &inputs.sheet, users, summary)
 }
 
 impl Summary {

@@ -4,12 +4,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::plan::{Prepared, Target, planned_line, prepare};
-use super::{not_yet, write_run_report};
+use super::{not_yet, write_report_in};
 use crate::cli::RunArgs;
-use crate::exec::{ExecOptions, ExecStats, Stop, StopReason, execute};
+use crate::config::Settings;
+use crate::exec::{ExecOptions, ExecStats, Record, Stop, StopReason, execute};
 use crate::exit::Exit;
+use crate::journal::{Journal, LockError, StateLock};
 use crate::plan::PlanRow;
 use crate::progress::Progress;
+use crate::report;
 use crate::report::{Outcome, Summary, UserLine};
 use crate::sandbox::{Sandbox, Seed};
 use crate::throttle::Throttle;
@@ -25,13 +28,33 @@ pub(crate) async fn run_command(
     if args.plan.is_some() {
         return not_yet("run --plan (saved plans)");
     }
-    if args.reapply {
-        return not_yet("run --reapply (it needs the journal)");
-    }
     if args.dry_run {
         return super::plan::dry_run(&args.input, config).await;
     }
     let started = jiff::Timestamp::now();
+    // One run at a time per journal: taken first, so a second cron run stops at once.
+    let state = match Settings::load(config) {
+        Ok(file) => args.input.settings.clone().or(file).state(),
+        Err(_) => args.input.settings.state(), // the settings problem is reported below
+    };
+    let _lock = if args.sandbox {
+        None
+    } else {
+        match StateLock::acquire(&state) {
+            Ok(lock) => Some(lock),
+            Err(LockError::Held(holder)) => {
+                eprintln!(
+                    "error: {} is in use by {holder}; this run stops without doing anything.",
+                    state.display()
+                );
+                return Exit::Locked;
+            }
+            Err(LockError::Io(message)) => {
+                eprintln!("error: {message}");
+                return Exit::Invalid;
+            }
+        }
+    };
     let sandbox = if args.sandbox {
         match start_sandbox().await {
             Ok(sandbox) => Some(sandbox),
@@ -60,13 +83,37 @@ pub(crate) async fn run_command(
         return Exit::Invalid;
     };
 
-    if sandbox.is_none() {
-        eprintln!(
-            "note: this build has no journal yet: running the same sheet again sends every assignment \
-             again (re-sending a balance resets it). Feed failed.csv back in to finish a run."
-        );
-    }
     let settings = &inputs.settings;
+    // The sandbox is new each time, so its journal is too: the pipeline is the same,
+    // and the real journal is not filled with a simulator's assignments.
+    let scratch = tempfile::tempdir();
+    let journal_path = match (&sandbox, &scratch) {
+        (Some(_), Ok(dir)) => dir.path().join("sandbox-journal.db"),
+        _ => settings.state(),
+    };
+    let journal = match Journal::open(&journal_path) {
+        Ok(journal) => journal,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let (dir, run_id) = match report::create_run_dir(&settings.report_dir(), &report::new_run_id())
+    {
+        Ok(made) => made,
+        Err(e) => {
+            eprintln!(
+                "error: cannot create a report folder under {}: {e}",
+                settings.report_dir().display()
+            );
+            return Exit::Invalid;
+        }
+    };
+    let mode = if sandbox.is_some() { "sandbox" } else { "run" };
+    if let Err(message) = journal.start_run(&run_id, mode, client.base_url(), &inputs.sheet.file) {
+        eprintln!("error: {message}");
+        return Exit::Invalid;
+    }
     let throttle = Throttle::new(
         settings.rate_per_minute(),
         settings.quota_reserve_percent(),
@@ -80,6 +127,7 @@ pub(crate) async fn run_command(
         max_errors: args.max_errors,
         limit: args.limit,
         backoff_base: settings.retry_backoff(),
+        reapply: args.reapply,
     };
     let stop = Arc::new(Stop::default());
     let stats = ExecStats::default();
@@ -98,14 +146,23 @@ pub(crate) async fn run_command(
         plan.assignment_count(),
         client.base_url()
     );
-    let mut executed = execute(
-        &client, &throttle, &rows, &options, &stop, &stats, &progress,
+    let record = Record {
+        journal: &journal,
+        run_id: &run_id,
+    };
+    let executed = execute(
+        &client, &throttle, &record, &rows, &options, &stop, &stats, &progress,
     )
-    .await
-    .into_iter()
-    .peekable();
+    .await;
     signals.abort();
     progress.finish();
+    let mut executed = match executed {
+        Ok(lines) => lines.into_iter().peekable(),
+        Err(message) => {
+            eprintln!("error: {message}; nothing was sent");
+            return Exit::Invalid;
+        }
+    };
 
     // Every sheet row once: executed rows, and rows left out as invalid.
     let users: Vec<UserLine> = plan
@@ -139,20 +196,22 @@ pub(crate) async fn run_command(
         exit_code: exit.code(),
         ..Summary::new(&inputs, &users, started)
     };
-    let dir = match write_run_report(&inputs, &users, &mut summary) {
-        Ok(dir) => dir,
-        Err(e) => {
-            eprintln!(
-                "error: cannot write the report under {}: {e}",
-                settings.report_dir().display()
-            );
-            return if exit == Exit::Success {
-                Exit::SomeFailed
-            } else {
-                exit
-            };
-        }
-    };
+    let outcomes: Vec<String> = summary
+        .outcomes
+        .iter()
+        .map(|(o, n)| format!("{}: {n}", o.as_str()))
+        .collect();
+    if let Err(message) = journal.finish_run(&run_id, exit.code(), &outcomes.join(", ")) {
+        eprintln!("error: {message}");
+    }
+    if let Err(e) = write_report_in(&dir, &run_id, &inputs, &users, &mut summary) {
+        eprintln!("error: cannot write the report in {}: {e}", dir.display());
+        return if exit == Exit::Success {
+            Exit::SomeFailed
+        } else {
+            exit
+        };
+    }
     println!("{}", one_line(&summary, &users, &dir));
     if let Some(sandbox) = &sandbox {
         let state = sandbox.snapshot();
@@ -222,10 +281,12 @@ fn one_line(summary: &Summary, users: &[UserLine], dir: &Path) -> String {
         .quota_left
         .map_or_else(String::new, |q| format!(", {q} requests left today"));
     format!(
-        "{} users: {}; {} assignments done, {} failed; {} requests, {} rate-limited, {} retries{quota}; {:.1} s. Report: {}",
+        "{} users: {}; {} assignments done, {} already done, {} in conflict, {} failed; {} requests, {} rate-limited, {} retries{quota}; {:.1} s. Report: {}",
         users.len(),
         outcomes.join(", "),
         count("done"),
+        count("skipped"),
+        count("conflict"),
         count("failed"),
         summary.requests_sent,
         summary.rate_limited,

@@ -29,6 +29,8 @@ fn run_fast(running: &RunningSandbox, reports: &Path, extra: &[&str]) -> std::pr
         })
         .arg("--report-dir")
         .arg(reports)
+        .arg("--state")
+        .arg(reports.join("state.db"))
         .args(extra)
         .output()
         .unwrap()
@@ -153,7 +155,9 @@ fn every_assignment_lands_despite_5xx_and_dropped_connections() {
     assert_eq!(summary["exit_code"], 0);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.starts_with("30 users: 30 succeeded; 86 assignments done, 0 failed;"),
+        stdout.starts_with(
+            "30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed;"
+        ),
         "{stdout}"
     );
     assert_eq!(
@@ -223,6 +227,8 @@ fn a_tighter_server_limit_than_configured_costs_at_most_a_few_429s_per_window() 
             "--report-dir",
         ])
         .arg(dir.path())
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
         .output()
         .unwrap();
     let elapsed = started.elapsed();
@@ -418,6 +424,8 @@ fn sigint_mid_run_exits_130_with_the_report_written() {
             "--report-dir",
         ])
         .arg(dir.path())
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -472,7 +480,7 @@ fn the_readme_main_command_runs_the_samples_against_the_sandbox() {
         .unwrap();
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", stderr_of(&out));
-    assert!(stdout.starts_with("30 users: 30 succeeded; 86 assignments done, 0 failed; 90 requests, 0 rate-limited, 0 retries"), "{stdout}");
+    assert!(stdout.starts_with("30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed; 90 requests, 0 rate-limited, 0 retries"), "{stdout}");
     assert!(
         stdout.contains("The sandbox now holds 56 time-off and 30 pay-rule assignments"),
         "{stdout}"

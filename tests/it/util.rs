@@ -34,6 +34,7 @@ pub fn only_run_dir(report_dir: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(report_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
         .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs.into_iter().next().unwrap()

@@ -1,0 +1,396 @@
+//! The journal: a SQLite file recording every assignment by (base URL, user, kind,
+//! policy), so that a re-run never repeats work and a crash loses nothing.
+//!
+//! `in_flight` is written before an assignment's first request and `done`, `failed` or
+//! `deferred` after its last, each in its own transaction. WAL with `synchronous=NORMAL`
+//! keeps every committed write through a killed process (the case that matters: cron
+//! jobs killed, laptops closed); only a power cut could lose the last few.
+//! One connection behind a mutex, held for a statement at a time, never across an await.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::plan::Assignment;
+
+/// The schema this build writes. Older files are migrated on open; newer ones refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    mode TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    sheet TEXT NOT NULL,
+    exit_code INTEGER,
+    outcomes TEXT
+);
+CREATE TABLE assignments (
+    base_url TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    policy_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    request_id TEXT NOT NULL DEFAULT '',
+    assignment_id TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (base_url, user_id, kind, policy_id)
+);
+CREATE INDEX assignments_by_user ON assignments (user_id);
+";
+
+/// What identifies one assignment across runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub base_url: String,
+    pub user_id: u64,
+    pub kind: String,
+    pub policy_id: String,
+}
+
+impl Key {
+    pub fn of(base_url: &str, user_id: u64, assignment: &Assignment) -> Key {
+        let (policy_id, _) = assignment.policy_id_and_name();
+        Key {
+            base_url: base_url.to_owned(),
+            user_id,
+            kind: assignment.kind().to_owned(),
+            policy_id,
+        }
+    }
+}
+
+/// What was sent, as text: equal texts mean an equal request. Balances are normalised so
+/// that `15` and `15.0` are the same.
+pub fn fingerprint(assignment: &Assignment) -> String {
+    match assignment {
+        Assignment::TimeOff {
+            balance: Some(b), ..
+        } => format!("balance {} {}", b.amount.normalize(), b.unit.as_str()),
+        Assignment::TimeOff { balance: None, .. } => "the policy's default balance".to_owned(),
+        Assignment::PayRule { effective_date, .. } => format!("effective {effective_date}"),
+    }
+}
+
+/// One assignment's journal row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Key,
+    pub fingerprint: String,
+    pub state: String,
+    pub run_id: String,
+    pub attempts: u32,
+    pub http_status: Option<u16>,
+    pub error: String,
+    pub request_id: String,
+    pub assignment_id: String,
+    pub updated_at: String,
+}
+
+/// One run's row, for `history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub mode: String,
+    pub base_url: String,
+    pub sheet: String,
+    pub exit_code: Option<u8>,
+    pub outcomes: String,
+}
+
+pub struct Journal {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// SQLite integers are signed; Connecteam user IDs are far below `i64::MAX`.
+fn sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+fn sql_error(path: &Path, e: &rusqlite::Error) -> String {
+    format!("journal {}: {e}", path.display())
+}
+
+impl Journal {
+    /// Opens (creating if needed) and migrates the journal at `path`.
+    pub fn open(path: &Path) -> Result<Journal, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| sql_error(path, &e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| sql_error(path, &e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sql_error(path, &e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| sql_error(path, &e))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| sql_error(path, &e))?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "journal {} has schema {version}, newer than this ct-onboard understands ({SCHEMA_VERSION}): use a newer ct-onboard",
+                path.display()
+            ));
+        }
+        if version < 1 {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+            ))
+            .map_err(|e| sql_error(path, &e))?;
+        }
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn lookup(&self, key: &Key) -> Result<Option<Entry>, String> {
+        self.conn()
+            .query_row(
+                "SELECT fingerprint, state, run_id, attempts, http_status, error, request_id, assignment_id, updated_at
+                 FROM assignments WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
+                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id],
+                |r| {
+                    Ok(Entry {
+                        key: key.clone(),
+                        fingerprint: r.get(0)?,
+                        state: r.get(1)?,
+                        run_id: r.get(2)?,
+                        attempts: r.get(3)?,
+                        http_status: r.get(4)?,
+                        error: r.get(5)?,
+                        request_id: r.get(6)?,
+                        assignment_id: r.get(7)?,
+                        updated_at: r.get(8)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    /// Records that an assignment is about to be sent.
+    pub fn begin(&self, key: &Key, fingerprint: &str, run_id: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT INTO assignments (base_url, user_id, kind, policy_id, fingerprint, state, run_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'in_flight', ?6, ?7)
+                 ON CONFLICT (base_url, user_id, kind, policy_id) DO UPDATE SET
+                   fingerprint = excluded.fingerprint, state = 'in_flight', run_id = excluded.run_id,
+                   updated_at = excluded.updated_at",
+                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, fingerprint, run_id, now()],
+            )
+            .map(drop)
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    /// Records how an assignment ended: `done`, `failed` or `deferred`.
+    #[expect(clippy::too_many_arguments, reason = "one column each")]
+    pub fn finish(
+        &self,
+        key: &Key,
+        state: &str,
+        attempts: u32,
+        http_status: Option<u16>,
+        error: &str,
+        request_id: &str,
+        assignment_id: &str,
+    ) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE assignments SET state = ?5, attempts = ?6, http_status = ?7, error = ?8, request_id = ?9,
+                   assignment_id = ?10, updated_at = ?11
+                 WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
+                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, state, attempts, http_status, error, request_id, assignment_id, now()],
+            )
+            .map(drop)
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    pub fn start_run(
+        &self,
+        id: &str,
+        mode: &str,
+        base_url: &str,
+        sheet: &str,
+    ) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT INTO runs (id, started_at, mode, base_url, sheet) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, now(), mode, base_url, sheet],
+            )
+            .map(drop)
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    pub fn finish_run(&self, id: &str, exit_code: u8, outcomes: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET finished_at = ?2, exit_code = ?3, outcomes = ?4 WHERE id = ?1",
+                params![id, now(), exit_code, outcomes],
+            )
+            .map(drop)
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    pub fn runs(&self) -> Result<Vec<RunRecord>, String> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare("SELECT id, started_at, finished_at, mode, base_url, sheet, exit_code, outcomes FROM runs ORDER BY started_at, id")
+            .map_err(|e| sql_error(&self.path, &e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    mode: r.get(3)?,
+                    base_url: r.get(4)?,
+                    sheet: r.get(5)?,
+                    exit_code: r.get(6)?,
+                    outcomes: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                })
+            })
+            .map_err(|e| sql_error(&self.path, &e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    /// Every assignment recorded for one user, on any base URL.
+    pub fn user_entries(&self, user_id: u64) -> Result<Vec<Entry>, String> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(
+                "SELECT base_url, kind, policy_id, fingerprint, state, run_id, attempts, http_status, error, request_id,
+                        assignment_id, updated_at
+                 FROM assignments WHERE user_id = ?1 ORDER BY base_url, kind, policy_id",
+            )
+            .map_err(|e| sql_error(&self.path, &e))?;
+        let rows = statement
+            .query_map([sql_id(user_id)], |r| {
+                Ok(Entry {
+                    key: Key {
+                        base_url: r.get(0)?,
+                        user_id,
+                        kind: r.get(1)?,
+                        policy_id: r.get(2)?,
+                    },
+                    fingerprint: r.get(3)?,
+                    state: r.get(4)?,
+                    run_id: r.get(5)?,
+                    attempts: r.get(6)?,
+                    http_status: r.get(7)?,
+                    error: r.get(8)?,
+                    request_id: r.get(9)?,
+                    assignment_id: r.get(10)?,
+                    updated_at: r.get(11)?,
+                })
+            })
+            .map_err(|e| sql_error(&self.path, &e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+}
+
+/// The lock that keeps two runs off one journal. Released when dropped, or when the
+/// process dies however it dies (it is an OS file lock, not a PID file).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+#[derive(Debug)]
+pub enum LockError {
+    /// Another run holds it; the text says who and since when.
+    Held(String),
+    Io(String),
+}
+
+impl StateLock {
+    /// Takes the lock on `<state>.lock`, writing who holds it and since when.
+    pub fn acquire(state: &Path) -> Result<StateLock, LockError> {
+        let mut name = state.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LockError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| LockError::Io(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    "another ct-onboard run".to_owned()
+                } else {
+                    holder.to_owned()
+                };
+                return Err(LockError::Held(holder));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(LockError::Io(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        let holder = format!(
+            "a ct-onboard run (pid {}) started at {}",
+            std::process::id(),
+            now()
+        );
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()));
+        written.map_err(|e| LockError::Io(format!("cannot write {}: {e}", path.display())))?;
+        Ok(StateLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests;
