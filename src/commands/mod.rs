@@ -1,6 +1,7 @@
 //! What each subcommand does, from parsed arguments to an exit code.
 
 mod account;
+mod history;
 mod plan;
 mod run;
 
@@ -35,7 +36,7 @@ pub async fn run(cli: Cli) -> Exit {
             run::run_command(&args, config, !cli.no_progress && cli.quiet == 0).await
         }
         Command::Policies(args) => account::policies(&args, config).await,
-        Command::History(_) => not_yet("history"),
+        Command::History(args) => history::history(&args, config),
         Command::Sandbox(args) => account::sandbox(&args).await,
     }
 }

@@ -255,7 +255,7 @@ pub fn exit_code(stop: Option<StopReason>, users: &[UserLine]) -> Exit {
     } else if users.iter().any(|u| {
         matches!(
             u.outcome,
-            Outcome::Failed | Outcome::Partial | Outcome::Invalid
+            Outcome::Failed | Outcome::Partial | Outcome::Invalid | Outcome::Conflict
         )
     }) {
         Exit::SomeFailed

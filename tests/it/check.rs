@@ -280,7 +280,10 @@ fn run_without_a_key_stops_with_a_clear_message() {
 
 #[test]
 fn unfinished_commands_say_so_honestly() {
-    let out = ct().arg("history").output().unwrap();
+    let out = ct()
+        .args(["plan", "samples/new-hires.csv", "--out", "plan.json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8(out.stderr)

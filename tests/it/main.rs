@@ -2,6 +2,7 @@
 
 mod check;
 mod client;
+mod journal;
 mod online;
 mod report;
 mod run;

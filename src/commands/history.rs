@@ -1,0 +1,129 @@
+//! `history`: past runs, and one user's assignment states, from the journal.
+
+use std::path::Path;
+
+use super::{print_problems, stop_invalid};
+use crate::cli::HistoryArgs;
+use crate::config::Settings;
+use crate::exit::Exit;
+use crate::journal::{Entry, Journal, RunRecord};
+
+pub(crate) fn history(args: &HistoryArgs, config: Option<&Path>) -> Exit {
+    let settings = match Settings::load(config) {
+        Ok(file) => args.settings.clone().or(file),
+        Err(p) => return stop_invalid(print_problems([&p])),
+    };
+    let state = settings.state();
+    if !state.exists() {
+        println!(
+            "No journal at {} yet: nothing has run with this state file.",
+            state.display()
+        );
+        return Exit::Success;
+    }
+    let journal = match Journal::open(&state) {
+        Ok(journal) => journal,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let shown = match args.user {
+        Some(user) => journal
+            .user_entries(user)
+            .map(|entries| render_user(user, &entries)),
+        None => journal.runs().map(|runs| render_runs(&runs)),
+    };
+    match shown {
+        Ok(text) => {
+            print!("{text}");
+            Exit::Success
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            Exit::Invalid
+        }
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out += &format!("{}\n", cells.join("  ").trim_end());
+    }
+    out
+}
+
+fn render_runs(runs: &[RunRecord]) -> String {
+    if runs.is_empty() {
+        return "No runs recorded yet.\n".to_owned();
+    }
+    let mut rows = vec![
+        ["RUN", "STARTED", "MODE", "EXIT", "OUTCOMES", "SHEET"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for run in runs {
+        let (exit, outcomes) = match (run.exit_code, &run.finished_at) {
+            (Some(code), Some(_)) => (code.to_string(), run.outcomes.clone()),
+            _ => (
+                "-".to_owned(),
+                "did not finish (killed?): the next run completes it".to_owned(),
+            ),
+        };
+        rows.push(vec![
+            run.id.clone(),
+            run.started_at.clone(),
+            run.mode.clone(),
+            exit,
+            outcomes,
+            run.sheet.clone(),
+        ]);
+    }
+    table(&rows)
+}
+
+fn render_user(user: u64, entries: &[Entry]) -> String {
+    if entries.is_empty() {
+        return format!("No assignment recorded for user {user}.\n");
+    }
+    let mut rows = vec![
+        [
+            "KIND", "POLICY", "STATE", "SENT", "ATTEMPTS", "HTTP", "RUN", "UPDATED", "BASE URL",
+            "ERROR",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for e in entries {
+        rows.push(vec![
+            e.key.kind.clone(),
+            e.key.policy_id.clone(),
+            e.state.clone(),
+            e.fingerprint.clone(),
+            e.attempts.to_string(),
+            e.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            e.run_id.clone(),
+            e.updated_at.clone(),
+            e.key.base_url.clone(),
+            e.error.clone(),
+        ]);
+    }
+    format!("User {user}\n{}", table(&rows))
+}

@@ -1,0 +1,389 @@
+//! The journal: re-runs, conflicts, resume after a quota stop or a SIGKILL, the lock,
+//! and `history`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ct_onboard::sandbox::{Faults, Limits};
+
+use crate::util::{RunningSandbox, read_csv, sample_seed, write};
+
+/// A work folder: report dir and state file of one simulated installation.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state/ct-onboard.db")
+    }
+
+    fn reports(&self) -> PathBuf {
+        self.dir.path().join("reports")
+    }
+
+    fn command(
+        &self,
+        running: &RunningSandbox,
+        sheet: &Path,
+        manifest: Option<&Path>,
+        extra: &[&str],
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"));
+        cmd.current_dir(crate::util::root())
+            .env("CT_ONBOARD_TODAY", "2026-11-23")
+            .env("CONNECTEAM_BASE_URL", running.sandbox.url())
+            .env("CONNECTEAM_API_KEY", "journal-test-key")
+            .env_remove("RUST_LOG")
+            .arg("run")
+            .arg(sheet)
+            .args([
+                "--no-progress",
+                "--rate-per-minute",
+                "1000000",
+                "--retry-backoff-ms",
+                "5",
+                "--report-dir",
+            ])
+            .arg(self.reports())
+            .arg("--state")
+            .arg(self.state())
+            .args(extra);
+        if let Some(manifest) = manifest {
+            cmd.arg("--manifest").arg(manifest);
+        }
+        cmd
+    }
+
+    fn run(
+        &self,
+        running: &RunningSandbox,
+        sheet: &Path,
+        manifest: Option<&Path>,
+        extra: &[&str],
+    ) -> std::process::Output {
+        self.command(running, sheet, manifest, extra)
+            .output()
+            .unwrap()
+    }
+
+    /// users.csv of the latest run.
+    fn latest_users(&self) -> Vec<Vec<String>> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.reports())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        read_csv(&dirs.last().unwrap().join("users.csv"))
+    }
+}
+
+fn samples() -> PathBuf {
+    crate::util::root().join("samples/new-hires.csv")
+}
+
+fn puts(running: &RunningSandbox) -> u64 {
+    running
+        .sandbox
+        .snapshot()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("PUT"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_rerun_sends_no_assignment_request() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    let first = site.run(&running, &samples(), None, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    assert_eq!(puts(&running), 86);
+    let second = site.run(&running, &samples(), None, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr_of(&second));
+    assert_eq!(puts(&running), 86, "nothing sent again");
+    let users = site.latest_users();
+    assert!(users[1..].iter().all(|u| u[4] == "skipped"), "{users:?}");
+    let stdout = String::from_utf8(second.stdout).unwrap();
+    assert!(
+        stdout.contains("0 assignments done, 86 already done, 0 in conflict, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_changed_balance_is_a_conflict_until_reapplied() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    assert_eq!(
+        site.run(&running, &samples(), None, &[]).status.code(),
+        Some(0)
+    );
+    let manifest = std::fs::read_to_string(crate::util::root().join("config/manifest.yaml"))
+        .unwrap()
+        .replacen("balance: 15", "balance: 20", 1);
+    let manifest = write(site.dir.path(), "manifest.yaml", &manifest);
+
+    let conflicted = site.run(&running, &samples(), Some(&manifest), &[]);
+    assert_eq!(
+        conflicted.status.code(),
+        Some(1),
+        "{}",
+        stderr_of(&conflicted)
+    );
+    assert_eq!(puts(&running), 86, "a conflict sends nothing");
+    let users = site.latest_users();
+    let full_time: Vec<_> = users[1..].iter().filter(|u| u[3] == "full-time").collect();
+    assert_eq!(full_time.len(), 12);
+    assert!(
+        full_time.iter().all(|u| u[4] == "conflict"),
+        "{full_time:?}"
+    );
+    assert!(
+        full_time[0][8].contains("already assigned with balance 15 days"),
+        "{:?}",
+        full_time[0]
+    );
+    assert!(
+        full_time[0][8].contains("this sheet says balance 20 days")
+            && full_time[0][8].contains("--reapply")
+    );
+    assert!(
+        users[1..]
+            .iter()
+            .filter(|u| u[3] != "full-time")
+            .all(|u| u[4] == "skipped")
+    );
+
+    let reapplied = site.run(&running, &samples(), Some(&manifest), &["--reapply"]);
+    assert_eq!(
+        reapplied.status.code(),
+        Some(0),
+        "{}",
+        stderr_of(&reapplied)
+    );
+    assert_eq!(puts(&running), 86 + 12, "exactly the changed assignments");
+    let state = running.sandbox.snapshot();
+    let ana = state
+        .time_off_assignments
+        .iter()
+        .find(|h| h.user_id == 9_170_357 && h.policy_id == "pol-vac-ft-001")
+        .unwrap();
+    assert_eq!((ana.balance, ana.times_set), (Some(20.0), 2));
+    let again = site.run(&running, &samples(), Some(&manifest), &[]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "the new balance is now what is done"
+    );
+    assert_eq!(puts(&running), 98);
+}
+
+#[test]
+fn a_quota_stop_resumes_after_the_reset_sending_each_assignment_once() {
+    let mut seed = sample_seed(vec![]);
+    // A "day" of 4 s with 40 requests: three or four runs to get through 90 requests.
+    seed.limits = Limits {
+        per_minute: None,
+        per_day: Some(40),
+        minute_secs: 60,
+        day_secs: 4,
+    };
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let mut codes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = site.run(&running, &samples(), None, &[]);
+        codes.push(out.status.code().unwrap());
+        match out.status.code() {
+            Some(0) => break,
+            Some(3) => {}
+            other => panic!("exit {other:?}: {}", stderr_of(&out)),
+        }
+        assert!(Instant::now() < deadline, "{codes:?}");
+        // Wait for the next "day".
+        let now = jiff::Timestamp::now().as_second();
+        std::thread::sleep(Duration::from_millis(
+            u64::try_from(4 - now % 4).unwrap() * 1000 + 100,
+        ));
+    }
+    assert!(codes.len() >= 3 && codes[0] == 3, "{codes:?}");
+    let state = running.sandbox.snapshot();
+    assert_eq!(
+        state.time_off_assignments.len() + state.pay_rule_assignments.len(),
+        86
+    );
+    assert!(
+        state.time_off_assignments.iter().all(|h| h.times_set == 1),
+        "each sent exactly once"
+    );
+    assert!(state.pay_rule_assignments.iter().all(|h| h.times_set == 1));
+    assert_eq!(puts(&running), 86);
+    assert_eq!(state.rate_limited, 0);
+}
+
+#[test]
+fn sigkill_at_any_point_loses_nothing_and_repeats_at_most_what_was_in_flight() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        latency_ms: 25,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let concurrency = 3;
+    let mut kills = 0;
+    for kill_after in [4, 30, 61] {
+        let mut child = site
+            .command(
+                &running,
+                &samples(),
+                None,
+                &["--concurrency", &concurrency.to_string()],
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while puts(&running) < kill_after {
+            assert!(
+                Instant::now() < deadline,
+                "never reached {kill_after} writes"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let last = site.run(&running, &samples(), None, &[]);
+    assert_eq!(last.status.code(), Some(0), "{}", stderr_of(&last));
+    let state = running.sandbox.snapshot();
+    assert_eq!(
+        state.time_off_assignments.len() + state.pay_rule_assignments.len(),
+        86,
+        "every assignment done"
+    );
+    let extra = puts(&running) - 86;
+    assert!(
+        extra <= kills * concurrency,
+        "{extra} repeated writes for {kills} kills at concurrency {concurrency}"
+    );
+    let users = site.latest_users();
+    assert!(
+        users[1..]
+            .iter()
+            .all(|u| u[4] == "succeeded" || u[4] == "skipped"),
+        "{users:?}"
+    );
+
+    // history shows the killed runs as unfinished and the last one as done.
+    let out = crate::util::ct()
+        .arg("history")
+        .arg("--state")
+        .arg(site.state())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("did not finish").count(), 3, "{text}");
+    assert_eq!(text.lines().count(), 5, "a header and four runs: {text}");
+    let last: Vec<&str> = text.lines().last().unwrap().split_whitespace().collect();
+    assert_eq!(last[2..4], ["run", "0"], "{text}");
+}
+
+#[test]
+fn a_second_run_on_the_same_state_exits_75_naming_the_holder() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    let held = ct_onboard::journal::StateLock::acquire(&site.state()).unwrap();
+    let out = site.run(&running, &samples(), None, &[]);
+    assert_eq!(out.status.code(), Some(75));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains(&format!(
+            "is in use by a ct-onboard run (pid {}) started at 20",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        running.sandbox.snapshot().requests.values().sum::<u64>(),
+        0,
+        "it did nothing"
+    );
+    drop(held);
+    assert_eq!(
+        site.run(&running, &samples(), None, &[]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn history_lists_runs_and_one_users_assignments() {
+    let site = Site::new();
+    let out = crate::util::ct()
+        .arg("history")
+        .arg("--state")
+        .arg(site.state())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("nothing has run")
+    );
+    assert!(!site.state().exists(), "history creates nothing");
+
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    site.run(&running, &samples(), None, &["--limit", "2"]);
+    site.run(&running, &samples(), None, &[]);
+    let out = crate::util::ct()
+        .arg("history")
+        .arg("--state")
+        .arg(site.state())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("RUN") && lines[0].contains("OUTCOMES"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("not_attempted: 28") && lines[1].contains("succeeded: 2"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("skipped: 2") && lines[2].contains("succeeded: 28"),
+        "{text}"
+    );
+
+    let out = crate::util::ct()
+        .args(["history", "--user", "9170357", "--state"])
+        .arg(site.state())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("User 9170357\nKIND"), "{text}");
+    assert!(
+        text.contains("time_off  pol-vac-ft-001  done   balance 15 days"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pay_rule  12346           done   effective 2027-01-04"),
+        "{text}"
+    );
+}
