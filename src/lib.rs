@@ -21,6 +21,7 @@ pub mod progress;
 pub mod report;
 pub mod resolve;
 pub mod sandbox;
+pub mod saved_plan;
 pub mod throttle;
 
 pub use cli::Cli;

@@ -18,7 +18,7 @@ use crate::input::{decode_text, normalize_header, values};
 use crate::problem::{Place, Problem, column_label};
 
 /// The unit of a time-off balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     Hours,

@@ -26,12 +26,7 @@ pub async fn run(cli: Cli) -> Exit {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Check(args) => check(&args, config),
-        Command::Plan(args) => {
-            if args.out.is_some() {
-                return not_yet("plan --out (saved plans)");
-            }
-            plan::dry_run(&args.input, config).await
-        }
+        Command::Plan(args) => plan::dry_run(&args.input, config, args.out.as_deref()).await,
         Command::Run(args) => {
             run::run_command(&args, config, !cli.no_progress && cli.quiet == 0).await
         }
@@ -39,15 +34,6 @@ pub async fn run(cli: Cli) -> Exit {
         Command::History(args) => history::history(&args, config),
         Command::Sandbox(args) => account::sandbox(&args).await,
     }
-}
-
-/// Says plainly that a feature is not in this build, rather than pretending.
-pub(crate) fn not_yet(feature: &str) -> Exit {
-    eprintln!(
-        "ct-onboard: `{feature}` is not available in this build yet. \
-         `check`, `plan`, `run`, `run --sandbox`, `policies` and `sandbox` work today."
-    );
-    Exit::Invalid
 }
 
 /// The inputs of a run, read and checked for shape (not yet planned).

@@ -14,6 +14,7 @@ use crate::exit::Exit;
 use crate::plan::{Identity, Plan, PlanRow};
 use crate::report::{AssignmentLine, Outcome, Summary, UserLine};
 use crate::resolve::{Directory, LOOKUP_BATCH, UserDirectory, resolve_manifest, resolve_users};
+use crate::saved_plan::{Fingerprints, SavedAssignment, SavedPlan, file_sha256, sha256_hex};
 
 /// Inputs validated (online when there is a client) and planned, ready to report or run.
 pub(crate) struct Prepared {
@@ -99,7 +100,7 @@ pub(crate) async fn prepare(
 
 /// `plan` and `run --dry-run`: validate, print the plan, and write a report of `planned`
 /// rows. Sends no write.
-pub(crate) async fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
+pub(crate) async fn dry_run(args: &InputArgs, config: Option<&Path>, out: Option<&Path>) -> Exit {
     let started = jiff::Timestamp::now();
     let Prepared {
         inputs,
@@ -144,7 +145,141 @@ pub(crate) async fn dry_run(args: &InputArgs, config: Option<&Path>) -> Exit {
         estimate.render(&inputs.settings, invalid_rows, checked_at)
     );
     println!("Report: {}", dir.display());
+    if let Some(out) = out {
+        if let Err(message) = save_plan(out, args, &inputs, &plan, client.as_ref()) {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+        println!(
+            "Plan saved to {}: apply exactly it with `ct-onboard run {} --plan {}`",
+            out.display(),
+            args.hires.display(),
+            out.display()
+        );
+    }
     exit
+}
+
+/// What a saved plan is checked against when it is applied.
+pub(crate) fn fingerprints(args: &InputArgs, settings: &Settings) -> Result<Fingerprints, String> {
+    let manifest = settings.manifest();
+    let shaping = format!(
+        "base_url={}\nsheet={:?}\ndate_format={:?}\ncolumns={:?}\nallow_retroactive={}\nskip_invalid={}",
+        settings.base_url().map_err(|p| p.message)?,
+        args.sheet,
+        settings.date_format,
+        settings.columns(),
+        args.allow_retroactive,
+        args.skip_invalid
+    );
+    Ok(Fingerprints {
+        sheet: args.hires.display().to_string(),
+        sheet_sha256: file_sha256(&args.hires)?,
+        manifest: manifest.display().to_string(),
+        manifest_sha256: file_sha256(&manifest)?,
+        settings_sha256: sha256_hex(shaping.as_bytes()),
+    })
+}
+
+fn save_plan(
+    out: &Path,
+    args: &InputArgs,
+    inputs: &Inputs,
+    plan: &Plan,
+    client: Option<&Client>,
+) -> Result<(), String> {
+    let Some(client) = client else {
+        return Err(
+            "--out needs a plan checked against Connecteam (set CONNECTEAM_API_KEY): \
+                    an offline plan has no resolved user or policy IDs to apply"
+                .into(),
+        );
+    };
+    let saved = SavedPlan::new(
+        plan,
+        client.base_url(),
+        fingerprints(args, &inputs.settings)?,
+    )?;
+    let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
+    json.push(b'\n');
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{} is not a file name", out.display()))?;
+    crate::report::write_atomic(dir, name, &json)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
+/// `run --plan`: the saved plan, if the sheet, manifest and settings are still the ones it
+/// was made from, the base URL is the same, and no effective date has passed since.
+pub(crate) fn load_saved_plan(
+    path: &Path,
+    args: &InputArgs,
+    config: Option<&Path>,
+) -> Result<Prepared, Exit> {
+    let invalid = |message: String| {
+        eprintln!("error: {message}");
+        Exit::Invalid
+    };
+    let inputs =
+        load_inputs(args, config).map_err(|problems| stop_invalid(print_problems(&problems)))?;
+    let saved = SavedPlan::read(path).map_err(invalid)?;
+    let mut stale = saved.stale_because(&fingerprints(args, &inputs.settings).map_err(invalid)?);
+    let client = connect(&inputs.settings).map_err(invalid)?.ok_or_else(|| {
+        invalid(
+            "no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. Nothing was sent."
+                .into(),
+        )
+    })?;
+    if client.base_url() != saved.base_url {
+        stale.push(format!(
+            "it was made for {}, and this run is against {}",
+            saved.base_url,
+            client.base_url()
+        ));
+    }
+    let today = super::today(args);
+    let past = saved
+        .users
+        .iter()
+        .flat_map(|u| &u.assignments)
+        .find_map(|a| match a {
+            SavedAssignment::PayRule { effective_date, .. }
+                if *effective_date < today && !args.allow_retroactive =>
+            {
+                Some(*effective_date)
+            }
+            _ => None,
+        });
+    if let Some(date) = past {
+        stale.push(format!(
+            "effective date {date} is now in the past: applying it would rewrite past payroll"
+        ));
+    }
+    if !stale.is_empty() {
+        for reason in &stale {
+            eprintln!("error: the plan {} is stale: {reason}", path.display());
+        }
+        eprintln!(
+            "Make a new one with `ct-onboard plan {} --out {}`. Nothing was sent.",
+            args.hires.display(),
+            path.display()
+        );
+        return Err(Exit::Invalid);
+    }
+    let numbers: Vec<u64> = inputs.sheet.rows.iter().map(|r| r.number).collect();
+    let plan = saved.to_plan(&inputs.sheet.file, &numbers);
+    let invalid_rows = saved.invalid_rows.len();
+    Ok(Prepared {
+        inputs,
+        plan,
+        client: Some(client),
+        invalid_rows,
+    })
 }
 
 /// The report line of a planned (or invalid) row.

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::plan::{Prepared, Target, planned_line, prepare};
-use super::{not_yet, write_report_in};
+use super::write_report_in;
 use crate::cli::RunArgs;
 use crate::config::Settings;
 use crate::exec::{ExecOptions, ExecStats, Record, Stop, StopReason, execute};
@@ -25,11 +25,14 @@ pub(crate) async fn run_command(
     config: Option<&Path>,
     show_progress: bool,
 ) -> Exit {
-    if args.plan.is_some() {
-        return not_yet("run --plan (saved plans)");
-    }
     if args.dry_run {
-        return super::plan::dry_run(&args.input, config).await;
+        return super::plan::dry_run(&args.input, config, None).await;
+    }
+    if args.plan.is_some() && args.sandbox {
+        eprintln!(
+            "error: --plan and --sandbox do not go together: a saved plan belongs to the account it was made for"
+        );
+        return Exit::Invalid;
     }
     let started = jiff::Timestamp::now();
     // One run at a time per journal: taken first, so a second cron run stops at once.
@@ -66,12 +69,16 @@ pub(crate) async fn run_command(
     let target = sandbox
         .as_ref()
         .map_or(Target::Settings, |s| Target::Sandbox(s.url_str()));
+    let prepared = match &args.plan {
+        Some(saved) => super::plan::load_saved_plan(saved, &args.input, config),
+        None => prepare(&args.input, config, target).await,
+    };
     let Prepared {
         inputs,
         plan,
         client,
         ..
-    } = match prepare(&args.input, config, target).await {
+    } = match prepared {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };

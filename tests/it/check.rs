@@ -279,15 +279,20 @@ fn run_without_a_key_stops_with_a_clear_message() {
 }
 
 #[test]
-fn unfinished_commands_say_so_honestly() {
+fn an_offline_plan_cannot_be_saved_for_applying() {
+    let dir = tempfile::tempdir().unwrap();
     let out = ct()
-        .args(["plan", "samples/new-hires.csv", "--out", "plan.json"])
+        .args(["plan", "samples/new-hires.csv", "--report-dir"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("p.json"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8(out.stderr)
             .unwrap()
-            .contains("is not available in this build yet")
+            .contains("--out needs a plan checked against Connecteam")
     );
+    assert!(!dir.path().join("p.json").exists());
 }

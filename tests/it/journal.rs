@@ -387,3 +387,96 @@ fn history_lists_runs_and_one_users_assignments() {
         "{text}"
     );
 }
+
+#[test]
+fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
+    use std::os::unix::fs::PermissionsExt;
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    let sheet = site.dir.path().join("hires.csv");
+    std::fs::copy(samples(), &sheet).unwrap();
+    let plan_file = site.dir.path().join("plan.json");
+    let out = running
+        .ct()
+        .arg("plan")
+        .arg(&sheet)
+        .arg("--report-dir")
+        .arg(site.reports())
+        .arg("--out")
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("Plan saved to")
+    );
+    assert_eq!(
+        std::fs::metadata(&plan_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["users"].as_array().unwrap().len(), 30);
+    assert_eq!(saved["users"][0]["assignments"][0]["balance"], "15");
+
+    // An edited sheet makes the plan stale: refused, nothing sent.
+    let original = std::fs::read_to_string(&sheet).unwrap();
+    std::fs::write(
+        &sheet,
+        original.replace("Operations,Austin", "Operations,Boston"),
+    )
+    .unwrap();
+    let refused = site.run(
+        &running,
+        &sheet,
+        None,
+        &["--plan", plan_file.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = stderr_of(&refused);
+    assert!(
+        stderr.contains("is stale: the sheet") && stderr.contains("Nothing was sent"),
+        "{stderr}"
+    );
+    // So does another manifest.
+    std::fs::write(&sheet, &original).unwrap();
+    let manifest = write(
+        site.dir.path(),
+        "m.yaml",
+        &std::fs::read_to_string(crate::util::root().join("config/manifest.yaml"))
+            .unwrap()
+            .replace("balance: 15", "balance: 16"),
+    );
+    let refused = site.run(
+        &running,
+        &sheet,
+        Some(&manifest),
+        &["--plan", plan_file.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr_of(&refused).contains("is stale: the manifest"),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert_eq!(puts(&running), 0);
+
+    // Unchanged inputs: exactly the plan is applied.
+    let applied = site.run(
+        &running,
+        &sheet,
+        None,
+        &["--plan", plan_file.to_str().unwrap()],
+    );
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr_of(&applied));
+    assert_eq!(puts(&running), 86);
+    let state = running.sandbox.snapshot();
+    assert_eq!(
+        state.count("GET /users/v1/users"),
+        2,
+        "applying a plan looks nothing up again"
+    );
+    assert!(site.latest_users()[1..].iter().all(|u| u[4] == "succeeded"));
+}
