@@ -262,8 +262,10 @@ fn column_mapping_from_the_settings_file() {
 
 #[test]
 fn run_without_a_key_stops_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
     let out = ct()
-        .args(["run", "samples/new-hires.csv"])
+        .args(["run", "samples/new-hires.csv", "--state"])
+        .arg(dir.path().join("s.db"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
