@@ -281,7 +281,8 @@ fn finish_user(line: &mut UserLine) {
     line.outcome = outcome_of(&line.assignments);
 }
 
-fn user_line(row: &PlanRow) -> UserLine {
+/// A row's report line before anything is known of its assignments (`planned`).
+pub fn user_line(row: &PlanRow) -> UserLine {
     UserLine {
         index: row.index,
         row: row.number,

@@ -284,36 +284,21 @@ pub(crate) fn load_saved_plan(
 
 /// The report line of a planned (or invalid) row.
 pub(crate) fn planned_line(row: &PlanRow) -> UserLine {
-    let outcome = if row.is_valid() {
-        Outcome::Planned
-    } else {
-        Outcome::Invalid
-    };
-    let assignments = if row.is_valid() {
-        row.assignments
+    let mut line = exec::user_line(row);
+    if row.is_valid() {
+        line.assignments = row
+            .assignments
             .iter()
             .map(|a| AssignmentLine {
                 status: "planned".into(),
                 ..exec::describe(a)
             })
-            .collect()
+            .collect();
     } else {
-        Vec::new()
-    };
-    UserLine {
-        index: row.index,
-        row: row.number,
-        identifier: row
-            .identity
-            .as_ref()
-            .map(Identity::to_string)
-            .unwrap_or_default(),
-        user_id: row.user_id,
-        employee_type: row.employee_type.clone(),
-        outcome,
-        assignments,
-        errors: row.problems.iter().map(|p| p.message.clone()).collect(),
+        line.outcome = Outcome::Invalid;
+        line.errors = row.problems.iter().map(|p| p.message.clone()).collect();
     }
+    line
 }
 
 /// What a plan will cost in requests, time and daily quota.
