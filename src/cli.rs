@@ -53,6 +53,13 @@ pub enum Command {
     History(HistoryArgs),
     /// Serve the local Connecteam simulator
     Sandbox(SandboxArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): ct-onboard man > ct-onboard.1
+    Man,
 }
 
 /// What every command that reads the sheet takes.

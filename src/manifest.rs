@@ -153,6 +153,11 @@ pub fn manifest_from_yaml(file: &str, text: &str) -> Result<Manifest, Vec<Proble
     build(file, yaml_entries(file, text)?)
 }
 
+/// Reads a CSV manifest from text; `file` names it in messages.
+pub fn manifest_from_csv(file: &str, text: &str) -> Result<Manifest, Vec<Problem>> {
+    build(file, csv_entries(file, text)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     TimeOff,

@@ -33,6 +33,25 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Policies(args) => account::policies(&args, config).await,
         Command::History(args) => history::history(&args, config),
         Command::Sandbox(args) => account::sandbox(&args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "ct-onboard",
+                &mut std::io::stdout(),
+            );
+            Exit::Success
+        }
+        Command::Man => match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+        {
+            Ok(()) => Exit::Success,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
+            Err(e) => {
+                eprintln!("error: cannot write the man page: {e}");
+                Exit::SomeFailed
+            }
+        },
     }
 }
 

@@ -4,6 +4,7 @@ mod check;
 mod client;
 mod journal;
 mod online;
+mod props;
 mod report;
 mod run;
 mod sheets;
