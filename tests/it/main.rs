@@ -8,4 +8,5 @@ mod props;
 mod report;
 mod run;
 mod sheets;
+mod soak;
 mod util;

@@ -1,0 +1,163 @@
+//! Reliability soak: random SIGKILLs and faults (5xx, drops, the 429 quirk, day-quota
+//! run-out) until the batch completes; then the invariants.
+//!
+//! Small by default (the 30 sample hires); `CT_ONBOARD_SOAK_USERS=2000` soaks a generated
+//! sheet of that many hires.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ct_onboard::sandbox::{Faults, Limits, SeedUser};
+
+use crate::util::{RunningSandbox, read_csv, root, sample_seed};
+
+const CONCURRENCY: u64 = 4;
+
+fn sheet_and_users(dir: &std::path::Path) -> (PathBuf, Vec<SeedUser>, usize) {
+    let users: usize = std::env::var("CT_ONBOARD_SOAK_USERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if users == 0 {
+        return (root().join("samples/new-hires.csv"), Vec::new(), 86);
+    }
+    let mut sheet = String::from("User ID,Employee Type,Start Date\n");
+    let mut seed_users = Vec::new();
+    for i in 0..users as u64 {
+        let id = 50_000_000 + i;
+        sheet += &format!(
+            "{id},{},2027-03-01\n",
+            if i % 2 == 0 { "full-time" } else { "part-time" }
+        );
+        seed_users.push(SeedUser {
+            id,
+            email: None,
+            first_name: "Soak".into(),
+            last_name: i.to_string(),
+            archived: false,
+        });
+    }
+    let path = dir.join("soak.csv");
+    std::fs::write(&path, sheet).unwrap();
+    (path, seed_users, users * 3)
+}
+
+#[test]
+fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sheet, extra_users, expected) = sheet_and_users(dir.path());
+    let mut seed = sample_seed(extra_users);
+    seed.faults = Faults {
+        latency_ms: 3,
+        server_error_rate: 0.04,
+        drop_rate: 0.04,
+        quirk_rate: 0.02,
+        client_error_rate: 0.0,
+    };
+    // Short "minutes" so quirk pauses are short, and short "days" that run out.
+    seed.limits = Limits {
+        per_minute: Some(100_000),
+        per_day: Some(70),
+        minute_secs: 1,
+        day_secs: 3,
+    };
+    let running = RunningSandbox::start(seed);
+    let reports = dir.path().join("reports");
+    let state = dir.path().join("state.db");
+
+    let deadline = Instant::now() + Duration::from_secs(if expected > 100 { 1800 } else { 120 });
+    let (mut kills, mut runs, mut codes) = (0u64, 0, Vec::new());
+    loop {
+        assert!(Instant::now() < deadline, "no completion: {codes:?}");
+        runs += 1;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"))
+            .current_dir(root())
+            .env("CT_ONBOARD_TODAY", "2026-11-23")
+            .env("CONNECTEAM_BASE_URL", running.sandbox.url())
+            .env("CONNECTEAM_API_KEY", "soak")
+            .arg("run")
+            .arg(&sheet)
+            .args([
+                "--no-progress",
+                "-q",
+                "--rate-per-minute",
+                "1000000",
+                "--retry-backoff-ms",
+                "5",
+                "--max-retries",
+                "10",
+            ])
+            .args(["--concurrency", &CONCURRENCY.to_string(), "--report-dir"])
+            .arg(&reports)
+            .arg("--state")
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let code = if fastrand::bool() {
+            std::thread::sleep(Duration::from_millis(fastrand::u64(20..400)));
+            match child.try_wait().unwrap() {
+                Some(status) => status.code(),
+                None => {
+                    child.kill().unwrap(); // SIGKILL
+                    child.wait().unwrap();
+                    kills += 1;
+                    None
+                }
+            }
+        } else {
+            child.wait().unwrap().code()
+        };
+        codes.push(code);
+        match code {
+            Some(0) => break,
+            // Killed, stopped for the day (wait for the next), or some failed: go again.
+            None | Some(1) => {}
+            Some(3) => std::thread::sleep(Duration::from_millis(500)),
+            Some(other) => panic!("unexpected exit {other}: {codes:?}"),
+        }
+    }
+
+    let state = running.sandbox.snapshot();
+    let held = state.time_off_assignments.len() + state.pay_rule_assignments.len();
+    assert_eq!(held, expected, "every assignment present in the sandbox");
+    let writes: u64 = state
+        .time_off_assignments
+        .iter()
+        .map(|h| h.times_set)
+        .sum::<u64>()
+        + state
+            .pay_rule_assignments
+            .iter()
+            .map(|h| h.times_set)
+            .sum::<u64>();
+    let repeats = writes - expected as u64;
+    // A repeat comes from a kill (at most one per worker in flight) or from a connection
+    // dropped after the server applied the change (counted among injected faults).
+    assert!(
+        repeats <= kills * CONCURRENCY + state.faults_injected,
+        "{repeats} repeats, {kills} kills, {} faults",
+        state.faults_injected
+    );
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    let users = read_csv(&dirs.last().unwrap().join("users.csv"));
+    let rows: Vec<&str> = users[1..].iter().map(|u| u[0].as_str()).collect();
+    let mut unique = rows.clone();
+    unique.dedup();
+    assert_eq!(rows.len(), unique.len(), "every row once");
+    assert!(
+        users[1..]
+            .iter()
+            .all(|u| u[4] == "succeeded" || u[4] == "skipped"),
+        "{users:?}"
+    );
+    eprintln!(
+        "soak: {runs} runs, {kills} kills, {} faults, {repeats} repeated writes; exits {codes:?}",
+        state.faults_injected
+    );
+}
