@@ -1,11 +1,15 @@
 //! Execution speed: `cargo bench --bench execution`.
 //!
 //! Runs the release binary's `run` against the sandbox (served from this process) and
-//! prints two figures:
-//! - pace efficiency: requests achieved per minute over the rate the server allows, and
-//!   the 429s met, at 1200/min over 900 assignments (target ≥ 0.95 with zero 429s);
+//! prints:
+//! - pacing: requests achieved per minute over the rate the server allows, and the 429s
+//!   met, at 1200/min over 900 assignments (target ≥ 0.95 with zero 429s) and at the
+//!   Expert plan's 100/min;
 //! - overhead: assignments per second against an unlimited, zero-latency sandbox
-//!   (target ≥ 2,000/s).
+//!   (target ≥ 2,000/s), next to a bare reqwest loop sending the same requests;
+//! - the naive peer: the API documentation's own bulk example (one PUT after another,
+//!   no pacing, no retry) against a sandbox at Expert limits, next to ct-onboard on the
+//!   same sheet.
 
 use std::path::Path;
 use std::process::Command;
@@ -88,77 +92,124 @@ fn run(sandbox: &Sandbox, setup: &Setup, args: &[&str]) -> f64 {
     seconds
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-
-    // Pace: the server allows 1200 a minute; ct-onboard is set to the same, no reserve.
-    let users = 450;
-    let allowed = 1200.0;
+/// Pace at `per_minute`: ct-onboard set to the same rate with no reserve.
+fn pace(runtime: &tokio::runtime::Runtime, per_minute: u64, users: u64) -> (f64, u64, usize, f64) {
     let setup = Setup::new(users);
-    let limits = Limits {
-        per_minute: Some(1200),
-        per_day: None,
-        ..Limits::default()
-    };
-    let sandbox = runtime
-        .block_on(Sandbox::start(
-            seed(users, limits),
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
-    let seconds = run(
-        &sandbox,
-        &setup,
-        &[
-            "--rate-per-minute",
-            "1200",
-            "--quota-reserve-percent",
-            "0",
-            "--concurrency",
-            "8",
-        ],
-    );
+    let limits = Limits { per_minute: Some(per_minute), per_day: None, ..Limits::default() };
+    let sandbox = runtime.block_on(Sandbox::start(seed(users, limits), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+    let rate = per_minute.to_string();
+    let seconds = run(&sandbox, &setup, &["--rate-per-minute", &rate, "--quota-reserve-percent", "0", "--concurrency", "8"]);
     let state = sandbox.snapshot();
     let requests: u64 = state.requests.values().sum();
     let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
     let achieved = requests as f64 / (seconds / 60.0);
     println!(
-        "pace:     {assignments} assignments, {requests} requests in {seconds:.1} s = {achieved:.0}/min of {allowed:.0}/min allowed: \
+        "pace:     {per_minute}/min allowed: {assignments} assignments, {requests} requests in {seconds:.1} s = {achieved:.0}/min, \
          efficiency {:.3}, {} 429s",
-        achieved / allowed,
+        achieved / per_minute as f64,
         state.rate_limited
     );
-    drop(sandbox);
+    (achieved / per_minute as f64, state.rate_limited, assignments, seconds)
+}
 
-    // Overhead: no limits, no latency; what ct-onboard itself costs per assignment.
-    let users = 5000;
-    let setup = Setup::new(users);
-    let sandbox = runtime
-        .block_on(Sandbox::start(
-            seed(users, Limits::unlimited()),
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
-    let seconds = run(
-        &sandbox,
-        &setup,
-        &[
-            "--rate-per-minute",
-            "100000000",
-            "--quota-reserve-percent",
-            "0",
-            "--concurrency",
-            "16",
-        ],
-    );
-    let state = sandbox.snapshot();
-    let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
-    println!(
-        "overhead: {assignments} assignments in {seconds:.2} s = {:.0} assignments/s (whole run, validation included)",
-        assignments as f64 / seconds
-    );
+/// The same two PUTs per user as ct-onboard sends, from a plain reqwest loop with the
+/// same concurrency and nothing else: no validation, throttle, journal or report.
+async fn bare_loop(url: &str, users: u64, concurrency: usize) -> (usize, f64) {
+    use futures::StreamExt;
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let ok = futures::stream::iter(1..=users)
+        .map(|id| {
+            let client = client.clone();
+            async move {
+                let a = client
+                    .put(format!("{url}/time-off/v1/time-off-policies/pol-vac-ft-001/assignments"))
+                    .header("x-api-key", "bench")
+                    .json(&serde_json::json!({"userId": id, "balance": 10, "unit": "days"}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                let b = client
+                    .put(format!("{url}/company-policies/v1/pay-rule-policies/12345/assignments"))
+                    .header("x-api-key", "bench")
+                    .json(&serde_json::json!({"userId": id, "effectiveDate": "2027-06-01"}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                usize::from(a) + usize::from(b)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
+    (ok, start.elapsed().as_secs_f64())
+}
+
+/// The documentation's bulk example: for each user, one PUT, then the next; no pacing,
+/// no retry, a failure is a failure.
+async fn naive_peer(url: &str, users: u64) -> (usize, usize, f64) {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let (mut ok, mut sent) = (0, 0);
+    for id in 1..=users {
+        for (path, body) in [
+            ("/time-off/v1/time-off-policies/pol-vac-ft-001/assignments", serde_json::json!({"userId": id, "balance": 10, "unit": "days"})),
+            ("/company-policies/v1/pay-rule-policies/12345/assignments", serde_json::json!({"userId": id, "effectiveDate": "2027-06-01"})),
+        ] {
+            sent += 1;
+            let response = client.put(format!("{url}{path}")).header("x-api-key", "bench").json(&body).send().await;
+            ok += usize::from(response.is_ok_and(|r| r.status().is_success()));
+        }
+    }
+    (ok, sent, start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+
+    if wanted("pace") {
+        pace(&runtime, 1200, 450);
+    }
+
+    if wanted("overhead") {
+        let users = 5000;
+        let setup = Setup::new(users);
+        let sandbox =
+            runtime.block_on(Sandbox::start(seed(users, Limits::unlimited()), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+        let seconds =
+            run(&sandbox, &setup, &["--rate-per-minute", "100000000", "--quota-reserve-percent", "0", "--concurrency", "16"]);
+        let state = sandbox.snapshot();
+        let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
+        let tool_rate = assignments as f64 / seconds;
+        drop(sandbox);
+        let sandbox =
+            runtime.block_on(Sandbox::start(seed(users, Limits::unlimited()), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+        let (ok, bare_seconds) = runtime.block_on(bare_loop(&sandbox.url(), users, 16));
+        let bare_rate = ok as f64 / bare_seconds;
+        println!(
+            "overhead: ct-onboard {assignments} assignments in {seconds:.2} s = {tool_rate:.0}/s (whole run: validation, lookups, \
+             journal, report); bare reqwest loop {ok} in {bare_seconds:.2} s = {bare_rate:.0}/s; ratio {:.2}",
+            tool_rate / bare_rate
+        );
+    }
+
+    if wanted("naive") || wanted("expert") {
+        // The Expert plan: 100 requests a minute. 75 hires, 150 assignments.
+        let users = 75;
+        let expert = Limits { per_minute: Some(100), per_day: Some(10_000), ..Limits::default() };
+        let sandbox = runtime.block_on(Sandbox::start(seed(users, expert), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+        let (ok, sent, seconds) = runtime.block_on(naive_peer(&sandbox.url(), users));
+        println!(
+            "naive:    the docs' example, one PUT after another: {ok}/{sent} succeeded ({:.0} %) in {seconds:.1} s, {} refused with 429 and not retried",
+            ok as f64 * 100.0 / sent as f64,
+            sandbox.snapshot().rate_limited
+        );
+        drop(sandbox);
+        let (_, rate_limited, assignments, seconds) = pace(&runtime, 100, users);
+        println!(
+            "expert:   ct-onboard on the same sheet at Expert limits: {assignments}/{sent} succeeded (100 %) in {seconds:.1} s, {rate_limited} 429s"
+        );
+    }
 }
