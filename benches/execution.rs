@@ -95,10 +95,30 @@ fn run(sandbox: &Sandbox, setup: &Setup, args: &[&str]) -> f64 {
 /// Pace at `per_minute`: ct-onboard set to the same rate with no reserve.
 fn pace(runtime: &tokio::runtime::Runtime, per_minute: u64, users: u64) -> (f64, u64, usize, f64) {
     let setup = Setup::new(users);
-    let limits = Limits { per_minute: Some(per_minute), per_day: None, ..Limits::default() };
-    let sandbox = runtime.block_on(Sandbox::start(seed(users, limits), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+    let limits = Limits {
+        per_minute: Some(per_minute),
+        per_day: None,
+        ..Limits::default()
+    };
+    let sandbox = runtime
+        .block_on(Sandbox::start(
+            seed(users, limits),
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("sandbox");
     let rate = per_minute.to_string();
-    let seconds = run(&sandbox, &setup, &["--rate-per-minute", &rate, "--quota-reserve-percent", "0", "--concurrency", "8"]);
+    let seconds = run(
+        &sandbox,
+        &setup,
+        &[
+            "--rate-per-minute",
+            &rate,
+            "--quota-reserve-percent",
+            "0",
+            "--concurrency",
+            "8",
+        ],
+    );
     let state = sandbox.snapshot();
     let requests: u64 = state.requests.values().sum();
     let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
@@ -109,7 +129,12 @@ fn pace(runtime: &tokio::runtime::Runtime, per_minute: u64, users: u64) -> (f64,
         achieved / per_minute as f64,
         state.rate_limited
     );
-    (achieved / per_minute as f64, state.rate_limited, assignments, seconds)
+    (
+        achieved / per_minute as f64,
+        state.rate_limited,
+        assignments,
+        seconds,
+    )
 }
 
 /// The same two PUTs per user as ct-onboard sends, from a plain reqwest loop with the
@@ -123,14 +148,18 @@ async fn bare_loop(url: &str, users: u64, concurrency: usize) -> (usize, f64) {
             let client = client.clone();
             async move {
                 let a = client
-                    .put(format!("{url}/time-off/v1/time-off-policies/pol-vac-ft-001/assignments"))
+                    .put(format!(
+                        "{url}/time-off/v1/time-off-policies/pol-vac-ft-001/assignments"
+                    ))
                     .header("x-api-key", "bench")
                     .json(&serde_json::json!({"userId": id, "balance": 10, "unit": "days"}))
                     .send()
                     .await
                     .is_ok_and(|r| r.status().is_success());
                 let b = client
-                    .put(format!("{url}/company-policies/v1/pay-rule-policies/12345/assignments"))
+                    .put(format!(
+                        "{url}/company-policies/v1/pay-rule-policies/12345/assignments"
+                    ))
                     .header("x-api-key", "bench")
                     .json(&serde_json::json!({"userId": id, "effectiveDate": "2027-06-01"}))
                     .send()
@@ -153,11 +182,22 @@ async fn naive_peer(url: &str, users: u64) -> (usize, usize, f64) {
     let (mut ok, mut sent) = (0, 0);
     for id in 1..=users {
         for (path, body) in [
-            ("/time-off/v1/time-off-policies/pol-vac-ft-001/assignments", serde_json::json!({"userId": id, "balance": 10, "unit": "days"})),
-            ("/company-policies/v1/pay-rule-policies/12345/assignments", serde_json::json!({"userId": id, "effectiveDate": "2027-06-01"})),
+            (
+                "/time-off/v1/time-off-policies/pol-vac-ft-001/assignments",
+                serde_json::json!({"userId": id, "balance": 10, "unit": "days"}),
+            ),
+            (
+                "/company-policies/v1/pay-rule-policies/12345/assignments",
+                serde_json::json!({"userId": id, "effectiveDate": "2027-06-01"}),
+            ),
         ] {
             sent += 1;
-            let response = client.put(format!("{url}{path}")).header("x-api-key", "bench").json(&body).send().await;
+            let response = client
+                .put(format!("{url}{path}"))
+                .header("x-api-key", "bench")
+                .json(&body)
+                .send()
+                .await;
             ok += usize::from(response.is_ok_and(|r| r.status().is_success()));
         }
     }
@@ -165,7 +205,11 @@ async fn naive_peer(url: &str, users: u64) -> (usize, usize, f64) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
 
@@ -176,16 +220,34 @@ fn main() {
     if wanted("overhead") {
         let users = 5000;
         let setup = Setup::new(users);
-        let sandbox =
-            runtime.block_on(Sandbox::start(seed(users, Limits::unlimited()), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
-        let seconds =
-            run(&sandbox, &setup, &["--rate-per-minute", "100000000", "--quota-reserve-percent", "0", "--concurrency", "16"]);
+        let sandbox = runtime
+            .block_on(Sandbox::start(
+                seed(users, Limits::unlimited()),
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("sandbox");
+        let seconds = run(
+            &sandbox,
+            &setup,
+            &[
+                "--rate-per-minute",
+                "100000000",
+                "--quota-reserve-percent",
+                "0",
+                "--concurrency",
+                "16",
+            ],
+        );
         let state = sandbox.snapshot();
         let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
         let tool_rate = assignments as f64 / seconds;
         drop(sandbox);
-        let sandbox =
-            runtime.block_on(Sandbox::start(seed(users, Limits::unlimited()), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+        let sandbox = runtime
+            .block_on(Sandbox::start(
+                seed(users, Limits::unlimited()),
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("sandbox");
         let (ok, bare_seconds) = runtime.block_on(bare_loop(&sandbox.url(), users, 16));
         let bare_rate = ok as f64 / bare_seconds;
         println!(
@@ -198,8 +260,17 @@ fn main() {
     if wanted("naive") || wanted("expert") {
         // The Expert plan: 100 requests a minute. 75 hires, 150 assignments.
         let users = 75;
-        let expert = Limits { per_minute: Some(100), per_day: Some(10_000), ..Limits::default() };
-        let sandbox = runtime.block_on(Sandbox::start(seed(users, expert), "127.0.0.1:0".parse().expect("addr"))).expect("sandbox");
+        let expert = Limits {
+            per_minute: Some(100),
+            per_day: Some(10_000),
+            ..Limits::default()
+        };
+        let sandbox = runtime
+            .block_on(Sandbox::start(
+                seed(users, expert),
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("sandbox");
         let (ok, sent, seconds) = runtime.block_on(naive_peer(&sandbox.url(), users));
         println!(
             "naive:    the docs' example, one PUT after another: {ok}/{sent} succeeded ({:.0} %) in {seconds:.1} s, {} refused with 429 and not retried",
