@@ -244,7 +244,7 @@ fn unstarted(row: &PlanRow, decisions: &[Decision], status: &str, reason: &str) 
 }
 
 /// The line of an assignment the journal settles (`skipped` or `conflict`).
-fn settled_line(a: &Assignment, decision: &Decision) -> AssignmentLine {
+pub fn settled_line(a: &Assignment, decision: &Decision) -> AssignmentLine {
     let (status, entry) = match decision {
         Decision::Skip(entry) => ("skipped", entry),
         Decision::Conflict(entry) => ("conflict", entry),

@@ -11,6 +11,7 @@ use crate::cli::InputArgs;
 use crate::config::Settings;
 use crate::exec;
 use crate::exit::Exit;
+use crate::journal::Journal;
 use crate::plan::{Identity, Plan, PlanRow};
 use crate::report::{AssignmentLine, Outcome, Summary, UserLine};
 use crate::resolve::{Directory, LOOKUP_BATCH, UserDirectory, resolve_manifest, resolve_users};
@@ -111,9 +112,21 @@ pub(crate) async fn dry_run(args: &InputArgs, config: Option<&Path>, out: Option
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let users: Vec<UserLine> = plan.rows.iter().map(planned_line).collect();
-    let estimate = Estimate::of(&plan);
-    let exit = if invalid_rows > 0 {
+    let decided = match journal_decisions(&inputs, client.as_ref(), &plan) {
+        Ok(decided) => decided,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let users: Vec<UserLine> = plan
+        .rows
+        .iter()
+        .map(|row| planned_line_as(row, decided.get(&row.index).map(Vec::as_slice)))
+        .collect();
+    let estimate = Estimate::of(&plan, &users);
+    let conflicts = users.iter().any(|u| u.outcome == Outcome::Conflict);
+    let exit = if invalid_rows > 0 || conflicts {
         Exit::SomeFailed
     } else {
         Exit::Success
@@ -282,17 +295,67 @@ pub(crate) fn load_saved_plan(
     })
 }
 
+/// What the journal says a run would do with each valid row, by row index: only when
+/// the plan was checked online (the journal is keyed by base URL) and a journal exists.
+fn journal_decisions(
+    inputs: &Inputs,
+    client: Option<&Client>,
+    plan: &Plan,
+) -> Result<std::collections::HashMap<usize, Vec<exec::Decision>>, String> {
+    let state = inputs.settings.state();
+    let Some(client) = client.filter(|_| state.exists()) else {
+        return Ok(std::collections::HashMap::new());
+    };
+    let journal = Journal::open(&state)?;
+    plan.valid_rows()
+        .map(|row| {
+            Ok((
+                row.index,
+                exec::decide(&journal, client.base_url(), row, false)?,
+            ))
+        })
+        .collect()
+}
+
 /// The report line of a planned (or invalid) row.
 pub(crate) fn planned_line(row: &PlanRow) -> UserLine {
+    planned_line_as(row, None)
+}
+
+/// The report line of a planned row, with what the journal already settles for it:
+/// `skipped` (done before, the same) or `conflict` (done before, differently).
+fn planned_line_as(row: &PlanRow, decisions: Option<&[exec::Decision]>) -> UserLine {
     let mut line = exec::user_line(row);
     if row.is_valid() {
         line.assignments = row
             .assignments
             .iter()
-            .map(|a| AssignmentLine {
-                status: "planned".into(),
-                ..exec::describe(a)
+            .enumerate()
+            .map(|(i, a)| match decisions.and_then(|d| d.get(i)) {
+                Some(settled @ (exec::Decision::Skip(_) | exec::Decision::Conflict(_))) => {
+                    exec::settled_line(a, settled)
+                }
+                _ => AssignmentLine {
+                    status: "planned".into(),
+                    ..exec::describe(a)
+                },
             })
+            .collect();
+        let has = |status: &str| line.assignments.iter().any(|a| a.status == status);
+        line.outcome = if has("conflict") {
+            Outcome::Conflict
+        } else if !line.assignments.is_empty()
+            && line.assignments.iter().all(|a| a.status == "skipped")
+        {
+            Outcome::Skipped
+        } else {
+            Outcome::Planned
+        };
+        line.errors = line
+            .assignments
+            .iter()
+            .filter(|a| !a.error.is_empty())
+            .map(|a| a.error.clone())
             .collect();
     } else {
         line.outcome = Outcome::Invalid;
@@ -308,19 +371,24 @@ pub struct Estimate {
     pub assignments: usize,
     pub time_off: usize,
     pub pay_rule: usize,
+    /// Done before with the same parameters, per the journal: not sent again.
+    pub already_done: usize,
+    /// Done before with other parameters: left alone unless `--reapply`.
+    pub conflicts: usize,
     /// The two policy listings read once per run.
     pub policy_reads: usize,
     pub user_lookups: usize,
 }
 
 impl Estimate {
-    pub fn of(plan: &Plan) -> Estimate {
+    /// The cost of what `lines` still plan to send (not what the journal settles).
+    pub fn of(plan: &Plan, lines: &[UserLine]) -> Estimate {
         let valid: Vec<&PlanRow> = plan.valid_rows().collect();
-        let count = |kind: &str| {
-            valid
+        let count = |status: &str, kind: &str| {
+            lines
                 .iter()
-                .flat_map(|r| &r.assignments)
-                .filter(|a| a.kind() == kind)
+                .flat_map(|l| &l.assignments)
+                .filter(|a| a.status == status && (kind.is_empty() || a.kind == kind))
                 .count()
         };
         let emails = valid
@@ -330,9 +398,11 @@ impl Estimate {
         let ids = valid.len() - emails;
         Estimate {
             users: valid.len(),
-            assignments: count("time_off") + count("pay_rule"),
-            time_off: count("time_off"),
-            pay_rule: count("pay_rule"),
+            assignments: count("planned", ""),
+            time_off: count("planned", "time_off"),
+            pay_rule: count("planned", "pay_rule"),
+            already_done: count("skipped", ""),
+            conflicts: count("conflict", ""),
             policy_reads: 2,
             user_lookups: emails.div_ceil(LOOKUP_BATCH) + ids.div_ceil(LOOKUP_BATCH),
         }
@@ -378,6 +448,12 @@ impl Estimate {
             "  assignments:  {} ({} time-off, {} pay-rule)\n",
             self.assignments, self.time_off, self.pay_rule
         );
+        if self.already_done + self.conflicts > 0 {
+            out += &format!(
+                "  journal:      {} already done (not sent again), {} in conflict (left alone; --reapply sends them)\n",
+                self.already_done, self.conflicts
+            );
+        }
         out += &format!(
             "  requests:     {} ({} assignments + {} policy reads + {} user lookups)\n",
             self.requests(),

@@ -480,3 +480,61 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     );
     assert!(site.latest_users()[1..].iter().all(|u| u[4] == "succeeded"));
 }
+
+#[test]
+fn plan_shows_what_the_journal_already_settles() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    assert_eq!(
+        site.run(&running, &samples(), None, &["--limit", "10"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let plan = |manifest: Option<&Path>| {
+        let mut cmd = running.ct();
+        cmd.arg("plan")
+            .arg(samples())
+            .arg("--state")
+            .arg(site.state())
+            .arg("--report-dir")
+            .arg(site.dir.path().join("plans"));
+        if let Some(m) = manifest {
+            cmd.arg("--manifest").arg(m);
+        }
+        cmd.output().unwrap()
+    };
+    let out = plan(None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("assignments:  58 (38 time-off, 20 pay-rule)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("journal:      28 already done (not sent again), 0 in conflict"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("requests:     62 (58 assignments"),
+        "{stdout}"
+    );
+
+    let manifest = std::fs::read_to_string(crate::util::root().join("config/manifest.yaml"))
+        .unwrap()
+        .replacen("balance: 15", "balance: 20", 1);
+    let manifest = write(site.dir.path(), "manifest.yaml", &manifest);
+    let out = plan(Some(&manifest));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "conflicts need a decision: {}",
+        stderr_of(&out)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("in conflict (left alone; --reapply sends them)")
+    );
+    assert_eq!(puts(&running), 28, "planning sends nothing");
+}
