@@ -62,7 +62,7 @@ fn shipped_yaml_and_csv_manifests_describe_the_same_mapping() {
     let intern = from_yaml.employee_type("intern").unwrap();
     assert_eq!(
         intern.pay_rule.as_ref().unwrap().effective_date,
-        EffectiveDate::Fixed(jiff::civil::date(2027, 6, 1))
+        EffectiveDate::Fixed(jiff::civil::date(2029, 6, 1))
     );
 }
 

@@ -383,7 +383,7 @@ fn history_lists_runs_and_one_users_assignments() {
         "{text}"
     );
     assert!(
-        text.contains("pay_rule  12346           done   effective 2027-01-04"),
+        text.contains("pay_rule  12346           done   effective 2029-01-04"),
         "{text}"
     );
 }

@@ -84,14 +84,14 @@ fn assert_samples_fully_assigned(state: &Snapshot) {
             pay(9_170_357).policy_id,
             pay(9_170_357).effective_date.as_str()
         ),
-        (12346, "2027-01-04")
+        (12346, "2029-01-04")
     );
     assert_eq!(
         (
             pay(9_170_360).policy_id,
             pay(9_170_360).effective_date.as_str()
         ),
-        (12345, "2027-01-11"),
+        (12345, "2029-01-11"),
         "resolved by email"
     );
     assert_eq!(
@@ -99,7 +99,7 @@ fn assert_samples_fully_assigned(state: &Snapshot) {
             pay(9_170_365).policy_id,
             pay(9_170_365).effective_date.as_str()
         ),
-        (12345, "2027-06-01")
+        (12345, "2029-06-01")
     );
     assert_eq!(pay(9_170_362).policy_id, 12347);
 }
