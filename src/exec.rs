@@ -62,10 +62,17 @@ pub struct ExecOptions {
     pub reapply: bool,
 }
 
-/// Where the run records what it does, under which run ID.
-pub struct Record<'a> {
+/// Everything the workers of one run share, by reference.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub client: &'a Client,
+    pub throttle: &'a Throttle,
+    /// Where each assignment is recorded, under `run_id`.
     pub journal: &'a Journal,
     pub run_id: &'a str,
+    pub options: &'a ExecOptions,
+    pub stop: &'a Stop,
+    pub stats: &'a ExecStats,
 }
 
 /// What to do with one planned assignment, given the journal.
@@ -115,23 +122,22 @@ pub struct ExecStats {
 }
 
 /// Runs every row's assignments. Returns one line per row, in the rows' order.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the run's shared parts, passed by reference"
-)]
 pub async fn execute(
-    client: &Client,
-    throttle: &Throttle,
-    record: &Record<'_>,
+    run: &Run<'_>,
     rows: &[&PlanRow],
-    options: &ExecOptions,
-    stop: &Stop,
-    stats: &ExecStats,
     progress: &Progress,
 ) -> Result<Vec<UserLine>, String> {
+    let Run {
+        client,
+        throttle,
+        journal,
+        options,
+        stop,
+        ..
+    } = *run;
     let decisions: Vec<Vec<Decision>> = rows
         .iter()
-        .map(|row| decide(record.journal, client.base_url(), row, options.reapply))
+        .map(|row| decide(journal, client.base_url(), row, options.reapply))
         .collect::<Result<_, _>>()?;
     // --limit counts users with something to send, in sheet order.
     let mut pending = 0usize;
@@ -170,12 +176,7 @@ pub async fn execute(
                 };
                 match held {
                     Some((status, reason)) => unstarted(row, decisions, status, &reason),
-                    None => {
-                        process_user(
-                            client, throttle, record, row, decisions, options, stop, stats,
-                        )
-                        .await
-                    }
+                    None => process_user(run, row, decisions).await,
                 }
             })
             .buffer_unordered(options.concurrency.max(1))
@@ -345,20 +346,8 @@ pub fn outcome_of(assignments: &[AssignmentLine]) -> Outcome {
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the run's shared parts, passed by reference"
-)]
-async fn process_user(
-    client: &Client,
-    throttle: &Throttle,
-    record: &Record<'_>,
-    row: &PlanRow,
-    decisions: &[Decision],
-    options: &ExecOptions,
-    stop: &Stop,
-    stats: &ExecStats,
-) -> UserLine {
+async fn process_user(run: &Run<'_>, row: &PlanRow, decisions: &[Decision]) -> UserLine {
+    let Run { throttle, stop, .. } = *run;
     let mut line = user_line(row);
     for (assignment, decision) in row.assignments.iter().zip(decisions) {
         let result = match (decision, stop.get()) {
@@ -379,12 +368,7 @@ async fn process_user(
                     ..describe(assignment)
                 }
             }
-            (Decision::Send, _) => {
-                send_recorded(
-                    client, throttle, record, row, assignment, options, stop, stats,
-                )
-                .await
-            }
+            (Decision::Send, _) => send_recorded(run, row, assignment).await,
         };
         line.assignments.push(result);
     }
@@ -394,20 +378,13 @@ async fn process_user(
 
 /// One assignment sent, with the journal written before the first request and after the
 /// last: a crash in between leaves it `in_flight`, and the next run sends it again.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the run's shared parts, passed by reference"
-)]
-async fn send_recorded(
-    client: &Client,
-    throttle: &Throttle,
-    record: &Record<'_>,
-    row: &PlanRow,
-    assignment: &Assignment,
-    options: &ExecOptions,
-    stop: &Stop,
-    stats: &ExecStats,
-) -> AssignmentLine {
+async fn send_recorded(run: &Run<'_>, row: &PlanRow, assignment: &Assignment) -> AssignmentLine {
+    let Run {
+        client,
+        journal,
+        run_id,
+        ..
+    } = *run;
     let Some(user_id) = row.user_id else {
         return AssignmentLine {
             status: "failed".into(),
@@ -416,21 +393,15 @@ async fn send_recorded(
         };
     };
     let key = Key::of(client.base_url(), user_id, assignment);
-    if let Err(e) = record
-        .journal
-        .begin(&key, &fingerprint(assignment), record.run_id)
-    {
+    if let Err(e) = journal.begin(&key, &fingerprint(assignment), run_id) {
         return AssignmentLine {
             status: "failed".into(),
             error: format!("not sent: {e}"),
             ..describe(assignment)
         };
     }
-    let line = send_with_retries(
-        client, throttle, user_id, row, assignment, options, stop, stats,
-    )
-    .await;
-    let written = record.journal.finish(
+    let line = send_with_retries(run, user_id, row, assignment).await;
+    let written = journal.finish(
         &key,
         &line.status,
         line.attempts,
@@ -456,20 +427,20 @@ fn now() -> String {
 }
 
 /// One assignment, retried through the throttle until done, failed for good, or stopped.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the run's shared parts, passed by reference"
-)]
 async fn send_with_retries(
-    client: &Client,
-    throttle: &Throttle,
+    run: &Run<'_>,
     user_id: u64,
     row: &PlanRow,
     assignment: &Assignment,
-    options: &ExecOptions,
-    stop: &Stop,
-    stats: &ExecStats,
 ) -> AssignmentLine {
+    let Run {
+        client,
+        throttle,
+        options,
+        stop,
+        stats,
+        ..
+    } = *run;
     let mut line = AssignmentLine {
         started_at: now(),
         ..describe(assignment)

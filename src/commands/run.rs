@@ -7,7 +7,7 @@ use super::plan::{Prepared, Target, planned_line, prepare};
 use super::write_report_in;
 use crate::cli::RunArgs;
 use crate::config::Settings;
-use crate::exec::{ExecOptions, ExecStats, Record, Stop, StopReason, execute};
+use crate::exec::{ExecOptions, ExecStats, Run, Stop, StopReason, execute};
 use crate::exit::Exit;
 use crate::journal::{Journal, LockError, StateLock};
 use crate::plan::PlanRow;
@@ -153,14 +153,16 @@ pub(crate) async fn run_command(
         plan.assignment_count(),
         client.base_url()
     );
-    let record = Record {
+    let run = Run {
+        client: &client,
+        throttle: &throttle,
         journal: &journal,
         run_id: &run_id,
+        options: &options,
+        stop: &stop,
+        stats: &stats,
     };
-    let executed = execute(
-        &client, &throttle, &record, &rows, &options, &stop, &stats, &progress,
-    )
-    .await;
+    let executed = execute(&run, &rows, &progress).await;
     signals.abort();
     progress.finish();
     let mut executed = match executed {
