@@ -459,13 +459,28 @@ fn the_key_never_appears_in_output_logs_or_files() {
     let out = run_fast(&running, dir.path(), &["-vv", "--log-format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(!stderr_of(&out).contains(KEY) && !String::from_utf8_lossy(&out.stdout).contains(KEY));
-    for entry in std::fs::read_dir(only_run_dir(dir.path())).unwrap() {
+    // The report files, and the journal with its WAL and lock (state.db* beside them).
+    let report_files = std::fs::read_dir(only_run_dir(dir.path()))
+        .unwrap()
+        .map(|e| e.unwrap().path());
+    let state_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file());
+    let mut scanned = 0;
+    for path in report_files.chain(state_files) {
+        let bytes = std::fs::read(&path).unwrap();
         assert!(
-            !std::fs::read_to_string(entry.unwrap().path())
-                .unwrap()
-                .contains(KEY)
+            !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+            "{}",
+            path.display()
         );
+        scanned += 1;
     }
+    assert!(
+        scanned >= 6,
+        "four report files and the journal at least: {scanned}"
+    );
 }
 
 /// The README's main command, as written: the whole pipeline against the in-process
