@@ -8,6 +8,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+/// The generated sheets' columns, as an HR export would have them.
+const HEADERS: [&str; 8] = [
+    "Employee Number",
+    "First Name",
+    "Last Name",
+    "User ID",
+    "Work Email",
+    "Employee Type",
+    "Start Date",
+    "Department",
+];
+
 const TYPES: [&str; 4] = ["full-time", "part-time", "night-shift", "intern"];
 
 fn main() {
@@ -49,17 +61,7 @@ fn row(i: usize) -> (u64, String, &'static str, String) {
 
 fn write_csv(path: &Path, rows: usize) {
     let mut w = csv::Writer::from_path(path).expect("create csv");
-    w.write_record([
-        "Employee Number",
-        "First Name",
-        "Last Name",
-        "User ID",
-        "Work Email",
-        "Employee Type",
-        "Start Date",
-        "Department",
-    ])
-    .expect("header");
+    w.write_record(HEADERS).expect("header");
     for i in 0..rows {
         let (id, email, ty, start) = row(i);
         let id = if i % 3 == 0 {
@@ -87,19 +89,7 @@ fn write_xlsx(path: &Path, rows: usize) {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     let date = Format::new().set_num_format("yyyy-mm-dd");
-    for (c, h) in [
-        "Employee Number",
-        "First Name",
-        "Last Name",
-        "User ID",
-        "Work Email",
-        "Employee Type",
-        "Start Date",
-        "Department",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (c, h) in HEADERS.iter().enumerate() {
         sheet.write_string(0, c as u16, *h).expect("header");
     }
     for i in 0..rows {
