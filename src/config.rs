@@ -178,6 +178,20 @@ impl Settings {
         self.columns.clone().unwrap_or_default()
     }
 
+    /// How the API client is set up: timeout, pacing, retries.
+    pub fn client_options(&self) -> crate::api::ClientOptions {
+        crate::api::ClientOptions {
+            timeout: std::time::Duration::from_secs(self.request_timeout_secs()),
+            rate_per_minute: self.rate_per_minute(),
+            reserve_percent: self.quota_reserve_percent(),
+            daily_quota: self.daily_quota(),
+            retry: crate::api::RetryPolicy {
+                max_retries: self.max_retries(),
+                backoff_base: self.retry_backoff(),
+            },
+        }
+    }
+
     /// Requests per minute ct-onboard allows itself: the limit less the reserve, at least 1.
     pub fn effective_rate_per_minute(&self) -> u32 {
         let keep = 100 - u32::from(self.quota_reserve_percent());

@@ -82,12 +82,66 @@ pub fn fingerprint(assignment: &Assignment) -> String {
     }
 }
 
+/// Where an assignment stands in the journal. Stored as the words of [`State::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Written before the first request; still so if the process died mid-request.
+    InFlight,
+    Done,
+    Failed,
+    /// Not sent: the day's quota ran out.
+    Deferred,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::InFlight => "in_flight",
+            State::Done => "done",
+            State::Failed => "failed",
+            State::Deferred => "deferred",
+        }
+    }
+
+    fn parse(text: &str) -> Option<State> {
+        [State::InFlight, State::Done, State::Failed, State::Deferred]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+impl rusqlite::types::FromSql for State {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        State::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown journal state \"{text}\"").into())
+        })
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one assignment's requests ended, as [`Journal::finish`] records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished<'a> {
+    pub state: State,
+    pub attempts: u32,
+    pub http_status: Option<u16>,
+    pub error: &'a str,
+    pub request_id: &'a str,
+    pub assignment_id: &'a str,
+}
+
 /// One assignment's journal row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub key: Key,
     pub fingerprint: String,
-    pub state: String,
+    pub state: State,
     pub run_id: String,
     pub attempts: u32,
     pub http_status: Option<u16>,
@@ -219,24 +273,22 @@ impl Journal {
             .map_err(|e| sql_error(&self.path, &e))
     }
 
-    /// Records how an assignment ended: `done`, `failed` or `deferred`.
-    #[expect(clippy::too_many_arguments, reason = "one column each")]
-    pub fn finish(
-        &self,
-        key: &Key,
-        state: &str,
-        attempts: u32,
-        http_status: Option<u16>,
-        error: &str,
-        request_id: &str,
-        assignment_id: &str,
-    ) -> Result<(), String> {
+    /// Records how an assignment ended.
+    pub fn finish(&self, key: &Key, finished: &Finished<'_>) -> Result<(), String> {
+        let Finished {
+            state,
+            attempts,
+            http_status,
+            error,
+            request_id,
+            assignment_id,
+        } = *finished;
         self.conn()
             .execute(
                 "UPDATE assignments SET state = ?5, attempts = ?6, http_status = ?7, error = ?8, request_id = ?9,
                    assignment_id = ?10, updated_at = ?11
                  WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
-                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, state, attempts, http_status, error, request_id, assignment_id, now()],
+                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, state.as_str(), attempts, http_status, error, request_id, assignment_id, now()],
             )
             .map(drop)
             .map_err(|e| sql_error(&self.path, &e))

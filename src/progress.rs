@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::report::UserLine;
+use crate::report::{AssignmentStatus, UserLine};
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -54,16 +54,8 @@ impl Progress {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         counts.users += 1;
-        counts.done += line
-            .assignments
-            .iter()
-            .filter(|a| a.status == "done")
-            .count() as u64;
-        counts.failed += line
-            .assignments
-            .iter()
-            .filter(|a| a.status == "failed")
-            .count() as u64;
+        counts.done += line.count(AssignmentStatus::Done) as u64;
+        counts.failed += line.count(AssignmentStatus::Failed) as u64;
         let message = format!("{} assignments done, {} failed", counts.done, counts.failed);
         match &self.bar {
             Some(bar) => {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::input::{Sheet, normalize_header};
+use crate::plan::{Assignment, Identity, PlanRow};
 
 /// What happened to one sheet row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -53,6 +54,45 @@ impl Outcome {
     }
 }
 
+/// What happened to one assignment. The words appear once, in [`AssignmentStatus::as_str`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    /// A dry run: it would be sent.
+    #[default]
+    Planned,
+    /// Sent, and Connecteam accepted it.
+    Done,
+    /// Already done with the same parameters: nothing sent.
+    Skipped,
+    /// Already done with other parameters: left alone unless `--reapply`.
+    Conflict,
+    Failed,
+    /// Not started: today's quota ran out.
+    Deferred,
+    /// Not started: the run stopped first (interrupt, refused key, `--max-errors`, `--limit`).
+    NotAttempted,
+}
+
+impl AssignmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStatus::Planned => "planned",
+            AssignmentStatus::Done => "done",
+            AssignmentStatus::Skipped => "skipped",
+            AssignmentStatus::Conflict => "conflict",
+            AssignmentStatus::Failed => "failed",
+            AssignmentStatus::Deferred => "deferred",
+            AssignmentStatus::NotAttempted => "not_attempted",
+        }
+    }
+
+    /// Held by the account when the run ends, by this run or an earlier one.
+    pub fn is_held(self) -> bool {
+        matches!(self, AssignmentStatus::Done | AssignmentStatus::Skipped)
+    }
+}
+
 /// One assignment's line in `assignments.csv`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssignmentLine {
@@ -62,7 +102,7 @@ pub struct AssignmentLine {
     pub balance: String,
     pub unit: String,
     pub effective_date: String,
-    pub status: String,
+    pub status: AssignmentStatus,
     pub http_status: Option<u16>,
     pub attempts: u32,
     pub error: String,
@@ -70,6 +110,41 @@ pub struct AssignmentLine {
     pub assignment_id: String,
     pub started_at: String,
     pub finished_at: String,
+}
+
+impl AssignmentLine {
+    /// The fields that describe what is sent, status `planned`.
+    pub fn of(a: &Assignment) -> AssignmentLine {
+        let (policy_id, policy_name) = a.policy_id_and_name();
+        let mut line = AssignmentLine {
+            kind: a.kind(),
+            policy_id,
+            policy_name,
+            ..AssignmentLine::default()
+        };
+        match a {
+            Assignment::TimeOff {
+                balance: Some(b), ..
+            } => {
+                line.balance = b.amount.to_string();
+                line.unit = b.unit.as_str().to_owned();
+            }
+            Assignment::TimeOff { balance: None, .. } => {}
+            Assignment::PayRule { effective_date, .. } => {
+                line.effective_date = effective_date.to_string();
+            }
+        }
+        line
+    }
+
+    /// Not sent, for `reason`.
+    pub fn unsent(a: &Assignment, status: AssignmentStatus, reason: &str) -> AssignmentLine {
+        AssignmentLine {
+            status,
+            error: reason.to_owned(),
+            ..AssignmentLine::of(a)
+        }
+    }
 }
 
 /// One sheet row's line in `users.csv`, with its assignments.
@@ -87,11 +162,142 @@ pub struct UserLine {
 }
 
 impl UserLine {
-    fn count(&self, status: &str) -> usize {
+    /// A row's line with the given assignment lines; outcome and errors follow from them.
+    /// An invalid row gets `invalid` and its problems, whatever the lines.
+    pub fn new(row: &PlanRow, assignments: Vec<AssignmentLine>) -> UserLine {
+        let mut line = UserLine {
+            index: row.index,
+            row: row.number,
+            identifier: row
+                .identity
+                .as_ref()
+                .map(Identity::to_string)
+                .unwrap_or_default(),
+            user_id: row.user_id,
+            employee_type: row.employee_type.clone(),
+            outcome: Outcome::Planned,
+            assignments,
+            errors: Vec::new(),
+        };
+        if row.is_valid() {
+            line.errors = line
+                .assignments
+                .iter()
+                .filter(|a| !a.error.is_empty())
+                .map(|a| format!("{} {}: {}", a.kind, a.policy_id, a.error))
+                .collect();
+            line.outcome = Outcome::of(&line.assignments);
+        } else {
+            line.assignments.clear();
+            line.outcome = Outcome::Invalid;
+            line.errors = row.problems.iter().map(|p| p.message.clone()).collect();
+        }
+        line
+    }
+
+    /// A planned row: every assignment `planned` (an invalid row: `invalid`).
+    pub fn planned(row: &PlanRow) -> UserLine {
+        UserLine::new(
+            row,
+            row.assignments.iter().map(AssignmentLine::of).collect(),
+        )
+    }
+
+    pub fn count(&self, status: AssignmentStatus) -> usize {
         self.assignments
             .iter()
             .filter(|a| a.status == status)
             .count()
+    }
+}
+
+impl Outcome {
+    /// A user's outcome from its assignments' statuses.
+    pub fn of(assignments: &[AssignmentLine]) -> Outcome {
+        use AssignmentStatus as S;
+        let has = |status: S| assignments.iter().any(|a| a.status == status);
+        if has(S::Failed) {
+            if assignments.iter().any(|a| a.status.is_held()) {
+                Outcome::Partial
+            } else {
+                Outcome::Failed
+            }
+        } else if has(S::Conflict) {
+            Outcome::Conflict
+        } else if has(S::Deferred) {
+            Outcome::Deferred
+        } else if has(S::NotAttempted) {
+            if has(S::Done) {
+                Outcome::Partial
+            } else {
+                Outcome::NotAttempted
+            }
+        } else if has(S::Planned) {
+            Outcome::Planned
+        } else if !assignments.is_empty() && assignments.iter().all(|a| a.status == S::Skipped) {
+            Outcome::Skipped
+        } else {
+            Outcome::Succeeded
+        }
+    }
+}
+
+/// Counts of each assignment status across `users`.
+pub fn count_statuses(users: &[UserLine]) -> BTreeMap<AssignmentStatus, usize> {
+    let mut counts = BTreeMap::new();
+    for a in users.iter().flat_map(|u| &u.assignments) {
+        *counts.entry(a.status).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// What a plan will cost in requests, time and daily quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub users: usize,
+    pub assignments: usize,
+    pub time_off: usize,
+    pub pay_rule: usize,
+    /// Done before with the same parameters, per the journal: not sent again.
+    pub already_done: usize,
+    /// Done before with other parameters: left alone unless `--reapply`.
+    pub conflicts: usize,
+    /// The two policy listings read once per run.
+    pub policy_reads: usize,
+    pub user_lookups: usize,
+}
+
+impl Estimate {
+    /// The cost of what `lines` still plan to send (not what the journal settles).
+    pub fn of(plan: &crate::plan::Plan, lines: &[UserLine]) -> Estimate {
+        let valid: Vec<&PlanRow> = plan.valid_rows().collect();
+        let count = |status: AssignmentStatus, kind: Option<&str>| {
+            lines
+                .iter()
+                .flat_map(|l| &l.assignments)
+                .filter(|a| a.status == status && kind.is_none_or(|k| a.kind == k))
+                .count()
+        };
+        let emails = valid
+            .iter()
+            .filter(|r| matches!(r.identity, Some(Identity::Email(_))))
+            .count();
+        let ids = valid.len() - emails;
+        let batch = crate::resolve::LOOKUP_BATCH;
+        Estimate {
+            users: valid.len(),
+            assignments: count(AssignmentStatus::Planned, None),
+            time_off: count(AssignmentStatus::Planned, Some("time_off")),
+            pay_rule: count(AssignmentStatus::Planned, Some("pay_rule")),
+            already_done: count(AssignmentStatus::Skipped, None),
+            conflicts: count(AssignmentStatus::Conflict, None),
+            policy_reads: 2,
+            user_lookups: emails.div_ceil(batch) + ids.div_ceil(batch),
+        }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.assignments + self.policy_reads + self.user_lookups
     }
 }
 
@@ -255,8 +461,12 @@ fn users_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
             user.employee_type.clone(),
             user.outcome.as_str().to_owned(),
             user.assignments.len().to_string(),
-            (user.count("done") + user.count("skipped")).to_string(),
-            user.count("failed").to_string(),
+            user.assignments
+                .iter()
+                .filter(|a| a.status.is_held())
+                .count()
+                .to_string(),
+            user.count(AssignmentStatus::Failed).to_string(),
             user.errors.join("; "),
         ];
         let carried = sheet.rows[user.index]
@@ -310,7 +520,7 @@ fn assignments_csv(users: &[UserLine]) -> std::io::Result<Vec<u8>> {
                 a.balance.clone(),
                 a.unit.clone(),
                 a.effective_date.clone(),
-                a.status.clone(),
+                a.status.as_str().to_owned(),
                 a.http_status.map(|s| s.to_string()).unwrap_or_default(),
                 a.attempts.to_string(),
                 a.error.clone(),
@@ -359,6 +569,38 @@ fn failed_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(status: AssignmentStatus) -> AssignmentLine {
+        AssignmentLine {
+            status,
+            ..AssignmentLine::default()
+        }
+    }
+
+    #[test]
+    fn outcomes_follow_assignment_statuses() {
+        use AssignmentStatus::*;
+        let of = |statuses: &[AssignmentStatus]| {
+            Outcome::of(&statuses.iter().map(|s| line(*s)).collect::<Vec<_>>())
+        };
+        assert_eq!(of(&[Done, Done]), Outcome::Succeeded);
+        assert_eq!(of(&[]), Outcome::Succeeded);
+        assert_eq!(of(&[Done, Failed]), Outcome::Partial);
+        assert_eq!(of(&[Skipped, Failed]), Outcome::Partial);
+        assert_eq!(of(&[Failed]), Outcome::Failed);
+        assert_eq!(of(&[Done, Conflict]), Outcome::Conflict);
+        assert_eq!(of(&[Done, Deferred]), Outcome::Deferred);
+        assert_eq!(of(&[NotAttempted, NotAttempted]), Outcome::NotAttempted);
+        assert_eq!(of(&[Skipped, Skipped]), Outcome::Skipped);
+        assert_eq!(of(&[Planned, Skipped]), Outcome::Planned);
+    }
+
+    #[test]
+    fn an_interrupted_user_with_some_assignments_done_is_partial() {
+        use AssignmentStatus::*;
+        let lines = [line(Done), line(NotAttempted)];
+        assert_eq!(Outcome::of(&lines), Outcome::Partial);
+    }
 
     #[test]
     fn formula_like_text_is_neutralised_but_numbers_are_not() {

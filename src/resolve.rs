@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::api::model::{PayRulePolicyInfo, PolicyType, User};
-use crate::api::{ApiError, Client, ErrorClass};
+use crate::api::{ApiError, Client};
 use crate::input::{Columns, Field};
 use crate::manifest::{Manifest, PolicyRef};
 use crate::plan::{Identity, Plan};
@@ -20,13 +19,9 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub async fn fetch(client: &Client, max_retries: u32) -> Result<Directory, ApiError> {
-        let policy_types = with_retries(max_retries, || client.policy_types())
-            .await?
-            .data;
-        let pay_rule_policies = with_retries(max_retries, || client.pay_rule_policies())
-            .await?
-            .data;
+    pub async fn fetch(client: &Client) -> Result<Directory, ApiError> {
+        let policy_types = client.policy_types().await?.data;
+        let pay_rule_policies = client.pay_rule_policies().await?.data;
         Ok(Directory {
             policy_types,
             pay_rule_policies,
@@ -217,11 +212,7 @@ pub struct UserDirectory {
 
 impl UserDirectory {
     /// Looks up every email and user ID of the plan's valid rows, in batches.
-    pub async fn fetch(
-        client: &Client,
-        plan: &Plan,
-        max_retries: u32,
-    ) -> Result<UserDirectory, ApiError> {
+    pub async fn fetch(client: &Client, plan: &Plan) -> Result<UserDirectory, ApiError> {
         let mut emails = Vec::new();
         let mut ids = Vec::new();
         for row in plan.valid_rows() {
@@ -233,12 +224,12 @@ impl UserDirectory {
         }
         let mut directory = UserDirectory::default();
         for batch in emails.chunks(LOOKUP_BATCH) {
-            for user in fetch_all(client, batch, &[], max_retries).await? {
+            for user in fetch_all(client, batch, &[]).await? {
                 directory.add(user);
             }
         }
         for batch in ids.chunks(LOOKUP_BATCH) {
-            for user in fetch_all(client, &[], batch, max_retries).await? {
+            for user in fetch_all(client, &[], batch).await? {
                 directory.add(user);
             }
         }
@@ -259,18 +250,11 @@ impl UserDirectory {
     }
 }
 
-async fn fetch_all(
-    client: &Client,
-    emails: &[String],
-    ids: &[u64],
-    max_retries: u32,
-) -> Result<Vec<User>, ApiError> {
+async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Vec<User>, ApiError> {
     let mut users = Vec::new();
     let mut offset = 0;
     loop {
-        let page = with_retries(max_retries, || client.users(emails, ids, offset, PAGE))
-            .await?
-            .data;
+        let page = client.users(emails, ids, offset, PAGE).await?.data;
         let full = page.len() as u64 == PAGE;
         offset += page.len() as u64;
         users.extend(page);
@@ -280,9 +264,12 @@ async fn fetch_all(
     }
 }
 
-/// Gives each valid row its Connecteam user ID, or a problem: an email must match exactly
-/// one active user; a user ID must exist and be active; two rows may not name one user.
-pub fn resolve_users(plan: &mut Plan, users: &UserDirectory, columns: &Columns, file: &str) {
+/// The plan with each valid row given its Connecteam user ID, or a problem: an email must
+/// match exactly one active user; a user ID must exist and be active; two rows may not
+/// name one user.
+#[must_use]
+pub fn resolve_users(plan: Plan, users: &UserDirectory, columns: &Columns, file: &str) -> Plan {
+    let mut plan = plan;
     let mut first_row_of: HashMap<u64, u64> = HashMap::new();
     for row in plan.rows.iter_mut().filter(|r| r.is_valid()) {
         let (field, outcome) = match &row.identity {
@@ -310,6 +297,7 @@ pub fn resolve_users(plan: &mut Plan, users: &UserDirectory, columns: &Columns, 
                 .push(Problem::in_row(file, row.number, column, message)),
         }
     }
+    plan
 }
 
 fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
@@ -348,40 +336,6 @@ fn match_id(id: u64, users: &UserDirectory) -> Result<u64, String> {
         Some(_) => Ok(id),
         None => Err(format!("no Connecteam user has the ID {id}")),
     }
-}
-
-/// Retries a read: after a rate limit, once the window resets; after a retryable failure,
-/// with capped exponential backoff and jitter. Reads are safe to repeat.
-pub async fn with_retries<T, F, Fut>(max_retries: u32, mut call: F) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
-{
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Ok(value) => return Ok(value),
-            Err(e) if e.is_retryable() && attempt < max_retries => {
-                let wait = match e.class {
-                    ErrorClass::RateLimited => until_reset(e.limits.minute_reset),
-                    _ => Duration::from_millis(250u64.saturating_mul(1 << attempt.min(6)))
-                        .min(Duration::from_secs(10)),
-                };
-                let jitter = Duration::from_millis(fastrand::u64(0..250));
-                tracing::warn!("{e}; retrying in {:.1} s", (wait + jitter).as_secs_f64());
-                tokio::time::sleep(wait + jitter).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Time until an epoch-seconds reset, between 1 s and 60 s (1 s when unknown).
-pub fn until_reset(reset: Option<u64>) -> Duration {
-    let now = jiff::Timestamp::now().as_second().max(0).cast_unsigned();
-    let secs = reset.map_or(1, |r| r.saturating_sub(now)).clamp(1, 60);
-    Duration::from_secs(secs)
 }
 
 #[cfg(test)]

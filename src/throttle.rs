@@ -197,6 +197,20 @@ impl Throttle {
     pub fn day(&self) -> DayBudget {
         *lock(&self.day)
     }
+
+    /// What to tell the user about work left for after the day's reset.
+    pub fn deferred_message(&self) -> String {
+        match self
+            .day()
+            .reset
+            .and_then(|r| jiff::Timestamp::from_second(r.cast_signed()).ok())
+        {
+            Some(reset) => {
+                format!("today's API quota is used up; it resets at {reset}: run again then")
+            }
+            None => "today's API quota is used up: run again after it resets".into(),
+        }
+    }
 }
 
 #[cfg(test)]

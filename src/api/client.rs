@@ -1,9 +1,8 @@
-//! The typed Connecteam client: the five calls ct-onboard makes, nothing else.
+//! The raw Connecteam HTTP calls: the five requests ct-onboard makes, typed, one try each.
+//! Nothing here paces or retries: every caller goes through the gateway ([`super::Client`]).
 
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -114,31 +113,23 @@ pub fn path_segment(text: &str) -> String {
     out
 }
 
+/// One HTTP connection pool to one base URL, with the key on every request.
 #[derive(Clone)]
-pub struct Client {
+pub struct Http {
     http: reqwest::Client,
     base: String,
-    seen: Arc<Seen>,
 }
 
-/// What every call leaves behind: a count, and the latest rate-limit headers.
-#[derive(Debug, Default)]
-struct Seen {
-    requests: AtomicU64,
-    rate_limited: AtomicU64,
-    limits: Mutex<RateLimits>,
-}
-
-impl fmt::Debug for Client {
+impl fmt::Debug for Http {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
+        f.debug_struct("Http")
             .field("base", &self.base)
             .finish_non_exhaustive()
     }
 }
 
-impl Client {
-    pub fn new(base_url: &str, key: &ApiKey, timeout: Duration) -> Result<Client, String> {
+impl Http {
+    pub fn new(base_url: &str, key: &ApiKey, timeout: Duration) -> Result<Http, String> {
         let base = check_base_url(base_url)?;
         let mut value = HeaderValue::from_str(&key.0)
             .map_err(|_| "the API key has characters a header cannot carry".to_owned())?;
@@ -163,34 +154,14 @@ impl Client {
             .user_agent(concat!("ct-onboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot set up HTTP: {e}"))?;
-        Ok(Client {
+        Ok(Http {
             http,
             base: base.as_str().trim_end_matches('/').to_owned(),
-            seen: Arc::default(),
         })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base
-    }
-
-    /// Requests sent so far by this client and its clones.
-    pub fn requests_sent(&self) -> u64 {
-        self.seen.requests.load(Ordering::Relaxed)
-    }
-
-    /// Responses that said "too many requests" (429 or the 200 quirk) so far.
-    pub fn rate_limited_count(&self) -> u64 {
-        self.seen.rate_limited.load(Ordering::Relaxed)
-    }
-
-    /// The rate-limit headers of the latest response that had any.
-    pub fn last_limits(&self) -> RateLimits {
-        *self
-            .seen
-            .limits
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `GET /time-off/v1/policy-types`: every policy type with its policies.
@@ -294,20 +265,12 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Response<T>, ApiError> {
-        self.seen.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .send()
             .await
             .map_err(|e| ApiError::transport(describe_transport(&e)))?;
         let status = response.status().as_u16();
         let limits = RateLimits::from_headers(response.headers());
-        if limits != RateLimits::default() {
-            *self
-                .seen
-                .limits
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = limits;
-        }
         if response.status().is_redirection() {
             let to = response
                 .headers()
@@ -334,9 +297,6 @@ impl Client {
             ))
         })?;
         if let Some(error) = ApiError::from_response(status, &body, limits) {
-            if error.class == ErrorClass::RateLimited {
-                self.seen.rate_limited.fetch_add(1, Ordering::Relaxed);
-            }
             return Err(error);
         }
         let envelope: Envelope<T> = serde_json::from_slice(&body).map_err(|e| ApiError {

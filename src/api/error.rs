@@ -16,6 +16,10 @@ pub enum ErrorClass {
     Auth,
     /// Any other 4xx, or a body that makes no sense: keep the API's message, no retry.
     Permanent,
+    /// Not sent by the gateway: today's budget (less the reserve) is spent.
+    QuotaExhausted,
+    /// Not sent (or not sent again) by the gateway: the run was stopped.
+    Stopped,
 }
 
 /// A failed API call: its class, HTTP status (none for transport errors), the API's
@@ -37,8 +41,13 @@ impl ApiError {
 
     /// A failure before any HTTP status was seen (connect, timeout, dropped body).
     pub fn transport(message: String) -> ApiError {
+        ApiError::unsent(ErrorClass::Retryable, message)
+    }
+
+    /// A request the gateway did not send, or did not send again.
+    pub fn unsent(class: ErrorClass, message: String) -> ApiError {
         ApiError {
-            class: ErrorClass::Retryable,
+            class,
             status: None,
             message,
             request_id: None,

@@ -1,10 +1,13 @@
-//! The Connecteam REST API: a typed client, its models, rate-limit headers and errors.
+//! The Connecteam REST API: the gateway every request goes through ([`Client`]), the raw
+//! typed calls under it ([`Http`]), models, rate-limit headers and errors.
 
 mod client;
 pub mod error;
+mod gateway;
 pub mod limits;
 pub mod model;
 
-pub use client::{ApiKey, Client, Response, check_base_url, path_segment};
+pub use client::{ApiKey, Http, Response, check_base_url, path_segment};
 pub use error::{ApiError, ErrorClass};
+pub use gateway::{Budget, Call, Client, ClientOptions, RetryPolicy, Stop, StopReason};
 pub use limits::RateLimits;

@@ -2,51 +2,37 @@
 
 use std::path::Path;
 
-use super::{api_failure, connect, print_problems, stop_invalid, wait_for_stop_signal};
 use crate::cli::{PoliciesArgs, SandboxArgs};
-use crate::config::Settings;
+use crate::console::Console;
+use crate::error::Error;
 use crate::exit::Exit;
+use crate::pipeline::{self, Target};
 use crate::resolve::Directory;
 use crate::sandbox::{Sandbox, Seed};
 
 /// `policies`: the account's time-off policies (by type) and pay-rule policies.
-pub(crate) async fn policies(args: &PoliciesArgs, config: Option<&Path>) -> Exit {
-    let settings = match Settings::load(config) {
-        Ok(file) => args.settings.clone().or(file),
-        Err(p) => return stop_invalid(print_problems([&p])),
-    };
-    let problems = settings.check();
-    if !problems.is_empty() {
-        return stop_invalid(print_problems(&problems));
-    }
-    let client = match connect(&settings) {
-        Ok(Some(client)) => client,
-        Ok(None) => {
-            eprintln!("error: no API key: set CONNECTEAM_API_KEY, or pass --api-key-file FILE");
-            return Exit::Invalid;
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
-    };
-    let directory = match Directory::fetch(&client, settings.max_retries()).await {
-        Ok(directory) => directory,
-        Err(e) => return api_failure(&e),
-    };
+pub(crate) async fn policies(
+    args: &PoliciesArgs,
+    config: Option<&Path>,
+    console: &Console,
+) -> Result<Exit, Error> {
+    let settings = pipeline::settings(&args.settings, config)?;
+    let client = pipeline::connect(&settings, Target::Settings)?.ok_or_else(|| {
+        Error::Usage("no API key: set CONNECTEAM_API_KEY, or pass --api-key-file FILE".into())
+    })?;
+    let directory = Directory::fetch(&client)
+        .await
+        .map_err(|source| Error::api(client.base_url(), source))?;
     if args.json {
         let json = serde_json::json!({
             "policy_types": directory.policy_types,
             "pay_rule_policies": directory.pay_rule_policies,
         });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        console.line(&serde_json::to_string_pretty(&json).unwrap_or_default());
     } else {
-        print!("{}", render_policies(&directory));
+        console.out(&render_policies(&directory));
     }
-    Exit::Success
+    Ok(Exit::Success)
 }
 
 fn render_policies(directory: &Directory) -> String {
@@ -86,44 +72,32 @@ fn render_policies(directory: &Directory) -> String {
 }
 
 /// `sandbox`: serves the simulator on loopback until interrupted.
-pub(crate) async fn sandbox(args: &SandboxArgs) -> Exit {
-    let addr: std::net::SocketAddr = match args.listen.parse() {
-        Ok(addr) => addr,
-        Err(_) => {
-            eprintln!(
-                "error: --listen \"{}\" is not an address such as 127.0.0.1:8080",
-                args.listen
-            );
-            return Exit::Invalid;
-        }
-    };
+pub(crate) async fn sandbox(args: &SandboxArgs, console: &Console) -> Result<Exit, Error> {
+    let addr: std::net::SocketAddr = args.listen.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--listen \"{}\" is not an address such as 127.0.0.1:8080",
+            args.listen
+        ))
+    })?;
     if !addr.ip().is_loopback() {
-        eprintln!(
-            "error: the sandbox listens on loopback only (127.0.0.1 or ::1), not {}",
+        return Err(Error::Usage(format!(
+            "the sandbox listens on loopback only (127.0.0.1 or ::1), not {}",
             addr.ip()
-        );
-        return Exit::Invalid;
+        )));
     }
-    let seed = match Seed::from_file(&args.seed) {
-        Ok(seed) => seed,
-        Err(p) => return stop_invalid(print_problems([&p])),
-    };
-    let server = match Sandbox::start(seed, addr).await {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
-            return Exit::SomeFailed;
-        }
-    };
-    println!(
+    let seed = Seed::from_file(&args.seed).map_err(|p| Error::invalid(vec![p]))?;
+    let server = Sandbox::start(seed, addr)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
+    console.line(&format!(
         "Connecteam sandbox on {} (any non-empty X-API-KEY); its state: {}/__sandbox/state",
         server.url(),
         server.url()
-    );
-    println!(
+    ));
+    console.line(&format!(
         "Try: CONNECTEAM_BASE_URL={} CONNECTEAM_API_KEY=test ct-onboard plan samples/new-hires.csv",
         server.url()
-    );
-    wait_for_stop_signal().await;
-    Exit::Success
+    ));
+    pipeline::wait_for_stop_signal().await;
+    Ok(Exit::Success)
 }

@@ -2,48 +2,34 @@
 
 use std::path::Path;
 
-use super::{print_problems, stop_invalid};
 use crate::cli::HistoryArgs;
 use crate::config::Settings;
+use crate::console::Console;
+use crate::error::Error;
 use crate::exit::Exit;
 use crate::journal::{Entry, Journal, RunRecord};
 
-pub(crate) fn history(args: &HistoryArgs, config: Option<&Path>) -> Exit {
-    let settings = match Settings::load(config) {
-        Ok(file) => args.settings.clone().or(file),
-        Err(p) => return stop_invalid(print_problems([&p])),
-    };
-    let state = settings.state();
+pub(crate) fn history(
+    args: &HistoryArgs,
+    config: Option<&Path>,
+    console: &Console,
+) -> Result<Exit, Error> {
+    let file = Settings::load(config).map_err(|p| Error::invalid(vec![p]))?;
+    let state = args.settings.clone().or(file).state();
     if !state.exists() {
-        println!(
+        console.line(&format!(
             "No journal at {} yet: nothing has run with this state file.",
             state.display()
-        );
-        return Exit::Success;
+        ));
+        return Ok(Exit::Success);
     }
-    let journal = match Journal::open(&state) {
-        Ok(journal) => journal,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
+    let journal = Journal::open(&state).map_err(Error::Local)?;
+    let text = match args.user {
+        Some(user) => render_user(user, &journal.user_entries(user).map_err(Error::Local)?),
+        None => render_runs(&journal.runs().map_err(Error::Local)?),
     };
-    let shown = match args.user {
-        Some(user) => journal
-            .user_entries(user)
-            .map(|entries| render_user(user, &entries)),
-        None => journal.runs().map(|runs| render_runs(&runs)),
-    };
-    match shown {
-        Ok(text) => {
-            print!("{text}");
-            Exit::Success
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            Exit::Invalid
-        }
-    }
+    console.out(&text);
+    Ok(Exit::Success)
 }
 
 /// Left-aligned columns, two spaces apart.
@@ -115,7 +101,7 @@ fn render_user(user: u64, entries: &[Entry]) -> String {
         rows.push(vec![
             e.key.kind.clone(),
             e.key.policy_id.clone(),
-            e.state.clone(),
+            e.state.as_str().to_owned(),
             e.fingerprint.clone(),
             e.attempts.to_string(),
             e.http_status.map(|s| s.to_string()).unwrap_or_default(),

@@ -1,306 +1,114 @@
-//! `run` and `run --sandbox`: every assignment made, through the throttle and workers.
+//! `run` and `run --sandbox`: every assignment made; the one-line summary printed.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use super::plan::{Prepared, Target, planned_line, prepare};
-use super::write_report_in;
 use crate::cli::RunArgs;
-use crate::config::Settings;
-use crate::exec::{ExecOptions, ExecStats, Run, Stop, StopReason, execute};
+use crate::console::Console;
+use crate::error::Error;
 use crate::exit::Exit;
-use crate::journal::{Journal, LockError, StateLock};
-use crate::plan::PlanRow;
-use crate::progress::Progress;
-use crate::report;
-use crate::report::{Outcome, Summary, UserLine};
+use crate::pipeline::{self, ApplyOptions, Inputs, Report, Target};
+use crate::report::{AssignmentStatus, count_statuses};
 use crate::sandbox::{Sandbox, Seed};
-use crate::throttle::Throttle;
 
 /// The seed `run --sandbox` uses, relative to the working directory.
 pub const SANDBOX_SEED: &str = "samples/sandbox.yaml";
 
-pub(crate) async fn run_command(
+pub(crate) async fn run(
     args: &RunArgs,
     config: Option<&Path>,
     show_progress: bool,
-) -> Exit {
+    console: &Console,
+) -> Result<Exit, Error> {
     if args.dry_run {
-        return super::plan::dry_run(&args.input, config, None).await;
+        return super::plan::plan(&args.input, config, None, console).await;
     }
     if args.plan.is_some() && args.sandbox {
-        eprintln!(
-            "error: --plan and --sandbox do not go together: a saved plan belongs to the account it was made for"
-        );
-        return Exit::Invalid;
+        return Err(Error::Usage(
+            "--plan and --sandbox do not go together: a saved plan belongs to the account it was made for"
+                .into(),
+        ));
     }
-    let started = jiff::Timestamp::now();
-    // One run at a time per journal: taken first, so a second cron run stops at once.
-    let state = match Settings::load(config) {
-        Ok(file) => args.input.settings.clone().or(file).state(),
-        Err(_) => args.input.settings.state(), // the settings problem is reported below
+    let _lock = match args.sandbox {
+        true => None,
+        false => Some(pipeline::lock(&args.input.settings, config)?),
     };
-    let _lock = if args.sandbox {
-        None
-    } else {
-        match StateLock::acquire(&state) {
-            Ok(lock) => Some(lock),
-            Err(LockError::Held(holder)) => {
-                eprintln!(
-                    "error: {} is in use by {holder}; this run stops without doing anything.",
-                    state.display()
-                );
-                return Exit::Locked;
-            }
-            Err(LockError::Io(message)) => {
-                eprintln!("error: {message}");
-                return Exit::Invalid;
-            }
+    let sandbox = match args.sandbox {
+        true => Some(start_sandbox(console).await?),
+        false => None,
+    };
+    let checked = match &args.plan {
+        Some(saved) => pipeline::from_saved_plan(saved, &args.input, config)?,
+        None => {
+            let inputs = Inputs::load(&args.input, config)?;
+            let target = sandbox
+                .as_ref()
+                .map_or(Target::Settings, |s| Target::Sandbox(s.url_str()));
+            let client = pipeline::connect(&inputs.settings, target)?;
+            pipeline::check(inputs, &args.input, client).await?
         }
     };
-    let sandbox = if args.sandbox {
-        match start_sandbox().await {
-            Ok(sandbox) => Some(sandbox),
-            Err(exit) => return exit,
-        }
-    } else {
-        None
-    };
-    let target = sandbox
-        .as_ref()
-        .map_or(Target::Settings, |s| Target::Sandbox(s.url_str()));
-    let prepared = match &args.plan {
-        Some(saved) => super::plan::load_saved_plan(saved, &args.input, config),
-        None => prepare(&args.input, config, target).await,
-    };
-    let Prepared {
-        inputs,
-        plan,
-        client,
-        ..
-    } = match prepared {
-        Ok(prepared) => prepared,
-        Err(exit) => return exit,
-    };
-    let Some(client) = client else {
-        eprintln!(
-            "error: no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. \
-             To review without a key use --dry-run; to rehearse, --sandbox. Nothing was sent."
-        );
-        return Exit::Invalid;
-    };
-
-    let settings = &inputs.settings;
-    // The sandbox is new each time, so its journal is too: the pipeline is the same,
-    // and the real journal is not filled with a simulator's assignments.
-    let scratch = tempfile::tempdir();
-    let journal_path = match (&sandbox, &scratch) {
-        (Some(_), Ok(dir)) => dir.path().join("sandbox-journal.db"),
-        _ => settings.state(),
-    };
-    let journal = match Journal::open(&journal_path) {
-        Ok(journal) => journal,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
-    };
-    let (dir, run_id) = match report::create_run_dir(&settings.report_dir(), &report::new_run_id())
-    {
-        Ok(made) => made,
-        Err(e) => {
-            eprintln!(
-                "error: cannot create a report folder under {}: {e}",
-                settings.report_dir().display()
-            );
-            return Exit::Invalid;
-        }
-    };
-    let mode = if sandbox.is_some() { "sandbox" } else { "run" };
-    if let Err(message) = journal.start_run(&run_id, mode, client.base_url(), &inputs.sheet.file) {
-        eprintln!("error: {message}");
-        return Exit::Invalid;
-    }
-    let throttle = Throttle::new(
-        settings.rate_per_minute(),
-        settings.quota_reserve_percent(),
-        settings.daily_quota(),
-    );
-    throttle.observe(&client.last_limits());
-    let rows: Vec<&PlanRow> = plan.valid_rows().collect();
-    let options = ExecOptions {
-        concurrency: settings.concurrency(),
-        max_retries: settings.max_retries(),
-        max_errors: args.max_errors,
+    super::show_checked(&checked, console);
+    let options = ApplyOptions {
+        sandbox: sandbox.is_some(),
         limit: args.limit,
-        backoff_base: settings.retry_backoff(),
+        max_errors: args.max_errors,
         reapply: args.reapply,
+        show_progress,
     };
-    let stop = Arc::new(Stop::default());
-    let stats = ExecStats::default();
-    let progress = Progress::new(rows.len() as u64, show_progress);
-    let signals = tokio::spawn({
-        let stop = Arc::clone(&stop);
-        async move {
-            super::wait_for_stop_signal().await;
-            eprintln!("interrupted: finishing the requests in flight, starting no new ones…");
-            stop.set(StopReason::Interrupted);
-        }
-    });
-    tracing::info!(
-        "starting: {} users, {} assignments, against {}",
-        rows.len(),
-        plan.assignment_count(),
-        client.base_url()
-    );
-    let run = Run {
-        client: &client,
-        throttle: &throttle,
-        journal: &journal,
-        run_id: &run_id,
-        options: &options,
-        stop: &stop,
-        stats: &stats,
-    };
-    let executed = execute(&run, &rows, &progress).await;
-    signals.abort();
-    progress.finish();
-    let mut executed = match executed {
-        Ok(lines) => lines.into_iter().peekable(),
-        Err(message) => {
-            eprintln!("error: {message}; nothing was sent");
-            return Exit::Invalid;
-        }
-    };
-
-    // Every sheet row once: executed rows, and rows left out as invalid.
-    let users: Vec<UserLine> = plan
-        .rows
-        .iter()
-        .map(
-            |row| match executed.next_if(|line| line.index == row.index) {
-                Some(line) => line,
-                None => planned_line(row),
-            },
-        )
-        .collect();
-    let exit = exit_code(stop.get(), &users);
-    let day = throttle.day();
-    let mut summary = Summary {
-        mode: if sandbox.is_some() { "sandbox" } else { "run" },
-        assignments: plan.assignment_count(),
-        requests_sent: client.requests_sent(),
-        rate_limited: client.rate_limited_count(),
-        retries: stats.retries.load(std::sync::atomic::Ordering::Relaxed),
-        quota_left: day.remaining,
-        quota_resets_at: users
-            .iter()
-            .any(|u| u.outcome == Outcome::Deferred)
-            .then(|| {
-                day.reset
-                    .and_then(|r| jiff::Timestamp::from_second(r.cast_signed()).ok())
-                    .map(|t| t.to_string())
-            })
-            .flatten(),
-        exit_code: exit.code(),
-        ..Summary::new(&inputs, &users, started)
-    };
-    let outcomes: Vec<String> = summary
-        .outcomes
-        .iter()
-        .map(|(o, n)| format!("{}: {n}", o.as_str()))
-        .collect();
-    if let Err(message) = journal.finish_run(&run_id, exit.code(), &outcomes.join(", ")) {
-        eprintln!("error: {message}");
-    }
-    if let Err(e) = write_report_in(&dir, &run_id, &inputs, &users, &mut summary) {
-        eprintln!("error: cannot write the report in {}: {e}", dir.display());
-        return if exit == Exit::Success {
-            Exit::SomeFailed
-        } else {
-            exit
-        };
-    }
-    println!("{}", one_line(&summary, &users, &dir));
+    let report = pipeline::apply(checked, &options).await?;
+    console.line(&one_line(&report));
     if let Some(sandbox) = &sandbox {
         let state = sandbox.snapshot();
-        println!(
+        console.line(&format!(
             "The sandbox now holds {} time-off and {} pay-rule assignments; nothing left this machine.",
             state.time_off_assignments.len(),
             state.pay_rule_assignments.len()
-        );
+        ));
     }
-    exit
+    Ok(report.exit)
 }
 
-async fn start_sandbox() -> Result<Sandbox, Exit> {
-    let seed = Seed::from_file(Path::new(SANDBOX_SEED)).map_err(|p| {
-        eprintln!("error: {p} (run --sandbox is seeded from {SANDBOX_SEED}, relative to the current folder)");
-        Exit::Invalid
+async fn start_sandbox(console: &Console) -> Result<Sandbox, Error> {
+    let seed = Seed::from_file(Path::new(SANDBOX_SEED)).map_err(|p| Error::Invalid {
+        problems: vec![p],
+        hint: Some(format!(
+            "(run --sandbox is seeded from {SANDBOX_SEED}, relative to the current folder)"
+        )),
     })?;
     let sandbox = Sandbox::start(seed, "127.0.0.1:0".parse().expect("a literal address"))
         .await
-        .map_err(|e| {
-            eprintln!("error: cannot start the sandbox: {e}");
-            Exit::SomeFailed
-        })?;
-    eprintln!(
+        .map_err(|e| Error::Local(format!("cannot start the sandbox: {e}")))?;
+    console.note(&format!(
         "Sandbox: an in-process Connecteam simulator at {} (seeded from {SANDBOX_SEED})",
         sandbox.url()
-    );
+    ));
     Ok(sandbox)
 }
 
-/// The exit code of a run: a refused key, then an interruption, then the quota, then
-/// failures, decide it in that order.
-pub fn exit_code(stop: Option<StopReason>, users: &[UserLine]) -> Exit {
-    match stop {
-        Some(StopReason::AuthRefused) => return Exit::AuthRefused,
-        Some(StopReason::Interrupted) => return Exit::Interrupted,
-        _ => {}
-    }
-    if users.iter().any(|u| u.outcome == Outcome::Deferred) {
-        Exit::QuotaExhausted
-    } else if users.iter().any(|u| {
-        matches!(
-            u.outcome,
-            Outcome::Failed | Outcome::Partial | Outcome::Invalid | Outcome::Conflict
-        )
-    }) {
-        Exit::SomeFailed
-    } else {
-        Exit::Success
-    }
-}
-
-fn one_line(summary: &Summary, users: &[UserLine], dir: &Path) -> String {
+fn one_line(report: &Report) -> String {
+    let summary = &report.summary;
     let outcomes: Vec<String> = summary
         .outcomes
         .iter()
         .map(|(o, n)| format!("{n} {}", o.as_str()))
         .collect();
-    let count = |status: &str| {
-        users
-            .iter()
-            .flat_map(|u| &u.assignments)
-            .filter(|a| a.status == status)
-            .count()
-    };
+    let statuses = count_statuses(&report.users);
+    let count = |status| statuses.get(&status).copied().unwrap_or(0);
     let quota = summary
         .quota_left
         .map_or_else(String::new, |q| format!(", {q} requests left today"));
     format!(
         "{} users: {}; {} assignments done, {} already done, {} in conflict, {} failed; {} requests, {} rate-limited, {} retries{quota}; {:.1} s. Report: {}",
-        users.len(),
+        report.users.len(),
         outcomes.join(", "),
-        count("done"),
-        count("skipped"),
-        count("conflict"),
-        count("failed"),
+        count(AssignmentStatus::Done),
+        count(AssignmentStatus::Skipped),
+        count(AssignmentStatus::Conflict),
+        count(AssignmentStatus::Failed),
         summary.requests_sent,
         summary.rate_limited,
         summary.retries,
         summary.duration_secs,
-        dir.display()
+        report.dir.display()
     )
 }

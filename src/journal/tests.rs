@@ -42,10 +42,19 @@ fn entries_go_in_flight_then_done_and_survive_reopening() {
         .start_run("r1", "run", "https://api", "h.csv")
         .unwrap();
     journal.begin(&key, "balance 15 days", "r1").unwrap();
-    assert_eq!(journal.lookup(&key).unwrap().unwrap().state, "in_flight");
-    journal
-        .finish(&key, "done", 2, Some(200), "", "req-1", "")
-        .unwrap();
+    assert_eq!(
+        journal.lookup(&key).unwrap().unwrap().state,
+        State::InFlight
+    );
+    let finished = Finished {
+        state: State::Done,
+        attempts: 2,
+        http_status: Some(200),
+        error: "",
+        request_id: "req-1",
+        assignment_id: "",
+    };
+    journal.finish(&key, &finished).unwrap();
     journal.finish_run("r1", 0, "succeeded: 1").unwrap();
     drop(journal);
 

@@ -167,7 +167,7 @@ fn users_resolve_by_email_and_id_to_exactly_one_active_user() {
         allow_retroactive: false,
         date_format: None,
     };
-    let mut plan = plan(&sheet, &columns, &manifest, &options);
+    let planned = plan(&sheet, &columns, &manifest, &options);
     let mut users = UserDirectory::default();
     for u in [
         user(1, "One@X.io", false),
@@ -180,7 +180,7 @@ fn users_resolve_by_email_and_id_to_exactly_one_active_user() {
     ] {
         users.add(u);
     }
-    resolve_users(&mut plan, &users, &columns, "h.csv");
+    let plan = resolve_users(planned, &users, &columns, "h.csv");
     assert_eq!(
         plan.rows[0].user_id,
         Some(1),

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use ct_onboard::api::model::{PayRuleAssignment, TimeOffAssignment};
-use ct_onboard::api::{ApiKey, Client, ErrorClass};
+use ct_onboard::api::{ApiKey, Budget, Client, ClientOptions, ErrorClass, Http, RetryPolicy};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn client(server: &MockServer) -> Client {
-    Client::new(
+/// The raw calls, one try each: what the responses' shapes become.
+fn client(server: &MockServer) -> Http {
+    Http::new(
         &server.uri(),
         &ApiKey::new("k-123").unwrap(),
         Duration::from_secs(5),
@@ -274,8 +275,114 @@ async fn a_dead_server_is_a_retryable_transport_error() {
         .unwrap()
         .port();
     let uri = format!("http://127.0.0.1:{port}");
-    let c = Client::new(&uri, &ApiKey::new("k").unwrap(), Duration::from_secs(2)).unwrap();
+    let c = Http::new(&uri, &ApiKey::new("k").unwrap(), Duration::from_secs(2)).unwrap();
     let err = c.policy_types().await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err:?}");
     assert_eq!(err.status, None);
+}
+
+/// The gateway with no pacing to speak of and short backoffs.
+fn gateway(server: &MockServer, max_retries: u32) -> Client {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        rate_per_minute: 1_000_000,
+        reserve_percent: 0,
+        daily_quota: 10_000,
+        retry: RetryPolicy {
+            max_retries,
+            backoff_base: Duration::from_millis(5),
+        },
+    };
+    Client::new(&server.uri(), &ApiKey::new("k-123").unwrap(), &options).unwrap()
+}
+
+const POLICY_TYPES: &str = r#"{"requestId":"r","data":{"policyTypes":[]}}"#;
+
+fn soon() -> String {
+    (jiff::Timestamp::now().as_second() + 1).to_string()
+}
+
+#[tokio::test]
+async fn reads_go_through_the_gateway_a_rate_limit_waits_and_is_retried() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/time-off/v1/policy-types"))
+        .respond_with(
+            json(429, r#"{"detail":"Too many requests"}"#)
+                .insert_header("x-ratelimit-minute-reset", soon().as_str()),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/time-off/v1/policy-types"))
+        .respond_with(json(200, POLICY_TYPES))
+        .mount(&server)
+        .await;
+    let client = gateway(&server, 0);
+    let read = client.policy_types().await;
+    assert!(read.is_ok(), "{read:?}");
+    assert_eq!(
+        (client.requests_sent(), client.rate_limited_count()),
+        (2, 1)
+    );
+    assert_eq!(client.retries(), 0, "a rate limit is not a retry");
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_up_to_the_one_policy_then_given_up() {
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(json(503, r#"{"detail":"busy"}"#))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = gateway(&server, 2);
+    let body = TimeOffAssignment {
+        user_id: 1,
+        balance: None,
+        unit: None,
+    };
+    let call = client
+        .assign_time_off("pol-1", &body, Budget::Claimed)
+        .await;
+    let err = call.result.unwrap_err();
+    assert_eq!(call.attempts, 3);
+    assert_eq!(err.status, Some(503));
+    assert!(err.message.contains("gave up after 3 attempts"), "{err}");
+    assert_eq!(client.retries(), 2);
+}
+
+#[tokio::test]
+async fn reads_are_counted_against_the_day_budget_and_stop_when_it_is_spent() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            json(200, POLICY_TYPES)
+                .insert_header("x-ratelimit-day-limit", "1000")
+                .insert_header("x-ratelimit-day-remaining", "100")
+                .insert_header("x-ratelimit-day-reset", "4102444800"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    // 10 % of 1000 is the reserve: with 100 left, nothing more may be read.
+    let options = ClientOptions {
+        reserve_percent: 10,
+        ..ClientOptions {
+            timeout: Duration::from_secs(5),
+            rate_per_minute: 1_000_000,
+            reserve_percent: 0,
+            daily_quota: 1000,
+            retry: RetryPolicy {
+                max_retries: 0,
+                backoff_base: Duration::from_millis(5),
+            },
+        }
+    };
+    let client = Client::new(&server.uri(), &ApiKey::new("k").unwrap(), &options).unwrap();
+    assert!(client.policy_types().await.is_ok());
+    let refused = client.policy_types().await.unwrap_err();
+    assert_eq!(refused.class, ErrorClass::QuotaExhausted);
+    assert_eq!(client.requests_sent(), 1);
 }

@@ -437,7 +437,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     assert_eq!(refused.status.code(), Some(2));
     let stderr = stderr_of(&refused);
     assert!(
-        stderr.contains("is stale: the sheet") && stderr.contains("Nothing was sent"),
+        stderr.contains("is stale: the sheet") && stderr.contains("nothing was sent"),
         "{stderr}"
     );
     // So does another manifest.

@@ -1,0 +1,391 @@
+//! The gateway every request goes through, reads and writes alike (lychee's per-host
+//! `Host` is the model): it owns the throttle, the one retry policy, the stop flag and
+//! the counters, and sends the request itself. Callers ask it for a call; they never
+//! feed it headers by hand.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::client::{ApiKey, Http, Response};
+use super::error::{ApiError, ErrorClass};
+use super::model::{PayRuleAssignment, PayRulePolicyInfo, PolicyType, TimeOffAssignment, User};
+use crate::throttle::{DayBudget, Throttle};
+
+/// Why a run stopped starting new work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StopReason {
+    Interrupted = 1,
+    QuotaExhausted = 2,
+    AuthRefused = 3,
+    MaxErrors = 4,
+}
+
+/// A stop flag checked before every request. The first reason set wins, except that a
+/// refused key always shows (it decides the exit code).
+#[derive(Debug, Default)]
+pub struct Stop(AtomicU8);
+
+impl Stop {
+    pub fn set(&self, reason: StopReason) {
+        let _ = self
+            .0
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+        if reason == StopReason::AuthRefused {
+            self.0.store(reason as u8, Ordering::SeqCst);
+        }
+    }
+
+    pub fn get(&self) -> Option<StopReason> {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Some(StopReason::Interrupted),
+            2 => Some(StopReason::QuotaExhausted),
+            3 => Some(StopReason::AuthRefused),
+            4 => Some(StopReason::MaxErrors),
+            _ => None,
+        }
+    }
+
+    /// A stop that also ends requests already started (a quota stop lets them finish).
+    fn ends_retries(&self) -> bool {
+        matches!(
+            self.get(),
+            Some(StopReason::Interrupted | StopReason::AuthRefused)
+        )
+    }
+}
+
+/// The one retry policy: 5xx, timeouts and dropped connections are retried up to
+/// `max_retries` times with capped exponential backoff and jitter; rate limits wait for
+/// the window (every worker at once) and are retried without counting as failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    /// The first retry's backoff; it doubles each time, capped at 30 s.
+    pub backoff_base: Duration,
+}
+
+impl RetryPolicy {
+    /// Between half and all of base × 2^(retry-1), at most 30 s.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let full = self
+            .backoff_base
+            .saturating_mul(1 << retry.saturating_sub(1).min(16))
+            .min(Duration::from_secs(30));
+        full / 2 + full.mul_f64(fastrand::f64() / 2.0)
+    }
+}
+
+/// Rate-limited answers to one request before it is given up as failed: a safety net
+/// against a server that never lets up, not a budget a normal run comes near.
+const MAX_RATE_LIMITED_RETRIES: u32 = 30;
+
+/// How a client is set up: connection, pacing, retries.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    pub timeout: Duration,
+    /// The account's per-minute limit; the reserve is taken off it.
+    pub rate_per_minute: u32,
+    pub reserve_percent: u8,
+    pub daily_quota: u32,
+    pub retry: RetryPolicy,
+}
+
+/// What the gateway has sent so far.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    rate_limited: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// One call as the gateway made it: the last answer and how many requests it took.
+#[derive(Debug)]
+pub struct Call<T> {
+    pub result: Result<Response<T>, ApiError>,
+    pub attempts: u32,
+}
+
+/// Whether a call's day budget is claimed by the gateway or was claimed up front (a
+/// user's writes are claimed together, so that a user is never left half done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    ClaimEach,
+    Claimed,
+}
+
+/// The Connecteam client: typed calls, each paced, counted and retried in one place.
+#[derive(Clone)]
+pub struct Client {
+    http: Http,
+    throttle: Arc<Throttle>,
+    retry: RetryPolicy,
+    stop: Arc<Stop>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.http.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(base_url: &str, key: &ApiKey, options: &ClientOptions) -> Result<Client, String> {
+        Ok(Client {
+            http: Http::new(base_url, key, options.timeout)?,
+            throttle: Arc::new(Throttle::new(
+                options.rate_per_minute,
+                options.reserve_percent,
+                options.daily_quota,
+            )),
+            retry: options.retry,
+            stop: Arc::default(),
+            counters: Arc::default(),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.http.base_url()
+    }
+
+    /// The stop flag every request checks; set it to stop the run.
+    pub fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    /// Claims `calls` requests of today's budget at once (one user's writes).
+    pub fn claim_day(&self, calls: u64) -> bool {
+        self.throttle.try_claim_day(calls)
+    }
+
+    pub fn day(&self) -> DayBudget {
+        self.throttle.day()
+    }
+
+    /// What to tell the user about work left for after the day's reset.
+    pub fn deferred_message(&self) -> String {
+        self.throttle.deferred_message()
+    }
+
+    /// Requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.counters.requests.load(Ordering::Relaxed)
+    }
+
+    /// Answers that said "too many requests" (429 or the 200 quirk).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.counters.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent again after a 5xx, timeout or dropped connection.
+    pub fn retries(&self) -> u64 {
+        self.counters.retries.load(Ordering::Relaxed)
+    }
+
+    /// `GET /time-off/v1/policy-types`.
+    pub async fn policy_types(&self) -> Result<Response<Vec<PolicyType>>, ApiError> {
+        self.call(Budget::ClaimEach, || self.http.policy_types())
+            .await
+            .result
+    }
+
+    /// `GET /company-policies/v1/pay-rule-policies`.
+    pub async fn pay_rule_policies(&self) -> Result<Response<Vec<PayRulePolicyInfo>>, ApiError> {
+        self.call(Budget::ClaimEach, || self.http.pay_rule_policies())
+            .await
+            .result
+    }
+
+    /// `GET /users/v1/users`, one page.
+    pub async fn users(
+        &self,
+        emails: &[String],
+        user_ids: &[u64],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Response<Vec<User>>, ApiError> {
+        self.call(Budget::ClaimEach, || {
+            self.http.users(emails, user_ids, offset, limit)
+        })
+        .await
+        .result
+    }
+
+    /// `PUT …/time-off-policies/{id}/assignments`.
+    pub async fn assign_time_off(
+        &self,
+        policy_id: &str,
+        body: &TimeOffAssignment,
+        budget: Budget,
+    ) -> Call<()> {
+        self.call(budget, || self.http.assign_time_off(policy_id, body))
+            .await
+    }
+
+    /// `PUT …/pay-rule-policies/{id}/assignments`; the answer is the assignment ID.
+    pub async fn assign_pay_rule(
+        &self,
+        policy_id: u64,
+        body: &PayRuleAssignment,
+        budget: Budget,
+    ) -> Call<u64> {
+        self.call(budget, || self.http.assign_pay_rule(policy_id, body))
+            .await
+    }
+
+    /// Sends one request through the throttle until it succeeds, fails for good, runs
+    /// out of budget, or the run is stopped.
+    async fn call<T, F, Fut>(&self, budget: Budget, mut send: F) -> Call<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Response<T>, ApiError>>,
+    {
+        let mut attempts = 0;
+        let mut retries = 0;
+        let mut rate_limited = 0;
+        let mut retrying = false;
+        loop {
+            if let Some(refusal) = self.refuse(budget, attempts) {
+                return Call {
+                    result: Err(refusal),
+                    attempts,
+                };
+            }
+            self.throttle.acquire().await;
+            if std::mem::take(&mut retrying) {
+                // Counted when sent, not when decided: a stop in between sends nothing.
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            attempts += 1;
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let error = match send().await {
+                Ok(response) => {
+                    self.throttle.observe(&response.limits);
+                    return Call {
+                        result: Ok(response),
+                        attempts,
+                    };
+                }
+                Err(error) => error,
+            };
+            let give_up = match error.class {
+                ErrorClass::RateLimited => {
+                    self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.throttle.note_rate_limited(&error.limits);
+                    rate_limited += 1;
+                    (rate_limited >= MAX_RATE_LIMITED_RETRIES).then(|| ApiError {
+                        message: format!(
+                            "rate-limited {rate_limited} times in a row: {}",
+                            error.message
+                        ),
+                        ..error.clone()
+                    })
+                }
+                ErrorClass::Retryable if retries < self.retry.max_retries => {
+                    self.throttle.observe(&error.limits);
+                    retries += 1;
+                    None
+                }
+                ErrorClass::Retryable => {
+                    self.throttle.observe(&error.limits);
+                    Some(ApiError {
+                        message: format!("{} (gave up after {attempts} attempts)", error.message),
+                        ..error.clone()
+                    })
+                }
+                ErrorClass::Auth => {
+                    self.stop.set(StopReason::AuthRefused);
+                    Some(error.clone())
+                }
+                _ => {
+                    self.throttle.observe(&error.limits);
+                    Some(error.clone())
+                }
+            };
+            if let Some(error) = give_up {
+                return Call {
+                    result: Err(error),
+                    attempts,
+                };
+            }
+            if error.class == ErrorClass::Retryable {
+                tracing::debug!("{} ({}); retry {retries}", error.message, self.base_url());
+                if !self.stop.ends_retries() {
+                    retrying = true;
+                    tokio::time::sleep(self.retry.backoff(retries)).await;
+                }
+            }
+        }
+    }
+
+    /// Why the next attempt is not sent, if it is not.
+    fn refuse(&self, budget: Budget, attempts: u32) -> Option<ApiError> {
+        if self.stop.ends_retries() {
+            let message = match self.stop.get() {
+                Some(StopReason::AuthRefused) => "the run stopped: Connecteam refused the API key",
+                _ => "the run was interrupted first",
+            };
+            let message = if attempts > 0 {
+                format!("not retried: {message}")
+            } else {
+                message.to_owned()
+            };
+            return Some(ApiError::unsent(ErrorClass::Stopped, message));
+        }
+        let spent = match budget {
+            Budget::ClaimEach => !self.throttle.try_claim_day(1),
+            // A request claimed up front but rate-limited into an empty day: stop here.
+            Budget::Claimed => attempts > 0 && self.throttle.day().remaining == Some(0),
+        };
+        if spent {
+            self.stop.set(StopReason::QuotaExhausted);
+            return Some(ApiError::unsent(
+                ErrorClass::QuotaExhausted,
+                self.throttle.deferred_message(),
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            max_retries: 5,
+            backoff_base: Duration::from_millis(100),
+        };
+        for _ in 0..50 {
+            let first = policy.backoff(1);
+            assert!(
+                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+                "{first:?}"
+            );
+            let third = policy.backoff(3);
+            assert!(
+                third >= Duration::from_millis(200) && third <= Duration::from_millis(400),
+                "{third:?}"
+            );
+            assert!(policy.backoff(40) <= Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn the_first_stop_reason_wins_but_a_refused_key_always_shows() {
+        let stop = Stop::default();
+        assert_eq!(stop.get(), None);
+        stop.set(StopReason::QuotaExhausted);
+        stop.set(StopReason::Interrupted);
+        assert_eq!(stop.get(), Some(StopReason::QuotaExhausted));
+        stop.set(StopReason::AuthRefused);
+        assert_eq!(stop.get(), Some(StopReason::AuthRefused));
+    }
+}

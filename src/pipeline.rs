@@ -1,0 +1,616 @@
+//! The stages every command that reads a sheet goes through, as values:
+//!
+//! ```text
+//! Inputs::load ─▶ check (online when there is a key) ─▶ Checked ─▶ dry_run ─▶ Report
+//!   (settings,      (policies and users resolved,          │
+//!    manifest,       plan made, invalid rows gated)        └──────▶ apply ───▶ Report
+//!    sheet)                                          (journal, workers, report files)
+//! ```
+//!
+//! Each stage takes the previous one's value and returns a new one; none edits an
+//! earlier one. Nothing here prints: commands render what comes back.
+
+use std::path::{Path, PathBuf};
+
+use crate::api::{ApiKey, Client, StopReason};
+use crate::cli::InputArgs;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::exec::{self, Decision, ExecOptions};
+use crate::exit::Exit;
+use crate::input::{Columns, Sheet, read_sheet};
+use crate::journal::{Journal, LockError, StateLock};
+use crate::manifest::{Manifest, read_manifest};
+use crate::plan::{Plan, PlanOptions, PlanRow, plan};
+use crate::problem::Problem;
+use crate::progress::Progress;
+use crate::report::{self, Estimate, Summary, UserLine};
+use crate::resolve::{Directory, UserDirectory, resolve_manifest, resolve_users};
+use crate::saved_plan::{Fingerprints, SavedAssignment, SavedPlan, file_sha256, sha256_hex};
+
+/// The settings file merged under the flags, and checked.
+pub fn settings(flags: &Settings, config: Option<&Path>) -> Result<Settings, Error> {
+    let file = Settings::load(config).map_err(|p| Error::invalid(vec![p]))?;
+    let settings = flags.clone().or(file);
+    let problems = settings.check();
+    if problems.is_empty() {
+        Ok(settings)
+    } else {
+        Err(Error::invalid(problems))
+    }
+}
+
+/// Stage 1: settings, manifest and sheet, read and checked for shape (not yet planned).
+pub struct Inputs {
+    pub settings: Settings,
+    pub manifest: Manifest,
+    pub sheet: Sheet,
+    pub columns: Columns,
+}
+
+impl Inputs {
+    /// Reads everything, collecting every problem before giving up.
+    pub fn load(args: &InputArgs, config: Option<&Path>) -> Result<Inputs, Error> {
+        let file_settings = Settings::load(config).map_err(|p| Error::invalid(vec![p]))?;
+        let settings = args.settings.clone().or(file_settings);
+        let mut problems = settings.check();
+        let manifest = read_manifest(&settings.manifest())
+            .map_err(|mut p| problems.append(&mut p))
+            .ok();
+        let sheet = read_sheet(&args.hires, args.sheet.as_deref())
+            .map_err(|p| problems.push(p))
+            .ok();
+        let columns = sheet.as_ref().and_then(|s| {
+            Columns::find(&s.file, &s.headers, &settings.columns())
+                .map_err(|mut p| problems.append(&mut p))
+                .ok()
+        });
+        match (manifest, sheet, columns) {
+            (Some(manifest), Some(sheet), Some(columns)) if problems.is_empty() => Ok(Inputs {
+                settings,
+                manifest,
+                sheet,
+                columns,
+            }),
+            _ => Err(Error::invalid(problems)),
+        }
+    }
+
+    /// The pure plan of these inputs: sheet × manifest.
+    pub fn plan(&self, args: &InputArgs) -> Plan {
+        let options = PlanOptions {
+            today: today(args),
+            allow_retroactive: args.allow_retroactive,
+            date_format: self.settings.date_format.clone(),
+        };
+        plan(&self.sheet, &self.columns, &self.manifest, &options)
+    }
+}
+
+fn today(args: &InputArgs) -> jiff::civil::Date {
+    args.today.unwrap_or_else(|| jiff::Zoned::now().date())
+}
+
+/// Where requests go: the settings' account, or the in-process sandbox at a URL.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Settings,
+    Sandbox(&'a str),
+}
+
+/// The client for the target: `None` when the settings have no key (offline).
+pub fn connect(settings: &Settings, target: Target<'_>) -> Result<Option<Client>, Error> {
+    let options = settings.client_options();
+    match target {
+        Target::Settings => {
+            let Some(key) =
+                ApiKey::from_file_or_env(settings.api_key_file.as_deref()).map_err(Error::Usage)?
+            else {
+                return Ok(None);
+            };
+            let base_url = settings.base_url().map_err(|p| Error::invalid(vec![p]))?;
+            Client::new(&base_url, &key, &options)
+                .map(Some)
+                .map_err(Error::Usage)
+        }
+        Target::Sandbox(url) => {
+            let key = ApiKey::new("sandbox").expect("a non-empty key");
+            Client::new(url, &key, &options)
+                .map(Some)
+                .map_err(Error::Usage)
+        }
+    }
+}
+
+/// Stage 2: inputs checked against the account (when there is a client) and planned.
+pub struct Checked {
+    pub inputs: Inputs,
+    pub plan: Plan,
+    pub client: Option<Client>,
+    /// Worth a look, not fatal (a balance unit other than the policy's).
+    pub warnings: Vec<Problem>,
+}
+
+impl Checked {
+    pub fn invalid_rows(&self) -> usize {
+        self.plan.rows.iter().filter(|r| !r.is_valid()).count()
+    }
+
+    /// The problems of rows left out by `--skip-invalid`.
+    pub fn skipped(&self) -> impl Iterator<Item = &Problem> {
+        self.plan.rows.iter().flat_map(|r| &r.problems)
+    }
+}
+
+fn api_error(client: &Client) -> impl Fn(crate::api::ApiError) -> Error + '_ {
+    |source| Error::api(client.base_url(), source)
+}
+
+/// Resolves the manifest's policies and the sheet's users against the account (when
+/// there is a client), plans, and stops on any problem `--skip-invalid` does not cover.
+pub async fn check(
+    inputs: Inputs,
+    args: &InputArgs,
+    client: Option<Client>,
+) -> Result<Checked, Error> {
+    let mut warnings = Vec::new();
+    let inputs = match &client {
+        Some(client) => {
+            let directory = Directory::fetch(client).await.map_err(api_error(client))?;
+            let resolved = resolve_manifest(&inputs.manifest, &directory);
+            if !resolved.errors.is_empty() {
+                return Err(Error::invalid(resolved.errors));
+            }
+            warnings = resolved.warnings;
+            Inputs {
+                manifest: resolved.manifest,
+                ..inputs
+            }
+        }
+        None => inputs,
+    };
+    let planned = inputs.plan(args);
+    let plan = match &client {
+        Some(client) => {
+            let users = UserDirectory::fetch(client, &planned)
+                .await
+                .map_err(api_error(client))?;
+            resolve_users(planned, &users, &inputs.columns, &inputs.sheet.file)
+        }
+        None => planned,
+    };
+    gate(&plan, args.skip_invalid)?;
+    Ok(Checked {
+        inputs,
+        plan,
+        client,
+        warnings,
+    })
+}
+
+/// Any problem not about one row stops the run; so do invalid rows, unless
+/// `--skip-invalid` and some row is valid.
+pub fn gate(plan: &Plan, skip_invalid: bool) -> Result<(), Error> {
+    let invalid_rows = plan.rows.iter().filter(|r| !r.is_valid()).count();
+    let nothing_valid = invalid_rows == plan.rows.len();
+    let global = !plan.problems.is_empty();
+    if !global && (invalid_rows == 0 || (skip_invalid && !nothing_valid)) {
+        return Ok(());
+    }
+    let hint = (!global && !nothing_valid && !skip_invalid).then(|| {
+        format!(
+            "(--skip-invalid would go ahead with the {} valid rows)",
+            plan.rows.len() - invalid_rows
+        )
+    });
+    Err(Error::Invalid {
+        problems: plan.all_problems().cloned().collect(),
+        hint,
+    })
+}
+
+/// What a finished plan or run hands back to be rendered.
+pub struct Report {
+    pub users: Vec<UserLine>,
+    pub summary: Summary,
+    pub dir: PathBuf,
+    pub exit: Exit,
+}
+
+/// Stage 3, dry: each valid row's lines as a run would start them (the journal settles
+/// what it already holds), the cost, and a report of `planned` rows. Sends no write.
+pub fn dry_run(checked: &Checked) -> Result<(Report, Estimate), Error> {
+    let started = jiff::Timestamp::now();
+    let settings = &checked.inputs.settings;
+    // The journal is keyed by base URL: it only speaks for a plan checked online.
+    let state = settings.state();
+    let journal = match &checked.client {
+        Some(_) if state.exists() => Some(Journal::open(&state).map_err(Error::Local)?),
+        _ => None,
+    };
+    let users: Vec<UserLine> = checked
+        .plan
+        .rows
+        .iter()
+        .map(|row| {
+            let decisions = match (&journal, &checked.client) {
+                (Some(journal), Some(client)) if row.is_valid() => {
+                    exec::decide(journal, client.base_url(), row, false).map_err(Error::Local)?
+                }
+                _ => vec![Decision::Send; row.assignments.len()],
+            };
+            Ok(UserLine::new(row, exec::decided_lines(row, &decisions)))
+        })
+        .collect::<Result<_, Error>>()?;
+    let estimate = Estimate::of(&checked.plan, &users);
+    let client = checked.client.as_ref();
+    let exit = Exit::of_outcomes(None, &users);
+    let summary = Summary {
+        mode: "plan",
+        offline: client.is_none(),
+        assignments: estimate.assignments,
+        requests_planned: estimate.requests(),
+        requests_sent: client.map_or(0, Client::requests_sent),
+        rate_limited: client.map_or(0, Client::rate_limited_count),
+        quota_left: client.and_then(|c| c.day().remaining),
+        exit_code: exit.code(),
+        ..Summary::new(&checked.inputs, &users, started)
+    };
+    let (dir, run_id) = create_report_dir(settings)?;
+    let summary = write_report(&dir, &run_id, &checked.inputs, &users, summary)?;
+    Ok((
+        Report {
+            users,
+            summary,
+            dir,
+            exit,
+        },
+        estimate,
+    ))
+}
+
+/// What `apply` needs beyond the checked plan.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// A rehearsal against the sandbox: its journal is a scratch file, since the
+    /// simulator starts empty every time.
+    pub sandbox: bool,
+    pub limit: Option<usize>,
+    pub max_errors: Option<usize>,
+    pub reapply: bool,
+    pub show_progress: bool,
+}
+
+/// Takes the journal's one-run lock: first, so that a second cron run stops at once.
+pub fn lock(flags: &Settings, config: Option<&Path>) -> Result<StateLock, Error> {
+    let state = match Settings::load(config) {
+        Ok(file) => flags.clone().or(file).state(),
+        Err(_) => flags.state(), // the settings problem is reported when inputs load
+    };
+    StateLock::acquire(&state).map_err(|e| match e {
+        LockError::Held(holder) => Error::Locked {
+            path: state,
+            holder,
+        },
+        LockError::Io(message) => Error::Local(message),
+    })
+}
+
+/// Stage 3, for real: every valid row's assignments made through the client, recorded
+/// in the journal, and reported.
+pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, Error> {
+    let started = jiff::Timestamp::now();
+    let Checked {
+        inputs,
+        plan,
+        client,
+        ..
+    } = checked;
+    let client = client.ok_or_else(|| {
+        Error::Usage(
+            "no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. \
+             To review without a key use --dry-run; to rehearse, --sandbox. Nothing was sent."
+                .into(),
+        )
+    })?;
+    let settings = &inputs.settings;
+    let scratch = tempfile::tempdir().map_err(|e| Error::Local(e.to_string()))?;
+    let journal_path = if options.sandbox {
+        scratch.path().join("sandbox-journal.db")
+    } else {
+        settings.state()
+    };
+    let journal = Journal::open(&journal_path).map_err(Error::Local)?;
+    let (dir, run_id) = create_report_dir(settings)?;
+    let mode = if options.sandbox { "sandbox" } else { "run" };
+    journal
+        .start_run(&run_id, mode, client.base_url(), &inputs.sheet.file)
+        .map_err(Error::Local)?;
+
+    let rows: Vec<&PlanRow> = plan.valid_rows().collect();
+    let decisions = rows
+        .iter()
+        .map(|row| exec::decide(&journal, client.base_url(), row, options.reapply))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Local)?;
+    let exec_options = ExecOptions {
+        concurrency: settings.concurrency(),
+        max_errors: options.max_errors,
+        limit: options.limit,
+        reapply: options.reapply,
+    };
+    let progress = Progress::new(rows.len() as u64, options.show_progress);
+    let signals = tokio::spawn({
+        let client = client.clone();
+        async move {
+            wait_for_stop_signal().await;
+            tracing::warn!("interrupted: finishing the requests in flight, starting no new ones…");
+            client.stop().set(StopReason::Interrupted);
+        }
+    });
+    tracing::info!(
+        "starting: {} users, {} assignments, against {}",
+        rows.len(),
+        plan.assignment_count(),
+        client.base_url()
+    );
+    let run = exec::Run {
+        client: &client,
+        journal: &journal,
+        run_id: &run_id,
+        options: &exec_options,
+        progress: &progress,
+    };
+    let executed = exec::execute(&run, &rows, &decisions).await;
+    signals.abort();
+    progress.finish();
+
+    // Every sheet row once: executed rows, and rows left out as invalid.
+    let mut executed = executed.into_iter().peekable();
+    let users: Vec<UserLine> = plan
+        .rows
+        .iter()
+        .map(|row| {
+            executed
+                .next_if(|line| line.index == row.index)
+                .unwrap_or_else(|| UserLine::planned(row))
+        })
+        .collect();
+    let stop = client.stop().get();
+    let exit = Exit::of_outcomes(stop, &users);
+    let deferred = users.iter().any(|u| u.outcome == report::Outcome::Deferred);
+    let day = client.day();
+    let summary = Summary {
+        mode,
+        assignments: plan.assignment_count(),
+        requests_sent: client.requests_sent(),
+        rate_limited: client.rate_limited_count(),
+        retries: client.retries(),
+        quota_left: day.remaining,
+        quota_resets_at: deferred
+            .then(|| {
+                day.reset
+                    .and_then(|r| jiff::Timestamp::from_second(r.cast_signed()).ok())
+                    .map(|t| t.to_string())
+            })
+            .flatten(),
+        exit_code: exit.code(),
+        ..Summary::new(&inputs, &users, started)
+    };
+    let outcomes: Vec<String> = summary
+        .outcomes
+        .iter()
+        .map(|(o, n)| format!("{}: {n}", o.as_str()))
+        .collect();
+    if let Err(message) = journal.finish_run(&run_id, exit.code(), &outcomes.join(", ")) {
+        tracing::error!("{message}");
+    }
+    let summary = write_report(&dir, &run_id, &inputs, &users, summary)?;
+    Ok(Report {
+        users,
+        summary,
+        dir,
+        exit,
+    })
+}
+
+fn create_report_dir(settings: &Settings) -> Result<(PathBuf, String), Error> {
+    let report_dir = settings.report_dir();
+    report::create_run_dir(&report_dir, &report::new_run_id()).map_err(|e| {
+        Error::Local(format!(
+            "cannot create a report folder under {}: {e}",
+            report_dir.display()
+        ))
+    })
+}
+
+/// Writes the report files, with run ID, finish time and duration filled in.
+fn write_report(
+    dir: &Path,
+    run_id: &str,
+    inputs: &Inputs,
+    users: &[UserLine],
+    summary: Summary,
+) -> Result<Summary, Error> {
+    let finished = jiff::Timestamp::now();
+    let duration_secs = summary
+        .started_at
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|started| (finished - started).total(jiff::Unit::Second).ok())
+        .unwrap_or(0.0);
+    let summary = Summary {
+        run_id: run_id.to_owned(),
+        finished_at: finished.to_string(),
+        duration_secs,
+        ..summary
+    };
+    report::write_report(dir, &inputs.sheet, users, &summary)
+        .map_err(|e| Error::Local(format!("cannot write the report in {}: {e}", dir.display())))?;
+    Ok(summary)
+}
+
+impl Summary {
+    /// The parts every report's summary shares; the caller fills in the rest.
+    fn new(inputs: &Inputs, users: &[UserLine], started: jiff::Timestamp) -> Summary {
+        Summary {
+            run_id: String::new(),
+            mode: "",
+            offline: false,
+            sheet: inputs.sheet.file.clone(),
+            manifest: inputs.manifest.file.clone(),
+            started_at: started.to_string(),
+            finished_at: String::new(),
+            duration_secs: 0.0,
+            users: users.len(),
+            outcomes: report::count_outcomes(users),
+            assignments: 0,
+            requests_planned: 0,
+            requests_sent: 0,
+            rate_limited: 0,
+            retries: 0,
+            quota_left: None,
+            quota_resets_at: None,
+            exit_code: 0,
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return drop(interrupt.await),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// What a saved plan is checked against when it is applied.
+fn fingerprints(args: &InputArgs, settings: &Settings) -> Result<Fingerprints, String> {
+    let manifest = settings.manifest();
+    let shaping = format!(
+        "base_url={}\nsheet={:?}\ndate_format={:?}\ncolumns={:?}\nallow_retroactive={}\nskip_invalid={}",
+        settings.base_url().map_err(|p| p.message)?,
+        args.sheet,
+        settings.date_format,
+        settings.columns(),
+        args.allow_retroactive,
+        args.skip_invalid
+    );
+    Ok(Fingerprints {
+        sheet: args.hires.display().to_string(),
+        sheet_sha256: file_sha256(&args.hires)?,
+        manifest: manifest.display().to_string(),
+        manifest_sha256: file_sha256(&manifest)?,
+        settings_sha256: sha256_hex(shaping.as_bytes()),
+    })
+}
+
+/// Saves a checked plan for `run --plan` (Terraform's `plan -out`).
+pub fn save_plan(out: &Path, args: &InputArgs, checked: &Checked) -> Result<(), Error> {
+    let Some(client) = &checked.client else {
+        return Err(Error::Usage(
+            "--out needs a plan checked against Connecteam (set CONNECTEAM_API_KEY): \
+             an offline plan has no resolved user or policy IDs to apply"
+                .into(),
+        ));
+    };
+    let fingerprints = fingerprints(args, &checked.inputs.settings).map_err(Error::Local)?;
+    let saved =
+        SavedPlan::new(&checked.plan, client.base_url(), fingerprints).map_err(Error::Local)?;
+    let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| Error::Local(e.to_string()))?;
+    json.push(b'\n');
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Usage(format!("{} is not a file name", out.display())))?;
+    report::write_atomic(dir, name, &json)
+        .map_err(|e| Error::Local(format!("cannot write {}: {e}", out.display())))
+}
+
+/// `run --plan`: the saved plan as a checked one, if the sheet, manifest and settings are
+/// still the ones it was made from, the base URL is the same, and no effective date has
+/// passed since.
+pub fn from_saved_plan(
+    path: &Path,
+    args: &InputArgs,
+    config: Option<&Path>,
+) -> Result<Checked, Error> {
+    let inputs = Inputs::load(args, config)?;
+    let saved = SavedPlan::read(path).map_err(Error::Usage)?;
+    let now = fingerprints(args, &inputs.settings).map_err(Error::Usage)?;
+    let mut stale = saved.stale_because(&now);
+    let client = connect(&inputs.settings, Target::Settings)?.ok_or_else(|| {
+        Error::Usage(
+            "no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. Nothing was sent."
+                .into(),
+        )
+    })?;
+    if client.base_url() != saved.base_url {
+        stale.push(format!(
+            "it was made for {}, and this run is against {}",
+            saved.base_url,
+            client.base_url()
+        ));
+    }
+    let today = today(args);
+    let past = saved
+        .users
+        .iter()
+        .flat_map(|u| &u.assignments)
+        .find_map(|a| match a {
+            SavedAssignment::PayRule { effective_date, .. }
+                if *effective_date < today && !args.allow_retroactive =>
+            {
+                Some(*effective_date)
+            }
+            _ => None,
+        });
+    if let Some(date) = past {
+        stale.push(format!(
+            "effective date {date} is now in the past: applying it would rewrite past payroll"
+        ));
+    }
+    if !stale.is_empty() {
+        let problems = stale
+            .into_iter()
+            .map(|reason| {
+                Problem::new(
+                    path.display().to_string(),
+                    crate::problem::Place::File,
+                    format!("the plan is stale: {reason}"),
+                )
+            })
+            .collect();
+        return Err(Error::Invalid {
+            problems,
+            hint: Some(format!(
+                "Make a new one with `ct-onboard plan {} --out {}`.",
+                args.hires.display(),
+                path.display()
+            )),
+        });
+    }
+    let numbers: Vec<u64> = inputs.sheet.rows.iter().map(|r| r.number).collect();
+    let plan = saved.to_plan(&inputs.sheet.file, &numbers);
+    Ok(Checked {
+        inputs,
+        plan,
+        client: Some(client),
+        warnings: Vec::new(),
+    })
+}
