@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 
-use crate::input::{Columns, Field, Sheet, values};
+use crate::input::{Columns, Field, Sheet, SheetRow, values};
 use crate::manifest::{Balance, EffectiveDate, Manifest, PayRulePolicy, TimeOffPolicy};
 use crate::problem::Problem;
 
@@ -118,165 +118,231 @@ impl Plan {
 }
 
 pub fn plan(sheet: &Sheet, columns: &Columns, manifest: &Manifest, options: &PlanOptions) -> Plan {
-    let mut plan = Plan {
-        rows: Vec::with_capacity(sheet.rows.len()),
-        problems: Vec::new(),
+    let mut problems = Vec::new();
+    let date_columns = effective_date_columns(columns, manifest, options, &mut problems);
+    let mut planner = RowPlanner {
+        file: sheet.file.as_str(),
+        columns,
+        manifest,
+        options,
+        date_columns,
+        first_seen: HashMap::new(),
+        missing_reported: std::collections::HashSet::new(),
+        problems,
     };
-    let date_columns = effective_date_columns(columns, manifest, options, &mut plan.problems);
-    let mut missing_reported = std::collections::HashSet::new();
-    let mut first_seen: HashMap<Identity, u64> = HashMap::new();
-    let file = sheet.file.as_str();
+    let rows = sheet
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| planner.row(sheet, index, row))
+        .collect();
+    Plan {
+        rows,
+        problems: planner.problems,
+    }
+}
 
-    for (index, row) in sheet.rows.iter().enumerate() {
-        let mut problems: Vec<Problem> = sheet
-            .problems
-            .iter()
-            .filter(|p| p.sheet_row == Some(row.number))
-            .cloned()
-            .collect();
-        let mut problem = |column: Option<usize>, message: String| {
-            problems.push(Problem::in_row(
-                file,
-                row.number,
-                column.map(|c| columns.label(c)),
-                message,
-            ));
-        };
-        let read = |field: Field| columns.index(field).map(|c| (c, row.cell(c)));
+/// What planning carries from row to row: the first row of each user, and problems
+/// reported once for the sheet.
+struct RowPlanner<'a> {
+    file: &'a str,
+    columns: &'a Columns,
+    manifest: &'a Manifest,
+    options: &'a PlanOptions,
+    date_columns: HashMap<&'a str, Option<usize>>,
+    first_seen: HashMap<Identity, u64>,
+    missing_reported: std::collections::HashSet<String>,
+    /// Problems not about one row.
+    problems: Vec<Problem>,
+}
 
-        let user_id = match read(Field::UserId) {
-            Some((c, cell)) => values::user_id(cell).unwrap_or_else(|m| {
-                problem(Some(c), m);
-                None
-            }),
-            None => None,
-        };
-        let email = match read(Field::Email) {
-            Some((c, cell)) => values::email(cell).unwrap_or_else(|m| {
-                problem(Some(c), m);
-                None
-            }),
-            None => None,
-        };
-        let identity = match (user_id, email) {
-            (Some(id), _) => Some(Identity::UserId(id)),
-            (None, Some(email)) => Some(Identity::Email(email)),
-            (None, None) => {
-                let id_or_email_bad = read(Field::UserId).is_some_and(|(_, c)| !c.is_blank())
-                    || read(Field::Email).is_some_and(|(_, c)| !c.is_blank());
-                if !id_or_email_bad {
-                    problem(
-                        None,
-                        "no user_id and no email: the row does not say who to onboard".into(),
-                    );
-                }
-                None
-            }
-        };
-        if let Some(identity) = &identity {
-            if let Some(first) = first_seen.get(identity) {
-                let column = match identity {
-                    Identity::UserId(_) => columns.index(Field::UserId),
-                    Identity::Email(_) => columns.index(Field::Email),
-                };
-                problem(
-                    column,
-                    format!("{identity} is already on row {first}: each user may appear once"),
-                );
-            } else {
-                first_seen.insert(identity.clone(), row.number);
-            }
-        }
+/// One row's problems as they are found.
+struct RowProblems<'a> {
+    file: &'a str,
+    columns: &'a Columns,
+    number: u64,
+    found: Vec<Problem>,
+}
 
-        let type_column = columns.index(Field::EmployeeType);
+impl RowProblems<'_> {
+    fn add(&mut self, column: Option<usize>, message: String) {
+        self.found.push(Problem::in_row(
+            self.file,
+            self.number,
+            column.map(|c| self.columns.label(c)),
+            message,
+        ));
+    }
+}
+
+impl<'a> RowPlanner<'a> {
+    fn row(&mut self, sheet: &Sheet, index: usize, row: &SheetRow) -> PlanRow {
+        let mut problems = RowProblems {
+            file: self.file,
+            columns: self.columns,
+            number: row.number,
+            found: sheet
+                .problems
+                .iter()
+                .filter(|p| p.sheet_row == Some(row.number))
+                .cloned()
+                .collect(),
+        };
+        let (identity, user_id) = self.identity(row, &mut problems);
+        let type_column = self.columns.index(Field::EmployeeType);
         let employee_type = type_column
             .and_then(|c| values::text(row.cell(c)))
             .unwrap_or_default();
         let mut assignments = Vec::new();
         if employee_type.is_empty() {
-            problem(type_column, "employee_type is empty".into());
-        } else if let Some(ty) = manifest.employee_type(&employee_type) {
-            for rule in &ty.time_off {
-                assignments.push(Assignment::TimeOff {
-                    policy: rule.policy.clone(),
-                    balance: rule.balance,
-                });
-            }
-            if let Some(rule) = &ty.pay_rule {
-                let effective_date = match &rule.effective_date {
-                    EffectiveDate::Fixed(date) => Some(*date),
-                    EffectiveDate::Column(name) => {
-                        match date_columns.get(name.as_str()).copied().flatten() {
-                            Some(c) => {
-                                match values::date(row.cell(c), options.date_format.as_deref()) {
-                                    Ok(Some(date))
-                                        if date < options.today && !options.allow_retroactive =>
-                                    {
-                                        problem(Some(c), retroactive_message(date, options.today));
-                                        None
-                                    }
-                                    Ok(Some(date)) => Some(date),
-                                    Ok(None) => {
-                                        problem(
-                                            Some(c),
-                                            format!(
-                                                "empty, but the pay rule for \"{}\" takes its effective date from this column",
-                                                ty.name
-                                            ),
-                                        );
-                                        None
-                                    }
-                                    Err(m) => {
-                                        problem(Some(c), m);
-                                        None
-                                    }
-                                }
-                            }
-                            None => {
-                                // Reported once for the sheet, and only if a row needs it.
-                                if missing_reported.insert(name.as_str()) {
-                                    plan.problems.push(Problem::new(
-                                    &manifest.file,
-                                    rule.place.clone(),
-                                    format!(
-                                        "the pay rule for \"{}\" takes its effective date from column \"{name}\", which {file} does not have",
-                                        ty.name
-                                    ),
-                                ));
-                                }
-                                None
-                            }
-                        }
-                    }
-                };
-                if let Some(effective_date) = effective_date {
-                    assignments.push(Assignment::PayRule {
-                        policy: rule.policy.clone(),
-                        effective_date,
-                    });
-                }
-            }
+            problems.add(type_column, "employee_type is empty".into());
+        } else if let Some(ty) = self.manifest.employee_type(&employee_type) {
+            assignments = self.assignments(ty, row, &mut problems);
         } else {
-            problem(
+            problems.add(
                 type_column,
                 format!(
                     "unknown employee type \"{employee_type}\"; the manifest has: {}",
-                    manifest.type_names().join(", ")
+                    self.manifest.type_names().join(", ")
                 ),
             );
         }
-
-        plan.rows.push(PlanRow {
+        PlanRow {
             index,
             number: row.number,
             identity,
             user_id,
             employee_type,
             assignments,
-            problems,
-        });
+            problems: problems.found,
+        }
     }
-    plan
+
+    /// Who the row names: a user ID, else an email; each user once in the sheet.
+    fn identity(
+        &mut self,
+        row: &SheetRow,
+        problems: &mut RowProblems<'_>,
+    ) -> (Option<Identity>, Option<u64>) {
+        let columns = self.columns;
+        let read = |field: Field| columns.index(field).map(|c| (c, row.cell(c)));
+        let user_id = read(Field::UserId).and_then(|(c, cell)| {
+            values::user_id(cell).unwrap_or_else(|m| {
+                problems.add(Some(c), m);
+                None
+            })
+        });
+        let email = read(Field::Email).and_then(|(c, cell)| {
+            values::email(cell).unwrap_or_else(|m| {
+                problems.add(Some(c), m);
+                None
+            })
+        });
+        let identity = match (user_id, email) {
+            (Some(id), _) => Identity::UserId(id),
+            (None, Some(email)) => Identity::Email(email),
+            (None, None) => {
+                let id_or_email_bad = read(Field::UserId).is_some_and(|(_, c)| !c.is_blank())
+                    || read(Field::Email).is_some_and(|(_, c)| !c.is_blank());
+                if !id_or_email_bad {
+                    problems.add(
+                        None,
+                        "no user_id and no email: the row does not say who to onboard".into(),
+                    );
+                }
+                return (None, user_id);
+            }
+        };
+        if let Some(first) = self.first_seen.get(&identity) {
+            let column = match identity {
+                Identity::UserId(_) => columns.index(Field::UserId),
+                Identity::Email(_) => columns.index(Field::Email),
+            };
+            problems.add(
+                column,
+                format!("{identity} is already on row {first}: each user may appear once"),
+            );
+        } else {
+            self.first_seen.insert(identity.clone(), row.number);
+        }
+        (Some(identity), user_id)
+    }
+
+    /// The employee type's assignments for this row.
+    fn assignments(
+        &mut self,
+        ty: &crate::manifest::EmployeeType,
+        row: &SheetRow,
+        problems: &mut RowProblems<'_>,
+    ) -> Vec<Assignment> {
+        let mut assignments: Vec<Assignment> = ty
+            .time_off
+            .iter()
+            .map(|rule| Assignment::TimeOff {
+                policy: rule.policy.clone(),
+                balance: rule.balance,
+            })
+            .collect();
+        if let Some(rule) = &ty.pay_rule
+            && let Some(effective_date) = self.effective_date(ty, rule, row, problems)
+        {
+            assignments.push(Assignment::PayRule {
+                policy: rule.policy.clone(),
+                effective_date,
+            });
+        }
+        assignments
+    }
+
+    /// A pay rule's effective date: fixed in the manifest, or from a column of the row.
+    fn effective_date(
+        &mut self,
+        ty: &crate::manifest::EmployeeType,
+        rule: &crate::manifest::PayRuleRule,
+        row: &SheetRow,
+        problems: &mut RowProblems<'_>,
+    ) -> Option<Date> {
+        let name = match &rule.effective_date {
+            EffectiveDate::Fixed(date) => return Some(*date),
+            EffectiveDate::Column(name) => name.as_str(),
+        };
+        let Some(c) = self.date_columns.get(name).copied().flatten() else {
+            // Reported once for the sheet, and only if a row needs it.
+            if self.missing_reported.insert(name.to_owned()) {
+                self.problems.push(Problem::new(
+                    &self.manifest.file,
+                    rule.place.clone(),
+                    format!(
+                        "the pay rule for \"{}\" takes its effective date from column \"{name}\", which {} does not have",
+                        ty.name, self.file
+                    ),
+                ));
+            }
+            return None;
+        };
+        let options = self.options;
+        match values::date(row.cell(c), options.date_format.as_deref()) {
+            Ok(Some(date)) if date < options.today && !options.allow_retroactive => {
+                problems.add(Some(c), retroactive_message(date, options.today));
+                None
+            }
+            Ok(Some(date)) => Some(date),
+            Ok(None) => {
+                problems.add(
+                    Some(c),
+                    format!(
+                        "empty, but the pay rule for \"{}\" takes its effective date from this column",
+                        ty.name
+                    ),
+                );
+                None
+            }
+            Err(m) => {
+                problems.add(Some(c), m);
+                None
+            }
+        }
+    }
 }
 
 /// Finds the sheet column of each effective-date column the manifest names (`None` when

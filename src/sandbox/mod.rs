@@ -3,7 +3,9 @@
 //! It serves the endpoints ct-onboard uses with their documented shapes, enforces the
 //! per-minute and per-day windows with `x-ratelimit-*` headers and 429s, and can add
 //! latency, 5xx faults, dropped connections and the "rate limit as HTTP 200" quirk.
-//! Its state is on `GET /__sandbox/state` (and [`Sandbox::snapshot`] in-process).
+//! Its state is on `GET /__sandbox/state` (and [`Sandbox::snapshot`] in-process). Tests
+//! own its clock's windows: `POST /__sandbox/next-minute` and `/__sandbox/next-day` (and
+//! [`Sandbox::next_minute`], [`Sandbox::next_day`]) start the next window at once.
 
 mod state;
 
@@ -16,7 +18,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 pub use state::{Faults, Limits, PayRuleHolding, Seed, SeedUser, Snapshot, TimeOffHolding};
@@ -40,6 +42,20 @@ impl Sandbox {
         let state: SharedState = Arc::new(Mutex::new(State::new(seed)));
         let app = Router::new()
             .route("/__sandbox/state", get(state_handler))
+            .route(
+                "/__sandbox/next-minute",
+                post(|Shared(state): Shared<SharedState>| async move {
+                    lock(&state).next_minute();
+                    StatusCode::NO_CONTENT
+                }),
+            )
+            .route(
+                "/__sandbox/next-day",
+                post(|Shared(state): Shared<SharedState>| async move {
+                    lock(&state).next_day();
+                    StatusCode::NO_CONTENT
+                }),
+            )
             .fallback(api_handler)
             .with_state(state.clone());
         let task = tokio::spawn(async move {
@@ -77,6 +93,16 @@ impl Sandbox {
 
     pub fn set_limits(&self, limits: Limits) {
         lock(&self.state).limits = limits;
+    }
+
+    /// Starts the next per-minute window now, instead of when the clock says.
+    pub fn next_minute(&self) {
+        lock(&self.state).next_minute();
+    }
+
+    /// Starts the next per-day window now: the day's quota is whole again.
+    pub fn next_day(&self) {
+        lock(&self.state).next_day();
     }
 }
 
@@ -176,8 +202,8 @@ enum Fault {
     DropAfter,
 }
 
-fn roll(faults: &Faults, write: bool) -> Fault {
-    let r = fastrand::f64();
+fn roll(faults: &Faults, rng: &mut fastrand::Rng, write: bool) -> Fault {
+    let r = rng.f64();
     let mut edge = faults.server_error_rate;
     if r < edge {
         return Fault::ServerError;
@@ -194,7 +220,7 @@ fn roll(faults: &Faults, write: bool) -> Fault {
     }
     edge += faults.drop_rate;
     if r < edge {
-        return if fastrand::bool() {
+        return if rng.bool() {
             Fault::DropBefore
         } else {
             Fault::DropAfter
@@ -262,7 +288,8 @@ async fn api_handler(
                 &admission.headers,
             );
         }
-        let fault = roll(&s.faults, write);
+        let faults = s.faults;
+        let fault = roll(&faults, &mut s.rng, write);
         if !matches!(fault, Fault::None) {
             s.snapshot_counts.faults_injected += 1;
         }

@@ -116,6 +116,8 @@ pub struct Faults {
     pub quirk_rate: f64,
     /// A permanent 409 refusal of a write (`HAS_LOCKED_DAYS`), the change not applied.
     pub client_error_rate: f64,
+    /// Seeds the dice that pick the faults, so that a failing test can be replayed.
+    pub seed: Option<u64>,
 }
 
 /// One user's policy in one time-off type (a user holds one per type).
@@ -157,28 +159,41 @@ impl Snapshot {
 }
 
 /// A fixed window of `len` seconds: which one it is and how many requests it has taken.
+/// A test turns it over on demand ([`Window::turn`]) instead of waiting for the clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Window {
     index: u64,
     used: u64,
+    /// Windows started early by the test: the count restarts, the reset shown stays the
+    /// clock's, so no client ever waits longer for having been rehearsed.
+    turned: u64,
 }
 
 impl Window {
     /// Moves to the window `now` falls in, empty if it is a new one.
     fn roll(&mut self, now: u64, len: u64) {
-        let index = now / len.max(1);
+        let index = now / len.max(1) + self.turned;
         if index != self.index {
-            *self = Window { index, used: 0 };
+            *self = Window {
+                index,
+                used: 0,
+                turned: self.turned,
+            };
         }
+    }
+
+    /// Starts the next window now, as if its reset had come.
+    fn turn(&mut self) {
+        self.turned += 1;
     }
 
     fn remaining(&self, limit: u64) -> u64 {
         limit.saturating_sub(self.used)
     }
 
-    /// When this window ends, in epoch seconds.
+    /// When this window ends by the clock, in epoch seconds.
     fn reset(&self, len: u64) -> u64 {
-        (self.index + 1) * len.max(1)
+        (self.index - self.turned + 1) * len.max(1)
     }
 }
 
@@ -202,6 +217,8 @@ pub struct State {
     minute: Window,
     day: Window,
     pub snapshot_counts: Snapshot,
+    /// The fault dice.
+    pub rng: fastrand::Rng,
 }
 
 /// An API answer: status and JSON body.
@@ -258,6 +275,10 @@ impl State {
             next_assignment_id: 789_456,
             minute: Window::default(),
             day: Window::default(),
+            rng: seed
+                .faults
+                .seed
+                .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
             snapshot_counts: Snapshot::default(),
         }
     }
@@ -268,6 +289,16 @@ impl State {
             pay_rule_assignments: self.pay_rules.clone(),
             ..self.snapshot_counts.clone()
         }
+    }
+
+    /// Starts the next minute window at once.
+    pub fn next_minute(&mut self) {
+        self.minute.turn();
+    }
+
+    /// Starts the next day window at once: the day's quota is whole again.
+    pub fn next_day(&mut self) {
+        self.day.turn();
     }
 
     /// Admits a request if both windows have room, counting it against both, as the

@@ -1,10 +1,11 @@
 //! `check`: each input defect class, with the exact file, row and column asserted.
 
-use crate::util::{ct, fixture, write};
+use crate::util::{TODAY, ct, ct_in, fixture, write};
 
 const HEADER: &str = "User ID,Email,Employee Type,Start Date,Name\n";
 
-/// Runs `check` on a sheet (and optionally a manifest) and returns exit code and stderr.
+/// Runs `check` in-process on a sheet (and optionally a manifest) and returns exit code
+/// and stderr.
 fn check(sheet: &str, manifest: Option<&str>) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let sheet_path = write(dir.path(), "hires.csv", sheet);
@@ -12,17 +13,16 @@ fn check(sheet: &str, manifest: Option<&str>) -> (i32, String) {
         Some(text) => write(dir.path(), "manifest.yaml", text),
         None => fixture("manifest.yaml"),
     };
-    let out = ct()
-        .arg("check")
-        .arg(&sheet_path)
-        .arg("--manifest")
-        .arg(&manifest_path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr)
-        .unwrap()
-        .replace(&*dir.path().to_string_lossy(), "DIR");
-    (out.status.code().unwrap(), stderr)
+    let (code, _, stderr) = ct_in(&[
+        "check".as_ref(),
+        sheet_path.as_ref(),
+        "--manifest".as_ref(),
+        manifest_path.as_ref(),
+        "--today".as_ref(),
+        TODAY.as_ref(),
+    ]);
+    let stderr = stderr.replace(&*dir.path().to_string_lossy(), "DIR");
+    (i32::from(code), stderr)
 }
 
 fn assert_refused(sheet: &str, manifest: Option<&str>, expected_line: &str) {

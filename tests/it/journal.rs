@@ -35,13 +35,8 @@ impl Site {
         manifest: Option<&Path>,
         extra: &[&str],
     ) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"));
-        cmd.current_dir(crate::util::root())
-            .env("CT_ONBOARD_TODAY", "2026-11-23")
-            .env("CONNECTEAM_BASE_URL", running.sandbox.url())
-            .env("CONNECTEAM_API_KEY", "journal-test-key")
-            .env_remove("RUST_LOG")
-            .arg("run")
+        let mut cmd = running.ct_process();
+        cmd.arg("run")
             .arg(sheet)
             .args([
                 "--no-progress",
@@ -193,12 +188,11 @@ fn a_changed_balance_is_a_conflict_until_reapplied() {
 #[test]
 fn a_quota_stop_resumes_after_the_reset_sending_each_assignment_once() {
     let mut seed = sample_seed(vec![]);
-    // A "day" of 4 s with 40 requests: three or four runs to get through 90 requests.
+    // 40 requests a day: three or four runs (and days) to get through 90 requests.
     seed.limits = Limits {
         per_minute: None,
         per_day: Some(40),
-        minute_secs: 60,
-        day_secs: 4,
+        ..Limits::default()
     };
     let running = RunningSandbox::start(seed);
     let site = Site::new();
@@ -213,11 +207,7 @@ fn a_quota_stop_resumes_after_the_reset_sending_each_assignment_once() {
             other => panic!("exit {other:?}: {}", stderr_of(&out)),
         }
         assert!(Instant::now() < deadline, "{codes:?}");
-        // Wait for the next "day".
-        let now = jiff::Timestamp::now().as_second();
-        std::thread::sleep(Duration::from_millis(
-            u64::try_from(4 - now % 4).unwrap() * 1000 + 100,
-        ));
+        running.sandbox.next_day();
     }
     assert!(codes.len() >= 3 && codes[0] == 3, "{codes:?}");
     let state = running.sandbox.snapshot();

@@ -2,6 +2,7 @@
 
 mod check;
 mod client;
+mod exits;
 mod journal;
 mod online;
 mod props;

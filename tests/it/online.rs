@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::util::{RunningSandbox, ct, fixture, root, sample_seed, seed_user, write};
+use crate::util::{RunningSandbox, ct, fixture, sample_seed, seed_user, write};
 
 const KEY: &str = "sandbox-key-0451";
 
@@ -346,8 +346,7 @@ fn the_sandbox_command_answers_a_plain_http_client() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"))
-        .current_dir(root())
+    let mut child = crate::util::ct_process()
         .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -110,6 +110,7 @@ fn every_assignment_lands_despite_5xx_and_dropped_connections() {
     seed.faults = Faults {
         server_error_rate: 0.05,
         drop_rate: 0.05,
+        seed: Some(crate::util::dice("5xx and drops")),
         ..Faults::default()
     };
     let running = RunningSandbox::start(seed);
@@ -175,6 +176,7 @@ fn the_200_quirk_pauses_and_retries_without_failing() {
     let mut seed = sample_seed(vec![]);
     seed.faults = Faults {
         quirk_rate: 0.05,
+        seed: Some(crate::util::dice("200 quirk")),
         ..Faults::default()
     };
     // Each quirk pauses every worker until the window resets: a 1 s window keeps it short.
@@ -408,11 +410,8 @@ fn sigint_mid_run_exits_130_with_the_report_written() {
     };
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"))
-        .current_dir(crate::util::root())
-        .env("CT_ONBOARD_TODAY", "2026-11-23")
-        .env("CONNECTEAM_BASE_URL", running.sandbox.url())
-        .env("CONNECTEAM_API_KEY", KEY)
+    let child = running
+        .ct_process()
         .args([
             "run",
             "samples/new-hires.csv",

@@ -2,7 +2,8 @@
 //! run-out) until the batch completes; then the invariants.
 //!
 //! Small by default (the 30 sample hires); `CT_ONBOARD_SOAK_USERS=2000` soaks a generated
-//! sheet of that many hires.
+//! sheet of that many hires. The dice (kill timing, the sandbox's faults) come from one
+//! seed, printed first; `CT_ONBOARD_SOAK_SEED=N` replays it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -46,6 +47,12 @@ fn sheet_and_users(dir: &std::path::Path) -> (PathBuf, Vec<SeedUser>, usize) {
 fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
     let dir = tempfile::tempdir().unwrap();
     let (sheet, extra_users, expected) = sheet_and_users(dir.path());
+    let dice: u64 = std::env::var("CT_ONBOARD_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("soak seed: {dice} (replay with CT_ONBOARD_SOAK_SEED={dice})");
+    let mut rng = fastrand::Rng::with_seed(dice);
     let mut seed = sample_seed(extra_users);
     seed.faults = Faults {
         latency_ms: 3,
@@ -53,13 +60,15 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
         drop_rate: 0.04,
         quirk_rate: 0.02,
         client_error_rate: 0.0,
+        seed: Some(dice),
     };
-    // Short "minutes" so quirk pauses are short, and short "days" that run out.
+    // Short "minutes" keep quirk pauses short; 70 requests a day run out every run, and
+    // the test starts the next day itself.
     seed.limits = Limits {
         per_minute: Some(100_000),
         per_day: Some(70),
         minute_secs: 1,
-        day_secs: 3,
+        ..Limits::default()
     };
     let running = RunningSandbox::start(seed);
     let reports = dir.path().join("reports");
@@ -70,11 +79,8 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
     loop {
         assert!(Instant::now() < deadline, "no completion: {codes:?}");
         runs += 1;
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"))
-            .current_dir(root())
-            .env("CT_ONBOARD_TODAY", "2026-11-23")
-            .env("CONNECTEAM_BASE_URL", running.sandbox.url())
-            .env("CONNECTEAM_API_KEY", "soak")
+        let mut child = running
+            .ct_process()
             .arg("run")
             .arg(&sheet)
             .args([
@@ -95,8 +101,8 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let code = if fastrand::bool() {
-            std::thread::sleep(Duration::from_millis(fastrand::u64(20..400)));
+        let code = if rng.bool() {
+            std::thread::sleep(Duration::from_millis(rng.u64(20..400)));
             match child.try_wait().unwrap() {
                 Some(status) => status.code(),
                 None => {
@@ -112,9 +118,9 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
         codes.push(code);
         match code {
             Some(0) => break,
-            // Killed, stopped for the day (wait for the next), or some failed: go again.
+            // Killed, stopped for the day (start the next), or some failed: go again.
             None | Some(1) => {}
-            Some(3) => std::thread::sleep(Duration::from_millis(500)),
+            Some(3) => running.sandbox.next_day(),
             Some(other) => panic!("unexpected exit {other}: {codes:?}"),
         }
     }

@@ -10,16 +10,51 @@ pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// The "today" every test plans on.
+pub const TODAY: &str = "2026-11-23";
+
 /// The binary, run from the repository root with a fixed "today" and no key or base URL
 /// leaking in from the developer's environment.
 pub fn ct() -> Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("ct-onboard");
+    Command::from_std(ct_process())
+}
+
+/// The same, as a plain process to spawn, signal or kill.
+pub fn ct_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"));
     cmd.current_dir(root())
-        .env("CT_ONBOARD_TODAY", "2026-11-23")
+        .env("CT_ONBOARD_TODAY", TODAY)
         .env_remove("CONNECTEAM_API_KEY")
         .env_remove("CONNECTEAM_BASE_URL")
         .env_remove("RUST_LOG");
     cmd
+}
+
+/// The library in-process on a command line (no `ct-onboard` in front): the exit code,
+/// stdout and stderr. Paths are relative to the repository root, as for [`ct`]; nothing
+/// is read from the environment that a flag can say instead.
+pub fn ct_in(args: &[&std::ffi::OsStr]) -> (u8, String, String) {
+    use clap::Parser;
+    let cli = ct_onboard::Cli::try_parse_from(
+        [std::ffi::OsStr::new("ct-onboard")]
+            .into_iter()
+            .chain(args.iter().copied()),
+    )
+    .unwrap();
+    let (console, captured) = ct_onboard::Console::captured();
+    let exit = ct_onboard::run(cli, &console);
+    (exit.code(), captured.stdout(), captured.stderr())
+}
+
+/// A seed for a random test, printed so that a failure can be replayed with
+/// `CT_ONBOARD_TEST_SEED=N`.
+pub fn dice(test: &str) -> u64 {
+    let seed = std::env::var("CT_ONBOARD_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("{test}: seed {seed} (replay with CT_ONBOARD_TEST_SEED={seed})");
+    seed
 }
 
 /// Writes `text` to `dir/name` and returns the path.
@@ -83,7 +118,12 @@ impl RunningSandbox {
 
     /// The binary, pointed at this sandbox with a key.
     pub fn ct(&self) -> Command {
-        let mut cmd = ct();
+        Command::from_std(self.ct_process())
+    }
+
+    /// The same, as a plain process to spawn, signal or kill.
+    pub fn ct_process(&self) -> std::process::Command {
+        let mut cmd = ct_process();
         cmd.env("CONNECTEAM_BASE_URL", self.sandbox.url())
             .env("CONNECTEAM_API_KEY", "sandbox-key-0451");
         cmd

@@ -1,0 +1,70 @@
+//! How commands end: a closed pipe, an unreachable API, and the in-process entry point.
+
+use std::io::{BufRead, BufReader};
+
+use crate::util::{TODAY, ct, ct_in, fixture, write};
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_the_normal_exit_code() {
+    // `ct-onboard check big.csv 2>&1 | head -1`: thousands of error lines into a pipe
+    // whose reader leaves after the first.
+    let dir = tempfile::tempdir().unwrap();
+    let mut sheet = String::from("user_id,employee_type\n");
+    for id in 1..=20_000 {
+        sheet += &format!("{id},nope\n");
+    }
+    let sheet = write(dir.path(), "big.csv", &sheet);
+    let mut child = crate::util::ct_process()
+        .arg("check")
+        .arg(&sheet)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("error: "), "{first}");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "not a panic (101)");
+}
+
+#[test]
+fn an_unreachable_api_before_any_write_exits_69_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = ct()
+        .args(["plan", "samples/new-hires.csv", "--max-retries", "1"])
+        .args(["--retry-backoff-ms", "5", "--base-url", &url])
+        .env("CONNECTEAM_API_KEY", "k")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("Nothing was sent"), "{stderr}");
+}
+
+#[test]
+fn commands_run_in_process_with_captured_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let (code, stdout, stderr) = ct_in(&[
+        "plan".as_ref(),
+        fixture("hires-utf8.csv").as_ref(),
+        "--manifest".as_ref(),
+        fixture("manifest.yaml").as_ref(),
+        "--today".as_ref(),
+        TODAY.as_ref(),
+        "--report-dir".as_ref(),
+        reports.as_ref(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("Plan (offline"), "{stdout}");
+    assert!(reports.exists());
+}
