@@ -7,6 +7,9 @@
 //!   Expert plan's 100/min;
 //! - overhead: assignments per second against an unlimited, zero-latency sandbox
 //!   (target ≥ 2,000/s), next to a bare reqwest loop sending the same requests;
+//! - lookups: `plan` of a 10,000-row sheet identified by email at the Expert plan's
+//!   100/min: its ~100 user lookups go through the same throttle as writes (target: zero
+//!   429s);
 //! - the naive peer: the API documentation's own bulk example (one PUT after another,
 //!   no pacing, no retry) against a sandbox at Expert limits, next to ct-onboard on the
 //!   same sheet.
@@ -204,6 +207,54 @@ async fn naive_peer(url: &str, users: u64) -> (usize, usize, f64) {
     (ok, sent, start.elapsed().as_secs_f64())
 }
 
+/// `plan` of a sheet of `users` hires identified by email, at the Expert plan's limits
+/// and ct-onboard's default pace (100/min less the 10 % reserve).
+fn lookups(runtime: &tokio::runtime::Runtime, users: u64) {
+    let setup = Setup::new(0);
+    let mut sheet = String::from("email,employee_type\n");
+    for id in 1..=users {
+        sheet += &format!("u{id}@bench.example,bench\n");
+    }
+    std::fs::write(setup.path("emails.csv"), sheet).expect("sheet");
+    let expert = Limits {
+        per_minute: Some(100),
+        per_day: Some(10_000),
+        ..Limits::default()
+    };
+    let sandbox = runtime
+        .block_on(Sandbox::start(
+            seed(users, expert),
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("sandbox");
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ct-onboard"))
+        .env("CT_ONBOARD_TODAY", "2026-11-23")
+        .env("CONNECTEAM_BASE_URL", sandbox.url())
+        .env("CONNECTEAM_API_KEY", "bench")
+        .arg("plan")
+        .arg(setup.path("emails.csv"))
+        .arg("--manifest")
+        .arg(setup.path("manifest.yaml"))
+        .arg("--report-dir")
+        .arg(setup.path("reports"))
+        .arg("-q")
+        .output()
+        .expect("run ct-onboard");
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "plan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = sandbox.snapshot();
+    let requests: u64 = state.requests.values().sum();
+    println!(
+        "lookups:  plan of {users} rows by email at 100/min: {requests} reads in {seconds:.1} s, {} 429s",
+        state.rate_limited
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -255,6 +306,10 @@ fn main() {
              journal, report); bare reqwest loop {ok} in {bare_seconds:.2} s = {bare_rate:.0}/s; ratio {:.2}",
             tool_rate / bare_rate
         );
+    }
+
+    if wanted("lookups") {
+        lookups(&runtime, 10_000);
     }
 
     if wanted("naive") || wanted("expert") {

@@ -513,100 +513,108 @@ fn check_entry(file: &str, kind: Kind, e: &Entry) -> Result<Rule, Vec<Problem>> 
     if e.policy_id.is_none() && e.policy_name.is_none() {
         fail(&e.place, "give a policy_id or a policy_name".into());
     }
-    let name = e.policy_name.as_ref().map(|v| Arc::from(v.text.as_str()));
     let rule = match kind {
-        Kind::TimeOff => {
-            if let Some(v) = &e.effective_date {
+        Kind::TimeOff => Some(Rule::TimeOff(time_off_rule(e, &mut fail))),
+        Kind::PayRule => pay_rule(e, &mut fail).map(Rule::PayRule),
+    };
+    match rule {
+        Some(rule) if problems.is_empty() => Ok(rule),
+        _ => Err(problems),
+    }
+}
+
+fn policy_name(e: &Entry) -> Option<Arc<str>> {
+    e.policy_name.as_ref().map(|v| Arc::from(v.text.as_str()))
+}
+
+/// A time-off entry: a policy, and a balance with its unit or neither.
+fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRule {
+    if let Some(v) = &e.effective_date {
+        fail(
+            &v.place,
+            "effective_date applies to pay_rule only; time-off policies have none".into(),
+        );
+    }
+    let amount = e
+        .balance
+        .as_ref()
+        .and_then(|v| match Decimal::from_str(v.text.trim()) {
+            Ok(d) if d.is_sign_negative() && !d.is_zero() => {
+                fail(&v.place, format!("balance {} is negative", v.text));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                fail(&v.place, format!("balance \"{}\" is not a number", v.text));
+                None
+            }
+        });
+    let unit = e.unit.as_ref().and_then(|v| match Unit::from_str(&v.text) {
+        Ok(u) => Some(u),
+        Err(msg) => {
+            fail(&v.place, msg);
+            None
+        }
+    });
+    match (&e.balance, &e.unit) {
+        (Some(v), None) => fail(
+            &v.place,
+            "balance without unit: add unit: hours or unit: days".into(),
+        ),
+        (None, Some(v)) => fail(
+            &v.place,
+            "unit without balance: give both, or neither for the policy's defaults".into(),
+        ),
+        _ => {}
+    }
+    TimeOffRule {
+        policy: PolicyRef {
+            id: e.policy_id.as_ref().map(|v| Arc::from(v.text.trim())),
+            name: policy_name(e),
+        },
+        balance: amount
+            .zip(unit)
+            .map(|(amount, unit)| Balance { amount, unit }),
+        place: e.place.clone(),
+    }
+}
+
+/// A pay-rule entry: a numeric policy ID or a name, and an effective date.
+fn pay_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> Option<PayRuleRule> {
+    for v in [&e.balance, &e.unit].into_iter().flatten() {
+        fail(&v.place, "balance and unit apply to time_off only".into());
+    }
+    let id = e
+        .policy_id
+        .as_ref()
+        .and_then(|v| match v.text.trim().parse::<u64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
                 fail(
                     &v.place,
-                    "effective_date applies to pay_rule only; time-off policies have none".into(),
+                    format!(
+                        "pay-rule policy_id \"{}\" is not a positive whole number",
+                        v.text
+                    ),
                 );
+                None
             }
-            let amount = e
-                .balance
-                .as_ref()
-                .and_then(|v| match Decimal::from_str(v.text.trim()) {
-                    Ok(d) if d.is_sign_negative() && !d.is_zero() => {
-                        fail(&v.place, format!("balance {} is negative", v.text));
-                        None
-                    }
-                    Ok(d) => Some(d),
-                    Err(_) => {
-                        fail(&v.place, format!("balance \"{}\" is not a number", v.text));
-                        None
-                    }
-                });
-            let unit = e.unit.as_ref().and_then(|v| match Unit::from_str(&v.text) {
-                Ok(u) => Some(u),
-                Err(msg) => {
-                    fail(&v.place, msg);
-                    None
-                }
-            });
-            match (&e.balance, &e.unit) {
-                (Some(v), None) => fail(
-                    &v.place,
-                    "balance without unit: add unit: hours or unit: days".into(),
-                ),
-                (None, Some(v)) => fail(
-                    &v.place,
-                    "unit without balance: give both, or neither for the policy's defaults".into(),
-                ),
-                _ => {}
-            }
-            let balance = amount
-                .zip(unit)
-                .map(|(amount, unit)| Balance { amount, unit });
-            let id = e.policy_id.as_ref().map(|v| Arc::from(v.text.trim()));
-            Rule::TimeOff(TimeOffRule {
-                policy: PolicyRef { id, name },
-                balance,
-                place: e.place.clone(),
-            })
+        });
+    let effective_date = match &e.effective_date {
+        None => {
+            fail(&e.place, "a pay rule needs effective_date: a YYYY-MM-DD date or a sheet column such as start_date".into());
+            None
         }
-        Kind::PayRule => {
-            for v in [&e.balance, &e.unit].into_iter().flatten() {
-                fail(&v.place, "balance and unit apply to time_off only".into());
-            }
-            let id = e
-                .policy_id
-                .as_ref()
-                .and_then(|v| match v.text.trim().parse::<u64>() {
-                    Ok(id) if id > 0 => Some(id),
-                    _ => {
-                        fail(
-                            &v.place,
-                            format!(
-                                "pay-rule policy_id \"{}\" is not a positive whole number",
-                                v.text
-                            ),
-                        );
-                        None
-                    }
-                });
-            let effective_date = match &e.effective_date {
-                None => {
-                    fail(&e.place, "a pay rule needs effective_date: a YYYY-MM-DD date or a sheet column such as start_date".into());
-                    None
-                }
-                Some(v) => effective_date(&v.text).map_err(|m| fail(&v.place, m)).ok(),
-            };
-            let policy = PolicyRef { id, name };
-            match effective_date {
-                Some(effective_date) => Rule::PayRule(PayRuleRule {
-                    policy,
-                    effective_date,
-                    place: e.place.clone(),
-                }),
-                None => return Err(problems),
-            }
-        }
-    };
-    if problems.is_empty() {
-        Ok(rule)
-    } else {
-        Err(problems)
-    }
+        Some(v) => effective_date(&v.text).map_err(|m| fail(&v.place, m)).ok(),
+    }?;
+    Some(PayRuleRule {
+        policy: PolicyRef {
+            id,
+            name: policy_name(e),
+        },
+        effective_date,
+        place: e.place.clone(),
+    })
 }
 
 /// A date if it looks like one, otherwise the name of a sheet column.

@@ -327,10 +327,72 @@ pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, E
         .start_run(&run_id, mode, client.base_url(), &inputs.sheet.file)
         .map_err(Error::Local)?;
 
+    // Every sheet row once: executed rows, and rows left out as invalid.
+    let users = execute(&plan, &client, &journal, &run_id, settings, options).await?;
+    let summary = run_summary(&inputs, &plan, &client, &users, mode, started);
+    let outcomes: Vec<String> = summary
+        .outcomes
+        .iter()
+        .map(|(o, n)| format!("{}: {n}", o.as_str()))
+        .collect();
+    if let Err(message) = journal.finish_run(&run_id, summary.exit_code, &outcomes.join(", ")) {
+        tracing::error!("{message}");
+    }
+    let exit = Exit::of_outcomes(client.stop().get(), &users);
+    let summary = write_report(&dir, &run_id, &inputs, &users, summary)?;
+    Ok(Report {
+        users,
+        summary,
+        dir,
+        exit,
+    })
+}
+
+/// A run's summary: what it did, what it cost, and how it ends.
+fn run_summary(
+    inputs: &Inputs,
+    plan: &Plan,
+    client: &Client,
+    users: &[UserLine],
+    mode: &'static str,
+    started: jiff::Timestamp,
+) -> Summary {
+    let exit = Exit::of_outcomes(client.stop().get(), users);
+    let deferred = users.iter().any(|u| u.outcome == report::Outcome::Deferred);
+    let day = client.day();
+    Summary {
+        mode,
+        assignments: plan.assignment_count(),
+        requests_sent: client.requests_sent(),
+        rate_limited: client.rate_limited_count(),
+        retries: client.retries(),
+        quota_left: day.remaining,
+        quota_resets_at: deferred
+            .then(|| {
+                day.reset
+                    .and_then(|r| jiff::Timestamp::from_second(r.cast_signed()).ok())
+                    .map(|t| t.to_string())
+            })
+            .flatten(),
+        exit_code: exit.code(),
+        ..Summary::new(inputs, users, started)
+    }
+}
+
+/// Runs the workers over the valid rows with progress and signal handling; returns one
+/// line per sheet row (invalid rows as they were planned).
+async fn execute(
+    plan: &Plan,
+    client: &Client,
+    journal: &Journal,
+    run_id: &str,
+    settings: &Settings,
+    options: &ApplyOptions,
+) -> Result<Vec<UserLine>, Error> {
     let rows: Vec<&PlanRow> = plan.valid_rows().collect();
     let decisions = rows
         .iter()
-        .map(|row| exec::decide(&journal, client.base_url(), row, options.reapply))
+        .map(|row| exec::decide(journal, client.base_url(), row, options.reapply))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::Local)?;
     let exec_options = ExecOptions {
@@ -355,19 +417,17 @@ pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, E
         client.base_url()
     );
     let run = exec::Run {
-        client: &client,
-        journal: &journal,
-        run_id: &run_id,
+        client,
+        journal,
+        run_id,
         options: &exec_options,
         progress: &progress,
     };
     let executed = exec::execute(&run, &rows, &decisions).await;
     signals.abort();
     progress.finish();
-
-    // Every sheet row once: executed rows, and rows left out as invalid.
     let mut executed = executed.into_iter().peekable();
-    let users: Vec<UserLine> = plan
+    Ok(plan
         .rows
         .iter()
         .map(|row| {
@@ -375,43 +435,7 @@ pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, E
                 .next_if(|line| line.index == row.index)
                 .unwrap_or_else(|| UserLine::planned(row))
         })
-        .collect();
-    let stop = client.stop().get();
-    let exit = Exit::of_outcomes(stop, &users);
-    let deferred = users.iter().any(|u| u.outcome == report::Outcome::Deferred);
-    let day = client.day();
-    let summary = Summary {
-        mode,
-        assignments: plan.assignment_count(),
-        requests_sent: client.requests_sent(),
-        rate_limited: client.rate_limited_count(),
-        retries: client.retries(),
-        quota_left: day.remaining,
-        quota_resets_at: deferred
-            .then(|| {
-                day.reset
-                    .and_then(|r| jiff::Timestamp::from_second(r.cast_signed()).ok())
-                    .map(|t| t.to_string())
-            })
-            .flatten(),
-        exit_code: exit.code(),
-        ..Summary::new(&inputs, &users, started)
-    };
-    let outcomes: Vec<String> = summary
-        .outcomes
-        .iter()
-        .map(|(o, n)| format!("{}: {n}", o.as_str()))
-        .collect();
-    if let Err(message) = journal.finish_run(&run_id, exit.code(), &outcomes.join(", ")) {
-        tracing::error!("{message}");
-    }
-    let summary = write_report(&dir, &run_id, &inputs, &users, summary)?;
-    Ok(Report {
-        users,
-        summary,
-        dir,
-        exit,
-    })
+        .collect())
 }
 
 fn create_report_dir(settings: &Settings) -> Result<(PathBuf, String), Error> {

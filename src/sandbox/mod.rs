@@ -159,6 +159,13 @@ impl Endpoint {
         }
     }
 
+    fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Endpoint::AssignTimeOff(_) | Endpoint::AssignPayRule(_)
+        )
+    }
+
     /// The key requests are counted under in the snapshot.
     fn name(&self) -> &'static str {
         match self {
@@ -247,102 +254,103 @@ async fn api_handler(
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .trim()
-        .to_owned();
-    let (latency, fault, admission) = {
-        let mut s = lock(&state);
-        *s.snapshot_counts
-            .requests
-            .entry(endpoint.name().to_owned())
-            .or_insert(0) += 1;
-        if key.is_empty() {
-            return reply(
-                (
-                    401,
-                    json!({"detail": "Missing API key: send it in the X-API-KEY header"}),
-                ),
-                &[],
-            );
-        }
-        if s.api_key.as_ref().is_some_and(|k| *k != key) {
-            return reply((401, json!({"detail": "Invalid API key"})), &[]);
-        }
-        let admission = s.admit(epoch_now());
-        if !admission.allowed {
-            s.snapshot_counts.rate_limited += 1;
-            return reply(
-                (429, json!({"detail": "Too many requests"})),
-                &admission.headers,
-            );
-        }
-        let write = matches!(
-            endpoint,
-            Endpoint::AssignTimeOff(_) | Endpoint::AssignPayRule(_)
-        );
-        if write && s.read_only {
-            return reply(
-                (
-                    403,
-                    json!({"detail": "This API key may not use this endpoint (missing write scope)"}),
-                ),
-                &admission.headers,
-            );
-        }
-        let faults = s.faults;
-        let fault = roll(&faults, &mut s.rng, write);
-        if !matches!(fault, Fault::None) {
-            s.snapshot_counts.faults_injected += 1;
-        }
-        (s.faults.latency_ms, fault, admission)
+        .trim();
+    let (latency, fault, admission) = match admit(&state, &endpoint, key) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    match fault {
-        Fault::ServerError => {
-            return reply(
-                (503, json!({"detail": "Service temporarily unavailable"})),
-                &admission.headers,
-            );
-        }
-        Fault::ClientError => {
-            let body = json!({
-                "details": {"error_message": "Cannot modify assignment", "error_code": "HAS_LOCKED_DAYS"},
-                "error": "The change would touch locked timesheet days",
-                "path": uri.path(),
-                "request_id": "sbx-409",
-            });
-            return reply((409, body), &admission.headers);
-        }
-        Fault::Quirk => {
-            return reply(
-                (200, json!({"detail": "Too many requests"})),
-                &admission.headers,
-            );
-        }
-        Fault::DropBefore => return dropped(&admission.headers),
-        Fault::None | Fault::DropAfter => {}
+    if let Some(faulty) = fault_reply(&fault, uri.path(), &admission.headers) {
+        return faulty;
     }
-    let path = uri.path();
-    let answer: Reply = {
-        let mut s = lock(&state);
-        match &endpoint {
-            Endpoint::PolicyTypes => s.policy_types(),
-            Endpoint::PayRulePolicies => s.pay_rule_policies(),
-            Endpoint::Users => {
-                let pairs = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                    .into_owned()
-                    .collect::<Vec<_>>();
-                s.users(&pairs)
-            }
-            Endpoint::AssignTimeOff(id) => s.assign_time_off(id, &body, path),
-            Endpoint::AssignPayRule(id) => s.assign_pay_rule(id, &body, path),
-        }
-    };
+    let answer = answer(&state, &endpoint, &uri, &body);
     if matches!(fault, Fault::DropAfter) {
         return dropped(&admission.headers);
     }
     reply(answer, &admission.headers)
+}
+
+/// Counts the request and lets it through (with its latency, fault and rate-limit
+/// headers), or refuses it: no key, the wrong key, a spent window, a read-only key.
+fn admit(
+    state: &SharedState,
+    endpoint: &Endpoint,
+    key: &str,
+) -> Result<(u64, Fault, state::Admission), Box<Response>> {
+    let mut s = lock(state);
+    *s.snapshot_counts
+        .requests
+        .entry(endpoint.name().to_owned())
+        .or_insert(0) += 1;
+    if key.is_empty() {
+        let detail = "Missing API key: send it in the X-API-KEY header";
+        return Err(Box::new(reply((401, json!({ "detail": detail })), &[])));
+    }
+    if s.api_key.as_ref().is_some_and(|k| k != key) {
+        return Err(Box::new(reply(
+            (401, json!({"detail": "Invalid API key"})),
+            &[],
+        )));
+    }
+    let admission = s.admit(epoch_now());
+    if !admission.allowed {
+        s.snapshot_counts.rate_limited += 1;
+        let body = json!({"detail": "Too many requests"});
+        return Err(Box::new(reply((429, body), &admission.headers)));
+    }
+    let write = endpoint.is_write();
+    if write && s.read_only {
+        let detail = "This API key may not use this endpoint (missing write scope)";
+        let refusal = reply((403, json!({ "detail": detail })), &admission.headers);
+        return Err(Box::new(refusal));
+    }
+    let faults = s.faults;
+    let fault = roll(&faults, &mut s.rng, write);
+    if !matches!(fault, Fault::None) {
+        s.snapshot_counts.faults_injected += 1;
+    }
+    Ok((faults.latency_ms, fault, admission))
+}
+
+/// The answer of a fault that keeps the request from being applied, if it is one.
+fn fault_reply(fault: &Fault, path: &str, limits: &[(&'static str, u64)]) -> Option<Response> {
+    let answer = match fault {
+        Fault::ServerError => (503, json!({"detail": "Service temporarily unavailable"})),
+        Fault::ClientError => (
+            409,
+            json!({
+                "details": {"error_message": "Cannot modify assignment", "error_code": "HAS_LOCKED_DAYS"},
+                "error": "The change would touch locked timesheet days",
+                "path": path,
+                "request_id": "sbx-409",
+            }),
+        ),
+        Fault::Quirk => (200, json!({"detail": "Too many requests"})),
+        Fault::DropBefore => return Some(dropped(limits)),
+        Fault::None | Fault::DropAfter => return None,
+    };
+    Some(reply(answer, limits))
+}
+
+/// What the account answers, its state changed by a write.
+fn answer(state: &SharedState, endpoint: &Endpoint, uri: &Uri, body: &[u8]) -> Reply {
+    let path = uri.path();
+    let mut s = lock(state);
+    match endpoint {
+        Endpoint::PolicyTypes => s.policy_types(),
+        Endpoint::PayRulePolicies => s.pay_rule_policies(),
+        Endpoint::Users => s.users(&query_pairs(uri)),
+        Endpoint::AssignTimeOff(id) => s.assign_time_off(id, body, path),
+        Endpoint::AssignPayRule(id) => s.assign_pay_rule(id, body, path),
+    }
+}
+
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn reply((status, body): (u16, Value), limits: &[(&'static str, u64)]) -> Response {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits};
 
-use crate::util::{RunningSandbox, read_csv, sample_seed, write};
+use crate::util::{Record, RunningSandbox, read_records, sample_seed, write};
 
 /// A work folder: report dir and state file of one simulated installation.
 struct Site {
@@ -69,13 +69,13 @@ impl Site {
     }
 
     /// users.csv of the latest run.
-    fn latest_users(&self) -> Vec<Vec<String>> {
+    fn latest_users(&self) -> Vec<Record> {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.reports())
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
         dirs.sort();
-        read_csv(&dirs.last().unwrap().join("users.csv"))
+        read_records(&dirs.last().unwrap().join("users.csv"))
     }
 }
 
@@ -109,7 +109,10 @@ fn a_rerun_sends_no_assignment_request() {
     assert_eq!(second.status.code(), Some(0), "{}", stderr_of(&second));
     assert_eq!(puts(&running), 86, "nothing sent again");
     let users = site.latest_users();
-    assert!(users[1..].iter().all(|u| u[4] == "skipped"), "{users:?}");
+    assert!(
+        users.iter().all(|u| &u["outcome"] == "skipped"),
+        "{users:?}"
+    );
     let stdout = String::from_utf8(second.stdout).unwrap();
     assert!(
         stdout.contains("0 assignments done, 86 already done, 0 in conflict, 0 failed"),
@@ -139,26 +142,29 @@ fn a_changed_balance_is_a_conflict_until_reapplied() {
     );
     assert_eq!(puts(&running), 86, "a conflict sends nothing");
     let users = site.latest_users();
-    let full_time: Vec<_> = users[1..].iter().filter(|u| u[3] == "full-time").collect();
+    let full_time: Vec<_> = users
+        .iter()
+        .filter(|u| &u["employee_type"] == "full-time")
+        .collect();
     assert_eq!(full_time.len(), 12);
     assert!(
-        full_time.iter().all(|u| u[4] == "conflict"),
+        full_time.iter().all(|u| &u["outcome"] == "conflict"),
         "{full_time:?}"
     );
     assert!(
-        full_time[0][8].contains("already assigned with balance 15 days"),
+        full_time[0]["error"].contains("already assigned with balance 15 days"),
         "{:?}",
         full_time[0]
     );
     assert!(
-        full_time[0][8].contains("this sheet says balance 20 days")
-            && full_time[0][8].contains("--reapply")
+        full_time[0]["error"].contains("this sheet says balance 20 days")
+            && full_time[0]["error"].contains("--reapply")
     );
     assert!(
-        users[1..]
+        users
             .iter()
-            .filter(|u| u[3] != "full-time")
-            .all(|u| u[4] == "skipped")
+            .filter(|u| &u["employee_type"] != "full-time")
+            .all(|u| &u["outcome"] == "skipped")
     );
 
     let reapplied = site.run(&running, &samples(), Some(&manifest), &["--reapply"]);
@@ -274,9 +280,9 @@ fn sigkill_at_any_point_loses_nothing_and_repeats_at_most_what_was_in_flight() {
     );
     let users = site.latest_users();
     assert!(
-        users[1..]
+        users
             .iter()
-            .all(|u| u[4] == "succeeded" || u[4] == "skipped"),
+            .all(|u| &u["outcome"] == "succeeded" || &u["outcome"] == "skipped"),
         "{users:?}"
     );
 
@@ -468,7 +474,11 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
         2,
         "applying a plan looks nothing up again"
     );
-    assert!(site.latest_users()[1..].iter().all(|u| u[4] == "succeeded"));
+    assert!(
+        site.latest_users()
+            .iter()
+            .all(|u| &u["outcome"] == "succeeded")
+    );
 }
 
 #[test]

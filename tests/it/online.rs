@@ -73,9 +73,16 @@ fn emails_resolve_to_exactly_one_active_user() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    let users = crate::util::read_csv(&crate::util::only_run_dir(&reports).join("users.csv"));
+    let users = crate::util::read_records(&crate::util::only_run_dir(&reports).join("users.csv"));
+    let first = &users[0];
     assert_eq!(
-        users[1][..5],
+        [
+            &first["row"],
+            &first["identifier"],
+            &first["user_id"],
+            &first["employee_type"],
+            &first["outcome"]
+        ],
         [
             "2",
             "tomas.herrera@northwind-foods.example",
@@ -84,7 +91,7 @@ fn emails_resolve_to_exactly_one_active_user() {
             "planned"
         ]
     );
-    assert_eq!(users[2][4], "invalid");
+    assert_eq!(&users[1]["outcome"], "invalid");
 }
 
 fn plan_with_manifest(manifest: &str) -> (i32, String) {

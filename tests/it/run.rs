@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits, Snapshot};
 
-use crate::util::{RunningSandbox, only_run_dir, read_csv, sample_seed};
+use crate::util::{RunningSandbox, only_run_dir, read_csv, read_records, sample_seed};
 
 const KEY: &str = "sandbox-key-0451";
 
@@ -122,9 +122,12 @@ fn every_assignment_lands_despite_5xx_and_dropped_connections() {
     assert_samples_fully_assigned(&state);
 
     let run = only_run_dir(dir.path());
-    let users = read_csv(&run.join("users.csv"));
-    assert_eq!(users.len(), 31, "every sheet row once");
-    assert!(users[1..].iter().all(|u| u[4] == "succeeded"), "{users:?}");
+    let users = read_records(&run.join("users.csv"));
+    assert_eq!(users.len(), 30, "every sheet row once");
+    assert!(
+        users.iter().all(|u| &u["outcome"] == "succeeded"),
+        "{users:?}"
+    );
     let assignments = read_csv(&run.join("assignments.csv"));
     assert_eq!(assignments.len(), 87);
     let header = &assignments[0];
@@ -277,13 +280,19 @@ fn running_out_of_daily_quota_defers_the_rest_and_exits_3() {
     );
 
     let run = only_run_dir(dir.path());
-    let users = read_csv(&run.join("users.csv"));
-    let deferred: Vec<_> = users[1..].iter().filter(|u| u[4] == "deferred").collect();
-    let succeeded = users[1..].iter().filter(|u| u[4] == "succeeded").count();
+    let users = read_records(&run.join("users.csv"));
+    let deferred: Vec<_> = users
+        .iter()
+        .filter(|u| &u["outcome"] == "deferred")
+        .collect();
+    let succeeded = users
+        .iter()
+        .filter(|u| &u["outcome"] == "succeeded")
+        .count();
     assert!(!deferred.is_empty() && succeeded > 0, "{users:?}");
     assert_eq!(deferred.len() + succeeded, 30);
     assert!(
-        deferred[0][8].contains("today's API quota is used up; it resets at"),
+        deferred[0]["error"].contains("today's API quota is used up; it resets at"),
         "{:?}",
         deferred[0]
     );
@@ -331,13 +340,13 @@ fn a_key_refused_for_writes_stops_the_run_with_4_and_a_report() {
         (1..=3).contains(&puts),
         "a handful of writes, one per worker at most: {puts}"
     );
-    let users = read_csv(&only_run_dir(dir.path()).join("users.csv"));
-    assert_eq!(users.len(), 31);
-    assert!(users[1..].iter().any(|u| u[4] == "not_attempted"));
+    let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
+    assert_eq!(users.len(), 30);
+    assert!(users.iter().any(|u| &u["outcome"] == "not_attempted"));
     assert!(
-        users[1..]
+        users
             .iter()
-            .any(|u| u[8].contains("missing write scope")),
+            .any(|u| u["error"].contains("missing write scope")),
         "{users:?}"
     );
 }
@@ -391,8 +400,8 @@ fn limit_runs_only_the_first_users_as_a_canary() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["--limit", "3"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    let users = read_csv(&only_run_dir(dir.path()).join("users.csv"));
-    let outcomes: Vec<&str> = users[1..].iter().map(|u| u[4].as_str()).collect();
+    let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
+    let outcomes: Vec<&str> = users.iter().map(|u| &u["outcome"]).collect();
     assert_eq!(outcomes[..3], ["succeeded"; 3]);
     assert!(
         outcomes[3..].iter().all(|o| *o == "not_attempted"),
@@ -438,11 +447,14 @@ fn sigint_mid_run_exits_130_with_the_report_written() {
     unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
-    let users = read_csv(&only_run_dir(dir.path()).join("users.csv"));
-    assert_eq!(users.len(), 31, "every row accounted for");
-    let done = users[1..].iter().filter(|u| u[4] == "succeeded").count();
+    let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
+    assert_eq!(users.len(), 30, "every row accounted for");
+    let done = users
+        .iter()
+        .filter(|u| &u["outcome"] == "succeeded")
+        .count();
     assert!((3..30).contains(&done), "{done}");
-    assert!(users[1..].iter().any(|u| u[4] == "not_attempted"));
+    assert!(users.iter().any(|u| &u["outcome"] == "not_attempted"));
     let state = running.sandbox.snapshot();
     assert_eq!(
         state.pay_rule_assignments.len(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits, SeedUser};
 
-use crate::util::{RunningSandbox, read_csv, root, sample_seed};
+use crate::util::{RunningSandbox, read_records, root, sample_seed};
 
 const CONCURRENCY: u64 = 4;
 
@@ -151,15 +151,15 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
         .map(|e| e.unwrap().path())
         .collect();
     dirs.sort();
-    let users = read_csv(&dirs.last().unwrap().join("users.csv"));
-    let rows: Vec<&str> = users[1..].iter().map(|u| u[0].as_str()).collect();
+    let users = read_records(&dirs.last().unwrap().join("users.csv"));
+    let rows: Vec<&str> = users.iter().map(|u| &u["row"]).collect();
     let mut unique = rows.clone();
     unique.dedup();
     assert_eq!(rows.len(), unique.len(), "every row once");
     assert!(
-        users[1..]
+        users
             .iter()
-            .all(|u| u[4] == "succeeded" || u[4] == "skipped"),
+            .all(|u| &u["outcome"] == "succeeded" || &u["outcome"] == "skipped"),
         "{users:?}"
     );
     eprintln!(

@@ -148,3 +148,30 @@ pub fn seed_user(id: u64, email: &str, archived: bool) -> ct_onboard::sandbox::S
         archived,
     }
 }
+
+/// One data row of a report CSV, its cells found by column name.
+#[derive(Debug, Clone)]
+pub struct Record {
+    cells: std::collections::HashMap<String, String>,
+}
+
+impl std::ops::Index<&str> for Record {
+    type Output = str;
+
+    fn index(&self, column: &str) -> &str {
+        self.cells
+            .get(column)
+            .unwrap_or_else(|| panic!("no column \"{column}\" in {:?}", self.cells))
+    }
+}
+
+/// A report CSV's data rows (the header row names the columns), for assertions by name.
+pub fn read_records(path: &Path) -> Vec<Record> {
+    let rows = read_csv(path);
+    let (header, data) = rows.split_first().expect("a header row");
+    data.iter()
+        .map(|row| Record {
+            cells: header.iter().cloned().zip(row.iter().cloned()).collect(),
+        })
+        .collect()
+}
