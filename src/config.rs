@@ -63,6 +63,10 @@ pub struct Settings {
     /// Header names for the columns ct-onboard reads (settings file only)
     #[arg(skip)]
     pub columns: Option<ColumnMapping>,
+    /// How lists go into query strings: "repeat" (userIds=1&userIds=2) or "comma"
+    /// (settings file only)
+    #[arg(skip)]
+    pub query_arrays: Option<crate::api::QueryArrays>,
 }
 
 impl Settings {
@@ -116,6 +120,7 @@ impl Settings {
             date_format: self.date_format.or(file.date_format),
             api_key_file: self.api_key_file.or(file.api_key_file),
             columns: self.columns.or(file.columns),
+            query_arrays: self.query_arrays.or(file.query_arrays),
         }
     }
 
@@ -189,6 +194,7 @@ impl Settings {
                 max_retries: self.max_retries(),
                 backoff_base: self.retry_backoff(),
             },
+            query_arrays: self.query_arrays.unwrap_or_default(),
         }
     }
 
@@ -294,6 +300,7 @@ mod tests {
             "manifest",
             "date_format",
             "api_key_file",
+            "query_arrays",
             "[columns]",
         ] {
             assert!(

@@ -12,9 +12,23 @@ use serde::de::DeserializeOwned;
 use super::error::{ApiError, ErrorClass};
 use super::limits::RateLimits;
 use super::model::{
-    Empty, Envelope, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo,
-    PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
+    Balance, BalancesData, Empty, Envelope, PayRuleAssigned, PayRuleAssignment,
+    PayRuleAssignmentsData, PayRuleHeld, PayRulePoliciesData, PayRulePolicyInfo, PolicyType,
+    PolicyTypesData, TimeOffAssignment, User, UsersData,
 };
+
+/// How a list goes into a query string. Connecteam's docs do not fix it for every
+/// endpoint (FastAPI reads repeated keys; one SDK sends commas), so it is one setting,
+/// used in one place: [`Http::list`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryArrays {
+    /// `userIds=1&userIds=2`
+    #[default]
+    Repeat,
+    /// `userIds=1,2`
+    Comma,
+}
 
 /// The API key. Never printed: `Debug` shows `ApiKey(redacted)`.
 #[derive(Clone, PartialEq, Eq)]
@@ -118,6 +132,7 @@ pub fn path_segment(text: &str) -> String {
 pub struct Http {
     http: reqwest::Client,
     base: String,
+    arrays: QueryArrays,
 }
 
 impl fmt::Debug for Http {
@@ -157,7 +172,23 @@ impl Http {
         Ok(Http {
             http,
             base: base.as_str().trim_end_matches('/').to_owned(),
+            arrays: QueryArrays::default(),
         })
+    }
+
+    /// Sends lists in query strings in this form.
+    #[must_use]
+    pub fn with_query_arrays(self, arrays: QueryArrays) -> Http {
+        Http { arrays, ..self }
+    }
+
+    /// A list parameter as query pairs, in the configured form.
+    fn list<'a>(&self, name: &'a str, values: Vec<String>) -> Vec<(&'a str, String)> {
+        match self.arrays {
+            QueryArrays::Repeat => values.into_iter().map(|v| (name, v)).collect(),
+            QueryArrays::Comma if values.is_empty() => Vec::new(),
+            QueryArrays::Comma => vec![(name, values.join(","))],
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -207,13 +238,69 @@ impl Http {
             ("limit", limit.min(500).to_string()),
             ("offset", offset.to_string()),
         ];
-        query.extend(emails.iter().map(|e| ("emailAddresses", e.clone())));
-        query.extend(user_ids.iter().map(|id| ("userIds", id.to_string())));
+        query.extend(self.list("emailAddresses", emails.to_vec()));
+        query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
         let r: Response<UsersData> = self
             .call(self.http.get(self.url("/users/v1/users")).query(&query))
             .await?;
         Ok(Response {
             data: r.data.users,
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// `GET /time-off/v1/policy-types/{id}/balances` for some users: what each holds in
+    /// that type (a user with no row holds none of it). One page.
+    pub async fn balances(
+        &self,
+        policy_type_id: &str,
+        user_ids: &[u64],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Response<Vec<Balance>>, ApiError> {
+        let url = self.url(&format!(
+            "/time-off/v1/policy-types/{}/balances",
+            path_segment(policy_type_id)
+        ));
+        let mut query: Vec<(&str, String)> = vec![
+            ("limit", limit.min(100).to_string()),
+            ("offset", offset.to_string()),
+        ];
+        query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
+        let r: Response<BalancesData> = self.call(self.http.get(url).query(&query)).await?;
+        Ok(Response {
+            data: r.data.balances,
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// `GET /company-policies/v1/pay-rule-policies/{id}/assignments`: the assignments of
+    /// this policy in effect on `date` for some users. One page.
+    pub async fn pay_rule_assignments(
+        &self,
+        policy_id: u64,
+        user_ids: &[u64],
+        date: jiff::civil::Date,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Response<Vec<PayRuleHeld>>, ApiError> {
+        let url = self.url(&format!(
+            "/company-policies/v1/pay-rule-policies/{policy_id}/assignments"
+        ));
+        let mut query: Vec<(&str, String)> = vec![
+            ("date", date.to_string()),
+            ("limit", limit.min(500).to_string()),
+            ("offset", offset.to_string()),
+        ];
+        query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
+        let r: Response<PayRuleAssignmentsData> =
+            self.call(self.http.get(url).query(&query)).await?;
+        Ok(Response {
+            data: r.data.assignments,
             status: r.status,
             request_id: r.request_id,
             limits: r.limits,

@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::client::{ApiKey, Http, Response};
+use super::client::{ApiKey, Http, QueryArrays, Response};
 use super::error::{ApiError, ErrorClass};
-use super::model::{PayRuleAssignment, PayRulePolicyInfo, PolicyType, TimeOffAssignment, User};
+use super::model::{
+    Balance, PayRuleAssignment, PayRuleHeld, PayRulePolicyInfo, PolicyType, TimeOffAssignment,
+    User,
+};
 use crate::throttle::{DayBudget, Throttle};
 
 /// Why a run stopped starting new work.
@@ -91,6 +94,7 @@ pub struct ClientOptions {
     pub reserve_percent: u8,
     pub daily_quota: u32,
     pub retry: RetryPolicy,
+    pub query_arrays: QueryArrays,
 }
 
 /// What the gateway has sent so far.
@@ -137,7 +141,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(base_url: &str, key: &ApiKey, options: &ClientOptions) -> Result<Client, String> {
         Ok(Client {
-            http: Http::new(base_url, key, options.timeout)?,
+            http: Http::new(base_url, key, options.timeout)?.with_query_arrays(options.query_arrays),
             throttle: Arc::new(Throttle::new(
                 options.rate_per_minute,
                 options.reserve_percent,
@@ -211,6 +215,38 @@ impl Client {
     ) -> Result<Response<Vec<User>>, ApiError> {
         self.call(Budget::ClaimEach, || {
             self.http.users(emails, user_ids, offset, limit)
+        })
+        .await
+        .result
+    }
+
+    /// `GET /time-off/v1/policy-types/{id}/balances`, one page.
+    pub async fn balances(
+        &self,
+        policy_type_id: &str,
+        user_ids: &[u64],
+        offset: u64,
+        limit: u64,
+    ) -> Result<Response<Vec<Balance>>, ApiError> {
+        self.call(Budget::ClaimEach, || {
+            self.http.balances(policy_type_id, user_ids, offset, limit)
+        })
+        .await
+        .result
+    }
+
+    /// `GET /company-policies/v1/pay-rule-policies/{id}/assignments`, one page.
+    pub async fn pay_rule_assignments(
+        &self,
+        policy_id: u64,
+        user_ids: &[u64],
+        date: jiff::civil::Date,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Response<Vec<PayRuleHeld>>, ApiError> {
+        self.call(Budget::ClaimEach, || {
+            self.http
+                .pay_rule_assignments(policy_id, user_ids, date, offset, limit)
         })
         .await
         .result

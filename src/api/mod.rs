@@ -7,7 +7,7 @@ mod gateway;
 pub mod limits;
 pub mod model;
 
-pub use client::{ApiKey, Http, Response, check_base_url, path_segment};
+pub use client::{ApiKey, Http, QueryArrays, Response, check_base_url, path_segment};
 pub use error::{ApiError, ErrorClass};
 pub use gateway::{Budget, Call, Client, ClientOptions, RetryPolicy, Stop, StopReason};
 pub use limits::RateLimits;

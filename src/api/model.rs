@@ -109,6 +109,43 @@ pub struct PayRuleAssigned {
     pub assignment_id: u64,
 }
 
+/// `data` of `GET /time-off/v1/policy-types/{id}/balances`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BalancesData {
+    pub balances: Vec<Balance>,
+}
+
+/// What one user holds in one time-off type: the policy and its balance.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Balance {
+    pub user_id: u64,
+    #[serde(default)]
+    pub units: Option<String>,
+    #[serde(with = "rust_decimal::serde::float")]
+    pub balance: rust_decimal::Decimal,
+    /// Documented since 2026-07; a server without it cannot say which policy is held.
+    pub policy_id: String,
+}
+
+/// `data` of `GET /company-policies/v1/pay-rule-policies/{id}/assignments`. The shape
+/// is unpublished: read tolerantly, and anything else is "holdings unknown".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PayRuleAssignmentsData {
+    pub assignments: Vec<PayRuleHeld>,
+}
+
+/// One pay-rule assignment in effect on the date asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayRuleHeld {
+    #[serde(default)]
+    pub assignment_id: Option<u64>,
+    pub user_id: u64,
+    pub pay_rule_policy_id: u64,
+    pub effective_date: jiff::civil::Date,
+}
+
 /// `data` of a response ct-onboard does not read (`{}`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Empty {}

@@ -21,7 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-pub use state::{Faults, Limits, PayRuleHolding, Seed, SeedUser, Snapshot, TimeOffHolding};
+pub use state::{
+    Faults, Limits, PayRuleHolding, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser,
+    Snapshot, TimeOffHolding,
+};
 use state::{Reply, State};
 
 type SharedState = Arc<Mutex<State>>;
@@ -129,6 +132,8 @@ enum Endpoint {
     PolicyTypes,
     PayRulePolicies,
     Users,
+    Balances(String),
+    PayRuleAssignments(String),
     AssignTimeOff(String),
     AssignPayRule(String),
 }
@@ -142,6 +147,19 @@ impl Endpoint {
                 Some(Endpoint::PayRulePolicies)
             }
             ("GET", ["users", "v1", "users"]) => Some(Endpoint::Users),
+            ("GET", ["time-off", "v1", "policy-types", id, "balances"]) => {
+                Some(Endpoint::Balances(percent_decode(id)))
+            }
+            (
+                "GET",
+                [
+                    "company-policies",
+                    "v1",
+                    "pay-rule-policies",
+                    id,
+                    "assignments",
+                ],
+            ) => Some(Endpoint::PayRuleAssignments(percent_decode(id))),
             ("PUT", ["time-off", "v1", "time-off-policies", id, "assignments"]) => {
                 Some(Endpoint::AssignTimeOff(percent_decode(id)))
             }
@@ -172,6 +190,10 @@ impl Endpoint {
             Endpoint::PolicyTypes => "GET /time-off/v1/policy-types",
             Endpoint::PayRulePolicies => "GET /company-policies/v1/pay-rule-policies",
             Endpoint::Users => "GET /users/v1/users",
+            Endpoint::Balances(_) => "GET /time-off/v1/policy-types/{id}/balances",
+            Endpoint::PayRuleAssignments(_) => {
+                "GET /company-policies/v1/pay-rule-policies/{id}/assignments"
+            }
             Endpoint::AssignTimeOff(_) => "PUT /time-off/v1/time-off-policies/{id}/assignments",
             Endpoint::AssignPayRule(_) => {
                 "PUT /company-policies/v1/pay-rule-policies/{id}/assignments"
@@ -202,6 +224,8 @@ fn percent_decode(segment: &str) -> String {
 
 enum Fault {
     None,
+    /// Answered 200 like a success, not applied.
+    SilentDrop,
     ServerError,
     ClientError,
     Quirk,
@@ -224,6 +248,12 @@ fn roll(faults: &Faults, rng: &mut fastrand::Rng, write: bool) -> Fault {
     edge += faults.quirk_rate;
     if r < edge {
         return Fault::Quirk;
+    }
+    if write {
+        edge += faults.silent_drop_rate;
+        if r < edge {
+            return Fault::SilentDrop;
+        }
     }
     edge += faults.drop_rate;
     if r < edge {
@@ -329,6 +359,10 @@ fn fault_reply(fault: &Fault, path: &str, limits: &[(&'static str, u64)]) -> Opt
         ),
         Fault::Quirk => (200, json!({"detail": "Too many requests"})),
         Fault::DropBefore => return Some(dropped(limits)),
+        Fault::SilentDrop => match path.contains("pay-rule-policies") {
+            true => (200, json!({"requestId": "sbx-dropped", "data": {"assignmentId": 1}})),
+            false => (200, json!({"requestId": "sbx-dropped", "data": {}})),
+        },
         Fault::None | Fault::DropAfter => return None,
     };
     Some(reply(answer, limits))
@@ -342,6 +376,8 @@ fn answer(state: &SharedState, endpoint: &Endpoint, uri: &Uri, body: &[u8]) -> R
         Endpoint::PolicyTypes => s.policy_types(),
         Endpoint::PayRulePolicies => s.pay_rule_policies(),
         Endpoint::Users => s.users(&query_pairs(uri)),
+        Endpoint::Balances(id) => s.balances(id, &query_pairs(uri), path),
+        Endpoint::PayRuleAssignments(id) => s.pay_rule_assignments(id, &query_pairs(uri), path),
         Endpoint::AssignTimeOff(id) => s.assign_time_off(id, body, path),
         Endpoint::AssignPayRule(id) => s.assign_pay_rule(id, body, path),
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::model::{PayRulePolicyInfo, PolicyType, User};
+use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo, User};
 use crate::problem::{Place, Problem};
 
 /// `samples/sandbox.yaml` and friends: the account the simulator starts with.
@@ -27,6 +27,40 @@ pub struct Seed {
     pub users: Vec<SeedUser>,
     pub policy_types: Vec<PolicyType>,
     pub pay_rule_policies: Vec<PayRulePolicyInfo>,
+    /// What users already hold when the simulator starts.
+    #[serde(default)]
+    pub holdings: SeedHoldings,
+    /// Answer the two read endpoints (balances, pay-rule assignments) with 404, as an
+    /// account or server without them would.
+    #[serde(default)]
+    pub missing_reads: bool,
+}
+
+/// Policies users hold before any run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedHoldings {
+    #[serde(default)]
+    pub time_off: Vec<SeedTimeOff>,
+    #[serde(default)]
+    pub pay_rules: Vec<SeedPayRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedTimeOff {
+    pub user_id: u64,
+    pub policy_id: String,
+    #[serde(default)]
+    pub balance: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedPayRule {
+    pub user_id: u64,
+    pub policy_id: u64,
+    pub effective_date: jiff::civil::Date,
 }
 
 impl Seed {
@@ -116,6 +150,8 @@ pub struct Faults {
     pub quirk_rate: f64,
     /// A permanent 409 refusal of a write (`HAS_LOCKED_DAYS`), the change not applied.
     pub client_error_rate: f64,
+    /// A write answered 200 like any other, but not applied.
+    pub silent_drop_rate: f64,
     /// Seeds the dice that pick the faults, so that a failing test can be replayed.
     pub seed: Option<u64>,
 }
@@ -219,10 +255,73 @@ pub struct State {
     pub snapshot_counts: Snapshot,
     /// The fault dice.
     pub rng: fastrand::Rng,
+    pub missing_reads: bool,
 }
 
 /// An API answer: status and JSON body.
 pub type Reply = (u16, Value);
+
+/// A list endpoint's `userIds` filter and `limit`/`offset` paging.
+struct Page {
+    user_ids: Vec<u64>,
+    limit: u64,
+    offset: u64,
+}
+
+impl Page {
+    fn read(query: &[(String, String)], default_limit: u64) -> Result<Page, Reply> {
+        let mut page = Page {
+            user_ids: Vec::new(),
+            limit: default_limit,
+            offset: 0,
+        };
+        for (key, value) in query {
+            let number = |loc: &str| {
+                value.parse::<u64>().map_err(|_| {
+                    invalid(&["query", loc], "value is not a valid integer", "type_error.integer")
+                })
+            };
+            match key.as_str() {
+                "userIds" => {
+                    for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                        page.user_ids.push(v.parse().map_err(|_| {
+                            invalid(&["query", "userIds"], "value is not a valid integer", "type_error.integer")
+                        })?);
+                    }
+                }
+                "limit" => page.limit = number("limit")?,
+                "offset" => page.offset = number("offset")?,
+                _ => {}
+            }
+        }
+        if page.limit == 0 || page.limit > 500 {
+            return Err(invalid(
+                &["query", "limit"],
+                "ensure this value is between 1 and 500",
+                "value_error.number",
+            ));
+        }
+        Ok(page)
+    }
+
+    fn wants(&self, user_id: u64) -> bool {
+        self.user_ids.is_empty() || self.user_ids.contains(&user_id)
+    }
+
+    fn reply(&self, collection: &str, rows: Vec<Value>) -> Reply {
+        let total = rows.len() as u64;
+        let page: Vec<Value> = rows
+            .into_iter()
+            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(self.limit).unwrap_or(500))
+            .collect();
+        let next = self.offset + page.len() as u64;
+        (
+            200,
+            json!({"requestId": request_id(), "data": {collection: page}, "paging": {"offset": next, "total": total}}),
+        )
+    }
+}
 
 fn request_id() -> String {
     format!("sbx-{:016x}", fastrand::u64(..))
@@ -262,7 +361,7 @@ impl State {
                 (u.id, user)
             })
             .collect();
-        State {
+        let mut state = State {
             api_key: seed.api_key,
             read_only: seed.read_only,
             limits: seed.limits,
@@ -279,8 +378,11 @@ impl State {
                 .faults
                 .seed
                 .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
+            missing_reads: seed.missing_reads,
             snapshot_counts: Snapshot::default(),
-        }
+        };
+        state.hold(&seed.holdings);
+        state
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -289,6 +391,118 @@ impl State {
             pay_rule_assignments: self.pay_rules.clone(),
             ..self.snapshot_counts.clone()
         }
+    }
+
+    /// Gives users the seed's holdings, as if assigned before any run (`times_set` 0).
+    fn hold(&mut self, holdings: &SeedHoldings) {
+        for h in &holdings.time_off {
+            let Some((type_id, policy)) = self.time_off_policy(&h.policy_id) else {
+                continue;
+            };
+            let key = (h.user_id, type_id.clone());
+            let holding = TimeOffHolding {
+                user_id: h.user_id,
+                policy_type_id: type_id,
+                policy_id: h.policy_id.clone(),
+                balance: h.balance,
+                unit: policy.unit,
+                times_set: 0,
+            };
+            self.time_off.insert(key, holding);
+        }
+        for h in &holdings.pay_rules {
+            self.next_assignment_id += 1;
+            self.pay_rules.push(PayRuleHolding {
+                assignment_id: self.next_assignment_id,
+                user_id: h.user_id,
+                policy_id: h.policy_id,
+                effective_date: h.effective_date.to_string(),
+                times_set: 0,
+            });
+        }
+    }
+
+    /// A time-off policy's type ID and the policy, by policy ID.
+    fn time_off_policy(&self, policy_id: &str) -> Option<(String, TimeOffPolicyInfo)> {
+        self.policy_types.iter().find_map(|t| {
+            t.policies
+                .iter()
+                .find(|p| p.id == policy_id)
+                .map(|p| (t.id.clone(), p.clone()))
+        })
+    }
+
+    /// `GET /time-off/v1/policy-types/{id}/balances`: what each asked-for user holds in
+    /// the type, one row per user who holds a policy of it.
+    pub fn balances(&self, type_id: &str, query: &[(String, String)], path: &str) -> Reply {
+        if self.missing_reads {
+            return (404, json!({"detail": "Not Found"}));
+        }
+        if !self.policy_types.iter().any(|t| t.id == type_id) {
+            return not_found(format!("Policy type {type_id} not found"), path);
+        }
+        let page = match Page::read(query, 100) {
+            Ok(page) => page,
+            Err(reply) => return reply,
+        };
+        let rows: Vec<Value> = self
+            .time_off
+            .values()
+            .filter(|h| h.policy_type_id == type_id && page.wants(h.user_id))
+            .map(|h| {
+                json!({"userId": h.user_id, "units": h.unit, "balance": h.balance.unwrap_or(0.0),
+                       "policyId": h.policy_id})
+            })
+            .collect();
+        page.reply("balances", rows)
+    }
+
+    /// `GET /company-policies/v1/pay-rule-policies/{id}/assignments`: the asked-for users'
+    /// assignments of this policy in effect on `date` (today when absent).
+    pub fn pay_rule_assignments(
+        &self,
+        policy_id: &str,
+        query: &[(String, String)],
+        path: &str,
+    ) -> Reply {
+        if self.missing_reads {
+            return (404, json!({"detail": "Not Found"}));
+        }
+        let Some(policy_id) = policy_id
+            .parse::<u64>()
+            .ok()
+            .filter(|id| self.pay_rule_policies.iter().any(|p| p.id == *id))
+        else {
+            return not_found(format!("Pay rule policy {policy_id} not found"), path);
+        };
+        let page = match Page::read(query, 100) {
+            Ok(page) => page,
+            Err(reply) => return reply,
+        };
+        let date = match query.iter().find(|(k, _)| k == "date") {
+            None => jiff::Zoned::now().date().to_string(),
+            Some((_, v)) if v.parse::<jiff::civil::Date>().is_ok() => v.clone(),
+            Some(_) => return invalid(&["query", "date"], "invalid date format", "value_error.date"),
+        };
+        // In effect on a date: each user's latest assignment dated on or before it.
+        let mut in_effect: BTreeMap<u64, &PayRuleHolding> = BTreeMap::new();
+        for h in self.pay_rules.iter().filter(|h| h.effective_date <= date) {
+            let later = in_effect
+                .get(&h.user_id)
+                .is_none_or(|held| held.effective_date <= h.effective_date);
+            if later {
+                in_effect.insert(h.user_id, h);
+            }
+        }
+        let rows: Vec<Value> = in_effect
+            .values()
+            .filter(|h| h.policy_id == policy_id && page.wants(h.user_id))
+            .map(|h| {
+                json!({"assignmentId": h.assignment_id, "userId": h.user_id,
+                       "payRulePolicyId": h.policy_id, "effectiveDate": h.effective_date})
+            })
+            .collect();
+        page.reply("assignments", rows)
     }
 
     /// Starts the next minute window at once.
@@ -588,6 +802,8 @@ mod tests {
             users: vec![],
             policy_types: vec![],
             pay_rule_policies: vec![],
+            holdings: SeedHoldings::default(),
+            missing_reads: false,
         }
     }
 

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use ct_onboard::api::model::{PayRuleAssignment, TimeOffAssignment};
-use ct_onboard::api::{ApiKey, Budget, Client, ClientOptions, ErrorClass, Http, RetryPolicy};
+use ct_onboard::api::{
+    ApiKey, Budget, Client, ClientOptions, ErrorClass, Http, QueryArrays, RetryPolicy,
+};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -292,6 +294,7 @@ fn gateway(server: &MockServer, max_retries: u32) -> Client {
             max_retries,
             backoff_base: Duration::from_millis(5),
         },
+        query_arrays: QueryArrays::Repeat,
     };
     Client::new(&server.uri(), &ApiKey::new("k-123").unwrap(), &options).unwrap()
 }
@@ -378,6 +381,7 @@ async fn reads_are_counted_against_the_day_budget_and_stop_when_it_is_spent() {
                 max_retries: 0,
                 backoff_base: Duration::from_millis(5),
             },
+            query_arrays: QueryArrays::Repeat,
         }
     };
     let client = Client::new(&server.uri(), &ApiKey::new("k").unwrap(), &options).unwrap();

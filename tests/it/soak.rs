@@ -61,6 +61,7 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
         quirk_rate: 0.02,
         client_error_rate: 0.0,
         seed: Some(dice),
+        ..Faults::default()
     };
     // Short "minutes" keep quirk pauses short; 70 requests a day run out every run, and
     // the test starts the next day itself.
