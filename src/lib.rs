@@ -17,6 +17,7 @@ pub mod console;
 pub mod error;
 pub mod exec;
 pub mod exit;
+pub mod holdings;
 pub mod input;
 pub mod journal;
 pub mod manifest;

@@ -11,8 +11,7 @@ use std::time::Duration;
 use super::client::{ApiKey, Http, QueryArrays, Response};
 use super::error::{ApiError, ErrorClass};
 use super::model::{
-    Balance, PayRuleAssignment, PayRuleHeld, PayRulePolicyInfo, PolicyType, TimeOffAssignment,
-    User,
+    Balance, PayRuleAssignment, PayRuleHeld, PayRulePolicyInfo, PolicyType, TimeOffAssignment, User,
 };
 use crate::throttle::{DayBudget, Throttle};
 
@@ -141,7 +140,8 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(base_url: &str, key: &ApiKey, options: &ClientOptions) -> Result<Client, String> {
         Ok(Client {
-            http: Http::new(base_url, key, options.timeout)?.with_query_arrays(options.query_arrays),
+            http: Http::new(base_url, key, options.timeout)?
+                .with_query_arrays(options.query_arrays),
             throttle: Arc::new(Throttle::new(
                 options.rate_per_minute,
                 options.reserve_percent,

@@ -360,7 +360,10 @@ fn fault_reply(fault: &Fault, path: &str, limits: &[(&'static str, u64)]) -> Opt
         Fault::Quirk => (200, json!({"detail": "Too many requests"})),
         Fault::DropBefore => return Some(dropped(limits)),
         Fault::SilentDrop => match path.contains("pay-rule-policies") {
-            true => (200, json!({"requestId": "sbx-dropped", "data": {"assignmentId": 1}})),
+            true => (
+                200,
+                json!({"requestId": "sbx-dropped", "data": {"assignmentId": 1}}),
+            ),
             false => (200, json!({"requestId": "sbx-dropped", "data": {}})),
         },
         Fault::None | Fault::DropAfter => return None,

@@ -278,14 +278,22 @@ impl Page {
         for (key, value) in query {
             let number = |loc: &str| {
                 value.parse::<u64>().map_err(|_| {
-                    invalid(&["query", loc], "value is not a valid integer", "type_error.integer")
+                    invalid(
+                        &["query", loc],
+                        "value is not a valid integer",
+                        "type_error.integer",
+                    )
                 })
             };
             match key.as_str() {
                 "userIds" => {
                     for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
                         page.user_ids.push(v.parse().map_err(|_| {
-                            invalid(&["query", "userIds"], "value is not a valid integer", "type_error.integer")
+                            invalid(
+                                &["query", "userIds"],
+                                "value is not a valid integer",
+                                "type_error.integer",
+                            )
                         })?);
                     }
                 }
@@ -482,7 +490,13 @@ impl State {
         let date = match query.iter().find(|(k, _)| k == "date") {
             None => jiff::Zoned::now().date().to_string(),
             Some((_, v)) if v.parse::<jiff::civil::Date>().is_ok() => v.clone(),
-            Some(_) => return invalid(&["query", "date"], "invalid date format", "value_error.date"),
+            Some(_) => {
+                return invalid(
+                    &["query", "date"],
+                    "invalid date format",
+                    "value_error.date",
+                );
+            }
         };
         // In effect on a date: each user's latest assignment dated on or before it.
         let mut in_effect: BTreeMap<u64, &PayRuleHolding> = BTreeMap::new();
