@@ -51,6 +51,8 @@ pub enum Command {
     Policies(PoliciesArgs),
     /// Show past runs and per-user state from the journal
     History(HistoryArgs),
+    /// Check that the account holds what the sheet and manifest say; writes nothing
+    Verify(VerifyArgs),
     /// Serve the local Connecteam simulator
     Sandbox(SandboxArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -91,6 +93,27 @@ pub struct PlanArgs {
     /// Save the plan, to apply exactly it later with run --plan
     #[arg(long, value_name = "PLAN.json")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub account: AccountArgs,
+}
+
+/// How `plan` and `run` treat what the account already holds.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AccountArgs {
+    /// Send guarded changes too: moves and balance changes off a non-zero balance, pay
+    /// rules that would remove a later-dated one, and assignments the journal has done
+    /// with other parameters
+    #[arg(long, alias = "reapply")]
+    pub allow_overwrite: bool,
+    /// Stop (exit 69) when what users hold cannot be read, instead of planning without it
+    #[arg(long)]
+    pub require_refresh: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -112,9 +135,11 @@ pub struct RunArgs {
     /// Abort after N failed assignments
     #[arg(long, value_name = "N")]
     pub max_errors: Option<usize>,
-    /// Re-send assignments already done with different parameters
+    /// Do not read back what was written
     #[arg(long)]
-    pub reapply: bool,
+    pub no_verify: bool,
+    #[command(flatten)]
+    pub account: AccountArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -31,6 +31,10 @@ pub enum Error {
     /// A local file could not be read or written: the journal, a report, a saved plan.
     #[error("{0}")]
     Local(String),
+    /// Connecteam answered what cannot be read, and the command needs it read
+    /// (`--require-refresh`, `verify`).
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 fn count(n: usize) -> String {
@@ -80,6 +84,7 @@ impl Error {
                 }
             },
             Error::Locked { .. } => Exit::Locked,
+            Error::Unreadable(_) => Exit::Unavailable,
             Error::Local(_) => Exit::CannotWrite,
         }
     }

@@ -6,82 +6,141 @@ use futures::StreamExt;
 
 use crate::api::model::{PayRuleAssignment, TimeOffAssignment};
 use crate::api::{ApiError, Budget, Call, Client, ErrorClass, StopReason};
+use crate::holdings::{Change, Diff, Holdings, Reads};
 use crate::journal::{Entry, Finished, Journal, Key, State, fingerprint};
 use crate::plan::{Assignment, PlanRow};
 use crate::progress::Progress;
 use crate::report::{AssignmentLine, AssignmentStatus, UserLine};
+use crate::resolve::Directory;
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     pub concurrency: usize,
     pub max_errors: Option<usize>,
     pub limit: Option<usize>,
-    /// Re-send assignments the journal has as done with other parameters.
-    pub reapply: bool,
 }
 
-/// What to do with one planned assignment, given the journal.
+/// What to do with one planned assignment, and what it changes in the account.
 #[derive(Debug, Clone)]
-pub enum Decision {
-    Send,
-    /// Done before with the same parameters: nothing to send.
-    Skip(Entry),
-    /// Done before with other parameters: re-sending would overwrite it (a balance would
-    /// be reset), so it is left alone unless `--reapply`.
-    Conflict(Entry),
+pub struct Decision {
+    pub action: Action,
+    pub diff: Diff,
 }
 
-/// Decides every assignment of a row from the journal.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Send,
+    /// Nothing to send: the account already holds it, or the journal has it done with
+    /// the same parameters.
+    Skip(Settled),
+    /// Not sent: it would lose what the user holds (a guarded change), or the journal has
+    /// it done with other parameters. `--allow-overwrite` sends it.
+    Conflict(Settled),
+}
+
+/// Why an assignment is settled without a request, with the journal's record if any.
+#[derive(Debug, Clone, Default)]
+pub struct Settled {
+    pub entry: Option<Entry>,
+    pub reason: String,
+}
+
+impl Decision {
+    pub fn sends(&self) -> bool {
+        matches!(self.action, Action::Send)
+    }
+
+    /// A decision with nothing known of the account or the journal: send.
+    pub fn send() -> Decision {
+        Decision {
+            action: Action::Send,
+            diff: Diff::default(),
+        }
+    }
+}
+
+/// Decides every assignment of a row from what the account holds (its diff) and the
+/// journal. The account is the truth where it could be read; where it could not, the
+/// journal decides as before.
 pub fn decide(
-    journal: &Journal,
+    journal: Option<&Journal>,
     base_url: &str,
     row: &PlanRow,
-    reapply: bool,
+    diffs: &[Diff],
+    allow_overwrite: bool,
 ) -> Result<Vec<Decision>, String> {
-    let Some(user_id) = row.user_id else {
-        return Ok(vec![Decision::Send; row.assignments.len()]);
-    };
     row.assignments
         .iter()
-        .map(|a| {
-            let entry = journal.lookup(&Key::of(base_url, user_id, a))?;
-            Ok(match entry {
-                Some(e) if e.state == State::Done && e.fingerprint == fingerprint(a) => {
-                    Decision::Skip(e)
-                }
-                Some(e) if e.state == State::Done && !reapply => Decision::Conflict(e),
-                _ => Decision::Send,
+        .zip(diffs)
+        .map(|(a, diff)| {
+            let entry = match (journal, row.user_id) {
+                (Some(journal), Some(user)) => journal.lookup(&Key::of(base_url, user, a))?,
+                _ => None,
+            };
+            Ok(Decision {
+                action: action(a, diff, entry, allow_overwrite),
+                diff: diff.clone(),
             })
         })
         .collect()
 }
 
-/// The line of an assignment before anything is sent: `planned`, or what the journal
-/// settles (`skipped`, `conflict`). A dry run's lines; a run starts from the same.
+fn action(a: &Assignment, diff: &Diff, entry: Option<Entry>, allow_overwrite: bool) -> Action {
+    let done = entry.as_ref().filter(|e| e.state == State::Done);
+    let done_same = done.is_some_and(|e| e.fingerprint == fingerprint(a));
+    let settled = |reason: String| Settled {
+        entry: entry.clone(),
+        reason,
+    };
+    match diff.change {
+        Change::Unknown => match done {
+            Some(_) if done_same => Action::Skip(settled(String::new())),
+            Some(e) if !allow_overwrite => Action::Conflict(settled(format!(
+                "already assigned with {} (run {}); this sheet says {}: re-sending would overwrite it, so it was left alone \
+                 (--allow-overwrite sends it)",
+                e.fingerprint,
+                e.run_id,
+                fingerprint(a)
+            ))),
+            _ => Action::Send,
+        },
+        Change::Unchanged => Action::Skip(settled(String::new())),
+        // Set by an earlier run; the balance has moved since (use, accrual): not ours to undo.
+        Change::SetBalance if done_same => Action::Skip(settled(String::new())),
+        _ => match &diff.loses {
+            Some(loses) if !allow_overwrite => {
+                let verb = match diff.change {
+                    Change::Move => "moving the user would lose",
+                    Change::SetBalance => "setting the balance would replace",
+                    _ => "this effective date would remove",
+                };
+                Action::Conflict(settled(format!(
+                    "{verb} {loses}: not sent (--allow-overwrite sends it)"
+                )))
+            }
+            _ => Action::Send,
+        },
+    }
+}
+
+/// The line of an assignment before anything is sent: `planned`, or what the account or
+/// the journal settles (`skipped`, `conflict`). A dry run's lines; a run starts the same.
 pub fn decided_line(a: &Assignment, decision: &Decision) -> AssignmentLine {
-    let (status, entry) = match decision {
-        Decision::Send => return AssignmentLine::of(a),
-        Decision::Skip(entry) => (AssignmentStatus::Skipped, entry),
-        Decision::Conflict(entry) => (AssignmentStatus::Conflict, entry),
+    let line = AssignmentLine::of(a).with_diff(&decision.diff);
+    let (status, settled) = match &decision.action {
+        Action::Send => return line,
+        Action::Skip(settled) => (AssignmentStatus::Skipped, settled),
+        Action::Conflict(settled) => (AssignmentStatus::Conflict, settled),
     };
-    let error = match decision {
-        Decision::Conflict(entry) => format!(
-            "already assigned with {} (run {}); this sheet says {}: re-sending would overwrite it, so it was left alone \
-             (--reapply sends it)",
-            entry.fingerprint,
-            entry.run_id,
-            fingerprint(a)
-        ),
-        _ => String::new(),
-    };
+    let entry = settled.entry.as_ref();
     AssignmentLine {
         status,
-        http_status: entry.http_status,
-        request_id: entry.request_id.clone(),
-        assignment_id: entry.assignment_id.clone(),
-        finished_at: entry.updated_at.clone(),
-        error,
-        ..AssignmentLine::of(a)
+        http_status: entry.and_then(|e| e.http_status),
+        request_id: entry.map(|e| e.request_id.clone()).unwrap_or_default(),
+        assignment_id: entry.map(|e| e.assignment_id.clone()).unwrap_or_default(),
+        finished_at: entry.map(|e| e.updated_at.clone()).unwrap_or_default(),
+        error: settled.reason.clone(),
+        ..line
     }
 }
 
@@ -124,7 +183,7 @@ pub async fn execute(
     let positions: Vec<Option<usize>> = decisions
         .iter()
         .map(|d| {
-            d.iter().any(|d| matches!(d, Decision::Send)).then(|| {
+            d.iter().any(Decision::sends).then(|| {
                 pending += 1;
                 pending - 1
             })
@@ -207,13 +266,15 @@ fn worker<'r>(
     futures::stream::unfold(start, move |(next, hold)| async move {
         let assignment = row.assignments.get(next)?;
         let hold = hold.unwrap_or_else(|| user_hold(run, decisions, position));
-        let (line, sent) = match (&decisions[next], &hold) {
-            (Decision::Send, Some((status, reason))) => {
+        let decision = &decisions[next];
+        let (line, sent) = match (&decision.action, &hold) {
+            (Action::Send, Some((status, reason))) => {
                 (AssignmentLine::unsent(assignment, *status, reason), None)
             }
-            (Decision::Send, None) => send_recorded(run, row, assignment).await,
-            (settled, _) => (decided_line(assignment, settled), None),
+            (Action::Send, None) => send_recorded(run, row, assignment).await,
+            _ => (decided_line(assignment, decision), None),
         };
+        let line = line.with_diff(&decision.diff);
         let event = Event {
             slot,
             position: next,
@@ -238,10 +299,7 @@ fn user_hold(run: &Run<'_>, decisions: &[Decision], position: Option<usize>) -> 
     if let Some(reason) = stop.get() {
         return Some(stop_status(reason, run.client));
     }
-    let to_send = decisions
-        .iter()
-        .filter(|d| matches!(d, Decision::Send))
-        .count() as u64;
+    let to_send = decisions.iter().filter(|d| d.sends()).count() as u64;
     if run.client.claim_day(to_send) {
         None
     } else {
@@ -399,4 +457,71 @@ fn unresolved() -> Sent {
         )),
         attempts: 0,
     }
+}
+
+/// How long to wait before looking again at a write the account does not show yet, in
+/// case of read-after-write lag.
+const VERIFY_LAG: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads back every assignment answered `done`. One the account does not hold (looked at
+/// twice, [`VERIFY_LAG`] apart) is `failed`, and journaled so, so that the next run sends
+/// it again. A verification that cannot be made (a refused read, a spent quota) leaves
+/// the lines as they are, with a warning.
+pub async fn verify(
+    run: &Run<'_>,
+    directory: &Directory,
+    rows: &[&PlanRow],
+    lines: Vec<UserLine>,
+) -> Vec<UserLine> {
+    let mut missing: Vec<(usize, usize)> = lines
+        .iter()
+        .enumerate()
+        .flat_map(|(r, line)| {
+            line.assignments
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.status == AssignmentStatus::Done)
+                .map(move |(a, _)| (r, a))
+        })
+        .collect();
+    for look in 0..2 {
+        if missing.is_empty() {
+            return lines;
+        }
+        if look > 0 {
+            tokio::time::sleep(VERIFY_LAG).await;
+        }
+        let sent = missing
+            .iter()
+            .filter_map(|&(r, a)| Some((rows[r].user_id?, &rows[r].assignments[a])));
+        let reads = Reads::verify(sent, directory);
+        let holdings = match Holdings::fetch(run.client, directory, &reads).await {
+            Ok(holdings) => holdings,
+            Err(e) => {
+                tracing::warn!("cannot verify what was written: {e}");
+                return lines;
+            }
+        };
+        missing.retain(|&(r, a)| {
+            let row = rows[r];
+            row.user_id
+                .is_some_and(|user| holdings.holds(user, &row.assignments[a]) == Some(false))
+        });
+    }
+    let mut lines = lines;
+    for (r, a) in missing {
+        let row = rows[r];
+        let line = &mut lines[r].assignments[a];
+        line.status = AssignmentStatus::Failed;
+        line.error = "Connecteam answered 200 but does not hold it (checked twice): it will be sent again next run".into();
+        if let Some(user) = row.user_id {
+            let key = Key::of(run.client.base_url(), user, &row.assignments[a]);
+            record(run, row, &key, line);
+        }
+    }
+    lines
+        .into_iter()
+        .zip(rows)
+        .map(|(line, row)| UserLine::new(row, line.assignments))
+        .collect()
 }

@@ -18,10 +18,11 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::exec::{self, Decision, ExecOptions};
 use crate::exit::Exit;
+use crate::holdings::{Diff, Holdings, Reads};
 use crate::input::{Columns, Sheet, read_sheet};
 use crate::journal::{Journal, LockError, StateLock};
 use crate::manifest::{Manifest, read_manifest};
-use crate::plan::{Plan, PlanOptions, PlanRow, plan};
+use crate::plan::{Assignment, Plan, PlanOptions, PlanRow, plan};
 use crate::problem::Problem;
 use crate::progress::Progress;
 use crate::report::{self, Estimate, Summary, UserLine};
@@ -127,6 +128,8 @@ pub struct Checked {
     pub inputs: Inputs,
     pub plan: Plan,
     pub client: Option<Client>,
+    /// The account's policies, when read.
+    pub directory: Option<Directory>,
     /// Worth a look, not fatal (a balance unit other than the policy's).
     pub warnings: Vec<Problem>,
 }
@@ -154,10 +157,13 @@ pub async fn check(
     client: Option<Client>,
 ) -> Result<Checked, Error> {
     let mut warnings = Vec::new();
-    let inputs = match &client {
-        Some(client) => {
-            let directory = Directory::fetch(client).await.map_err(api_error(client))?;
-            let resolved = resolve_manifest(&inputs.manifest, &directory);
+    let directory = match &client {
+        Some(client) => Some(Directory::fetch(client).await.map_err(api_error(client))?),
+        None => None,
+    };
+    let inputs = match &directory {
+        Some(directory) => {
+            let resolved = resolve_manifest(&inputs.manifest, directory);
             if !resolved.errors.is_empty() {
                 return Err(Error::invalid(resolved.errors));
             }
@@ -184,7 +190,74 @@ pub async fn check(
         inputs,
         plan,
         client,
+        directory,
         warnings,
+    })
+}
+
+/// Stage 3: the checked plan with what the account holds now, so that every assignment
+/// has its change (new, unchanged, move, …) and guarded ones are held back.
+pub struct Refreshed {
+    pub checked: Checked,
+    pub holdings: Holdings,
+    /// Requests the refresh took (for the plan's cost).
+    pub reads: usize,
+}
+
+impl Refreshed {
+    /// Each assignment of a row against the account.
+    pub fn diffs(&self, row: &PlanRow) -> Vec<Diff> {
+        row.assignments
+            .iter()
+            .map(|a| self.holdings.diff(row.user_id, a))
+            .collect()
+    }
+
+    /// The decisions for a valid row: the account's diff first, then the journal.
+    fn decide(
+        &self,
+        journal: Option<&Journal>,
+        row: &PlanRow,
+        allow_overwrite: bool,
+    ) -> Result<Vec<Decision>, Error> {
+        let base_url = self.checked.client.as_ref().map_or("", Client::base_url);
+        exec::decide(journal, base_url, row, &self.diffs(row), allow_overwrite)
+            .map_err(Error::Local)
+    }
+}
+
+/// Reads what the plan's users hold now (with a client; offline, nothing is known). A
+/// part that cannot be read is unknown, with a warning; `require` makes that an error.
+pub async fn refresh(
+    checked: Checked,
+    args: &InputArgs,
+    require: bool,
+) -> Result<Refreshed, Error> {
+    let (Some(client), Some(directory)) = (&checked.client, &checked.directory) else {
+        return Ok(Refreshed {
+            checked,
+            holdings: Holdings::offline(),
+            reads: 0,
+        });
+    };
+    let before = client.requests_sent();
+    let reads = Reads::refresh(&checked.plan, directory, today(args));
+    let holdings = Holdings::fetch(client, directory, &reads)
+        .await
+        .map_err(api_error(client))?;
+    let unknown = holdings.unknown();
+    if require && !unknown.is_empty() {
+        return Err(Error::Unreadable(format!(
+            "--require-refresh: cannot read what users hold in {}: {}. Nothing was sent.",
+            client.base_url(),
+            unknown.join("; ")
+        )));
+    }
+    let reads = usize::try_from(client.requests_sent() - before).unwrap_or(usize::MAX);
+    Ok(Refreshed {
+        checked,
+        holdings,
+        reads,
     })
 }
 
@@ -219,8 +292,9 @@ pub struct Report {
 
 /// Stage 3, dry: each valid row's lines as a run would start them (the journal settles
 /// what it already holds), the cost, and a report of `planned` rows. Sends no write.
-pub fn dry_run(checked: &Checked) -> Result<(Report, Estimate), Error> {
+pub fn dry_run(refreshed: &Refreshed, allow_overwrite: bool) -> Result<(Report, Estimate), Error> {
     let started = jiff::Timestamp::now();
+    let checked = &refreshed.checked;
     let settings = &checked.inputs.settings;
     // The journal is keyed by base URL: it only speaks for a plan checked online.
     let state = settings.state();
@@ -233,16 +307,11 @@ pub fn dry_run(checked: &Checked) -> Result<(Report, Estimate), Error> {
         .rows
         .iter()
         .map(|row| {
-            let decisions = match (&journal, &checked.client) {
-                (Some(journal), Some(client)) if row.is_valid() => {
-                    exec::decide(journal, client.base_url(), row, false).map_err(Error::Local)?
-                }
-                _ => vec![Decision::Send; row.assignments.len()],
-            };
+            let decisions = refreshed.decide(journal.as_ref(), row, allow_overwrite)?;
             Ok(UserLine::new(row, exec::decided_lines(row, &decisions)))
         })
         .collect::<Result<_, Error>>()?;
-    let estimate = Estimate::of(&checked.plan, &users);
+    let estimate = estimate(refreshed, &users);
     let client = checked.client.as_ref();
     let exit = Exit::of_outcomes(None, &users);
     let summary = Summary {
@@ -269,6 +338,33 @@ pub fn dry_run(checked: &Checked) -> Result<(Report, Estimate), Error> {
     ))
 }
 
+/// What the plan will cost: its writes, and the reads before and after them.
+fn estimate(refreshed: &Refreshed, users: &[UserLine]) -> Estimate {
+    let checked = &refreshed.checked;
+    let mut estimate = Estimate::of(&checked.plan, users);
+    if let Some(directory) = &checked.directory {
+        estimate.refresh_reads = refreshed.reads;
+        let planned = checked.plan.valid_rows().zip(
+            users
+                .iter()
+                .filter(|u| u.outcome != report::Outcome::Invalid),
+        );
+        let to_send: Vec<(u64, &Assignment)> = planned
+            .flat_map(|(row, line)| {
+                row.assignments
+                    .iter()
+                    .zip(&line.assignments)
+                    .filter(|(_, l)| l.status == report::AssignmentStatus::Planned)
+                    .filter_map(|(a, _)| Some((row.user_id?, a)))
+            })
+            .collect();
+        if !to_send.is_empty() {
+            estimate.verify_reads = Reads::verify(to_send, directory).requests();
+        }
+    }
+    estimate
+}
+
 /// What `apply` needs beyond the checked plan.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
@@ -277,7 +373,10 @@ pub struct ApplyOptions {
     pub sandbox: bool,
     pub limit: Option<usize>,
     pub max_errors: Option<usize>,
-    pub reapply: bool,
+    /// Send guarded changes and journal conflicts too.
+    pub allow_overwrite: bool,
+    /// Read back what was written (`--no-verify` turns it off).
+    pub verify: bool,
     pub show_progress: bool,
 }
 
@@ -298,21 +397,17 @@ pub fn lock(flags: &Settings, config: Option<&Path>) -> Result<StateLock, Error>
 
 /// Stage 3, for real: every valid row's assignments made through the client, recorded
 /// in the journal, and reported.
-pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, Error> {
+pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Report, Error> {
     let started = jiff::Timestamp::now();
-    let Checked {
-        inputs,
-        plan,
-        client,
-        ..
-    } = checked;
-    let client = client.ok_or_else(|| {
+    let client = refreshed.checked.client.clone().ok_or_else(|| {
         Error::Usage(
             "no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. \
              To review without a key use --dry-run; to rehearse, --sandbox. Nothing was sent."
                 .into(),
         )
     })?;
+    let inputs = &refreshed.checked.inputs;
+    let plan = &refreshed.checked.plan;
     let settings = &inputs.settings;
     let scratch = tempfile::tempdir().map_err(|e| Error::Local(e.to_string()))?;
     let journal_path = if options.sandbox {
@@ -328,8 +423,8 @@ pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, E
         .map_err(Error::Local)?;
 
     // Every sheet row once: executed rows, and rows left out as invalid.
-    let users = execute(&plan, &client, &journal, &run_id, settings, options).await?;
-    let summary = run_summary(&inputs, &plan, &client, &users, mode, started);
+    let users = execute(&refreshed, &client, &journal, &run_id, options).await?;
+    let summary = run_summary(inputs, plan, &client, &users, mode, started);
     let outcomes: Vec<String> = summary
         .outcomes
         .iter()
@@ -339,7 +434,7 @@ pub async fn apply(checked: Checked, options: &ApplyOptions) -> Result<Report, E
         tracing::error!("{message}");
     }
     let exit = Exit::of_outcomes(client.stop().get(), &users);
-    let summary = write_report(&dir, &run_id, &inputs, &users, summary)?;
+    let summary = write_report(&dir, &run_id, inputs, &users, summary)?;
     Ok(Report {
         users,
         summary,
@@ -382,24 +477,23 @@ fn run_summary(
 /// Runs the workers over the valid rows with progress and signal handling; returns one
 /// line per sheet row (invalid rows as they were planned).
 async fn execute(
-    plan: &Plan,
+    refreshed: &Refreshed,
     client: &Client,
     journal: &Journal,
     run_id: &str,
-    settings: &Settings,
     options: &ApplyOptions,
 ) -> Result<Vec<UserLine>, Error> {
+    let plan = &refreshed.checked.plan;
+    let settings = &refreshed.checked.inputs.settings;
     let rows: Vec<&PlanRow> = plan.valid_rows().collect();
     let decisions = rows
         .iter()
-        .map(|row| exec::decide(journal, client.base_url(), row, options.reapply))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::Local)?;
+        .map(|row| refreshed.decide(Some(journal), row, options.allow_overwrite))
+        .collect::<Result<Vec<_>, _>>()?;
     let exec_options = ExecOptions {
         concurrency: settings.concurrency(),
         max_errors: options.max_errors,
         limit: options.limit,
-        reapply: options.reapply,
     };
     let progress = Progress::new(rows.len() as u64, options.show_progress);
     let signals = tokio::spawn({
@@ -424,8 +518,14 @@ async fn execute(
         progress: &progress,
     };
     let executed = exec::execute(&run, &rows, &decisions).await;
-    signals.abort();
     progress.finish();
+    let executed = match (&refreshed.checked.directory, options.verify) {
+        (Some(directory), true) if client.stop().get() != Some(StopReason::Interrupted) => {
+            exec::verify(&run, directory, &rows, executed).await
+        }
+        _ => executed,
+    };
+    signals.abort();
     let mut executed = executed.into_iter().peekable();
     Ok(plan
         .rows
@@ -488,6 +588,7 @@ impl Summary {
             duration_secs: 0.0,
             users: users.len(),
             outcomes: report::count_outcomes(users),
+            changes: report::count_changes(users),
             assignments: 0,
             requests_planned: 0,
             requests_sent: 0,
@@ -569,7 +670,7 @@ pub fn save_plan(out: &Path, args: &InputArgs, checked: &Checked) -> Result<(), 
 /// `run --plan`: the saved plan as a checked one, if the sheet, manifest and settings are
 /// still the ones it was made from, the base URL is the same, and no effective date has
 /// passed since.
-pub fn from_saved_plan(
+pub async fn from_saved_plan(
     path: &Path,
     args: &InputArgs,
     config: Option<&Path>,
@@ -631,10 +732,14 @@ pub fn from_saved_plan(
     }
     let numbers: Vec<u64> = inputs.sheet.rows.iter().map(|r| r.number).collect();
     let plan = saved.to_plan(&inputs.sheet.file, &numbers);
+    let directory = Directory::fetch(&client)
+        .await
+        .map_err(api_error(&client))?;
     Ok(Checked {
         inputs,
         plan,
         client: Some(client),
+        directory: Some(directory),
         warnings: Vec::new(),
     })
 }

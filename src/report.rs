@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::holdings::{Change, Diff};
 use crate::input::{Sheet, normalize_header};
 use crate::plan::{Assignment, Identity, PlanRow};
 
@@ -110,9 +111,22 @@ pub struct AssignmentLine {
     pub assignment_id: String,
     pub started_at: String,
     pub finished_at: String,
+    /// What it changes in the account, and what the account held before.
+    pub change: Change,
+    pub holds: String,
 }
 
 impl AssignmentLine {
+    /// The line with what the account holds and what sending changes.
+    #[must_use]
+    pub fn with_diff(self, diff: &Diff) -> AssignmentLine {
+        AssignmentLine {
+            change: diff.change,
+            holds: diff.holds.clone(),
+            ..self
+        }
+    }
+
     /// The fields that describe what is sent, status `planned`.
     pub fn of(a: &Assignment) -> AssignmentLine {
         let (policy_id, policy_name) = a.policy_id_and_name();
@@ -242,6 +256,15 @@ impl Outcome {
     }
 }
 
+/// Counts of each change across `users`' assignments.
+pub fn count_changes(users: &[UserLine]) -> BTreeMap<Change, usize> {
+    let mut counts = BTreeMap::new();
+    for a in users.iter().flat_map(|u| &u.assignments) {
+        *counts.entry(a.change).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// Counts of each assignment status across `users`.
 pub fn count_statuses(users: &[UserLine]) -> BTreeMap<AssignmentStatus, usize> {
     let mut counts = BTreeMap::new();
@@ -252,7 +275,7 @@ pub fn count_statuses(users: &[UserLine]) -> BTreeMap<AssignmentStatus, usize> {
 }
 
 /// What a plan will cost in requests, time and daily quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Estimate {
     pub users: usize,
     pub assignments: usize,
@@ -265,6 +288,13 @@ pub struct Estimate {
     /// The two policy listings read once per run.
     pub policy_reads: usize,
     pub user_lookups: usize,
+    /// Reads of what users hold, before writing (refresh) and after (verify).
+    pub refresh_reads: usize,
+    pub verify_reads: usize,
+    /// Assignments by what they change in the account.
+    pub changes: BTreeMap<Change, usize>,
+    /// Changes held back because they would lose what a user holds.
+    pub guarded: usize,
 }
 
 impl Estimate {
@@ -293,11 +323,23 @@ impl Estimate {
             conflicts: count(AssignmentStatus::Conflict, None),
             policy_reads: 2,
             user_lookups: emails.div_ceil(batch) + ids.div_ceil(batch),
+            refresh_reads: 0,
+            verify_reads: 0,
+            changes: count_changes(lines),
+            guarded: lines
+                .iter()
+                .flat_map(|l| &l.assignments)
+                .filter(|a| a.status == AssignmentStatus::Conflict && a.change != Change::Unknown)
+                .count(),
         }
     }
 
     pub fn requests(&self) -> usize {
-        self.assignments + self.policy_reads + self.user_lookups
+        self.assignments
+            + self.policy_reads
+            + self.user_lookups
+            + self.refresh_reads
+            + self.verify_reads
     }
 }
 
@@ -315,6 +357,8 @@ pub struct Summary {
     pub duration_secs: f64,
     pub users: usize,
     pub outcomes: BTreeMap<Outcome, usize>,
+    /// Assignments by what they change in the account (`unknown` when it was not read).
+    pub changes: BTreeMap<Change, usize>,
     pub assignments: usize,
     pub requests_planned: usize,
     pub requests_sent: u64,
@@ -484,7 +528,7 @@ fn users_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
     finish(w)
 }
 
-const ASSIGNMENT_COLUMNS: [&str; 18] = [
+const ASSIGNMENT_COLUMNS: [&str; 20] = [
     "row",
     "identifier",
     "user_id",
@@ -503,6 +547,8 @@ const ASSIGNMENT_COLUMNS: [&str; 18] = [
     "started_at",
     "finished_at",
     "employee_type",
+    "change",
+    "holds",
 ];
 
 fn assignments_csv(users: &[UserLine]) -> std::io::Result<Vec<u8>> {
@@ -529,6 +575,8 @@ fn assignments_csv(users: &[UserLine]) -> std::io::Result<Vec<u8>> {
                 a.started_at.clone(),
                 a.finished_at.clone(),
                 user.employee_type.clone(),
+                a.change.as_str().to_owned(),
+                a.holds.clone(),
             ];
             write_row(&mut w, fields.into_iter().map(Cow::Owned))?;
         }

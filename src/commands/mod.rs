@@ -5,6 +5,7 @@ mod account;
 mod history;
 mod plan;
 mod run;
+mod verify;
 
 use crate::cli::{Cli, Command, InputArgs};
 use crate::console::Console;
@@ -18,7 +19,11 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     let show_progress = !cli.no_progress && cli.quiet == 0;
     let result = match cli.command {
         Command::Check(args) => check(&args, config, console),
-        Command::Plan(args) => plan::plan(&args.input, config, args.out.as_deref(), console).await,
+        Command::Plan(args) => {
+            let out = args.out.as_deref();
+            plan::plan(&args.input, &args.account, config, out, console).await
+        }
+        Command::Verify(args) => verify::verify(&args.input, config, console).await,
         Command::Run(args) => run::run(&args, config, show_progress, console).await,
         Command::Policies(args) => account::policies(&args, config, console).await,
         Command::History(args) => history::history(&args, config, console),
@@ -80,5 +85,14 @@ fn show_checked(checked: &crate::pipeline::Checked, console: &Console) {
     }
     for problem in checked.skipped() {
         console.note(&format!("skipped: {problem}"));
+    }
+}
+
+/// Says which parts of the account could not be read (their changes are `unknown`).
+fn show_unknown(refreshed: &crate::pipeline::Refreshed, console: &Console) {
+    for part in refreshed.holdings.unknown() {
+        console.warn(format!(
+            "cannot read what users hold for {part}; those assignments are planned from the journal alone (--require-refresh stops instead)"
+        ));
     }
 }

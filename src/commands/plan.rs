@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cli::InputArgs;
+use crate::cli::{AccountArgs, InputArgs};
 use crate::config::Settings;
 use crate::console::Console;
 use crate::error::Error;
@@ -12,6 +12,7 @@ use crate::report::Estimate;
 
 pub(crate) async fn plan(
     args: &InputArgs,
+    account: &AccountArgs,
     config: Option<&Path>,
     out: Option<&Path>,
     console: &Console,
@@ -20,7 +21,10 @@ pub(crate) async fn plan(
     let client = pipeline::connect(&inputs.settings, Target::Settings)?;
     let checked = pipeline::check(inputs, args, client).await?;
     super::show_checked(&checked, console);
-    let (report, estimate) = pipeline::dry_run(&checked)?;
+    let refreshed = pipeline::refresh(checked, args, account.require_refresh).await?;
+    super::show_unknown(&refreshed, console);
+    let (report, estimate) = pipeline::dry_run(&refreshed, account.allow_overwrite)?;
+    let checked = &refreshed.checked;
     let checked_at = checked.client.as_ref().map(|c| c.base_url());
     console.out(&render(
         &estimate,
@@ -30,7 +34,7 @@ pub(crate) async fn plan(
     ));
     console.line(&format!("Report: {}", report.dir.display()));
     if let Some(out) = out {
-        pipeline::save_plan(out, args, &checked)?;
+        pipeline::save_plan(out, args, checked)?;
         console.line(&format!(
             "Plan saved to {}: apply exactly it with `ct-onboard run {} --plan {}`",
             out.display(),
@@ -74,16 +78,26 @@ fn render(
     );
     if estimate.already_done + estimate.conflicts > 0 {
         out += &format!(
-            "  journal:      {} already done (not sent again), {} in conflict (left alone; --reapply sends them)\n",
+            "  settled:      {} already held (not sent again), {} in conflict (left alone; --allow-overwrite sends them)\n",
             estimate.already_done, estimate.conflicts
         );
     }
+    if checked_at.is_some() {
+        out += &render_changes(estimate);
+    }
+    let holdings_reads = match checked_at {
+        Some(_) => format!(
+            " + {} reads of what users hold + {} to verify",
+            estimate.refresh_reads, estimate.verify_reads
+        ),
+        None => String::new(),
+    };
     out += &format!(
-        "  requests:     {} ({} assignments + {} policy reads + {} user lookups)\n",
+        "  requests:     {} ({} assignments + {} policy reads + {} user lookups{holdings_reads})\n",
         estimate.requests(),
         estimate.assignments,
         estimate.policy_reads,
-        estimate.user_lookups
+        estimate.user_lookups,
     );
     out += &format!(
         "  time:         about {} at {rate} requests/min ({}/min less {}% reserve)\n",
@@ -95,6 +109,23 @@ fn render(
         "  daily quota:  {share:.1}% of {}\n",
         settings.daily_quota()
     );
+    out
+}
+
+/// The changes line: how many of each, guarded ones called out.
+fn render_changes(estimate: &Estimate) -> String {
+    let counts: Vec<String> = estimate
+        .changes
+        .iter()
+        .map(|(change, n)| format!("{n} {}", change.as_str()))
+        .collect();
+    let mut out = format!("  changes:      {}\n", counts.join(", "));
+    if estimate.guarded > 0 {
+        out += &format!(
+            "  guarded:      {} would lose what users hold: not sent (see assignments.csv; --allow-overwrite sends them)\n",
+            estimate.guarded
+        );
+    }
     out
 }
 

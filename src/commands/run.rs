@@ -20,7 +20,7 @@ pub(crate) async fn run(
     console: &Console,
 ) -> Result<Exit, Error> {
     if args.dry_run {
-        return super::plan::plan(&args.input, config, None, console).await;
+        return super::plan::plan(&args.input, &args.account, config, None, console).await;
     }
     if args.plan.is_some() && args.sandbox {
         return Err(Error::Usage(
@@ -37,7 +37,7 @@ pub(crate) async fn run(
         false => None,
     };
     let checked = match &args.plan {
-        Some(saved) => pipeline::from_saved_plan(saved, &args.input, config)?,
+        Some(saved) => pipeline::from_saved_plan(saved, &args.input, config).await?,
         None => {
             let inputs = Inputs::load(&args.input, config)?;
             let target = sandbox
@@ -48,14 +48,17 @@ pub(crate) async fn run(
         }
     };
     super::show_checked(&checked, console);
+    let refreshed = pipeline::refresh(checked, &args.input, args.account.require_refresh).await?;
+    super::show_unknown(&refreshed, console);
     let options = ApplyOptions {
         sandbox: sandbox.is_some(),
         limit: args.limit,
         max_errors: args.max_errors,
-        reapply: args.reapply,
+        allow_overwrite: args.account.allow_overwrite,
+        verify: !args.no_verify,
         show_progress,
     };
-    let report = pipeline::apply(checked, &options).await?;
+    let report = pipeline::apply(refreshed, &options).await?;
     console.line(&one_line(&report));
     if let Some(sandbox) = &sandbox {
         let state = sandbox.snapshot();

@@ -151,14 +151,13 @@ fn a_changed_balance_is_a_conflict_until_reapplied() {
         full_time.iter().all(|u| &u["outcome"] == "conflict"),
         "{full_time:?}"
     );
+    // The account holds 15 days: setting 20 would replace them, so it is guarded.
+    let error = &full_time[0]["error"];
     assert!(
-        full_time[0]["error"].contains("already assigned with balance 15 days"),
+        error.contains("would replace 15 days of Vacation - Full-time (set to 20 days)")
+            && error.contains("--allow-overwrite"),
         "{:?}",
         full_time[0]
-    );
-    assert!(
-        full_time[0]["error"].contains("this sheet says balance 20 days")
-            && full_time[0]["error"].contains("--reapply")
     );
     assert!(
         users
@@ -512,11 +511,11 @@ fn plan_shows_what_the_journal_already_settles() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("journal:      28 already done (not sent again), 0 in conflict"),
+        stdout.contains("settled:      28 already held (not sent again), 0 in conflict"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("requests:     62 (58 assignments"),
+        stdout.contains("requests:     75 (58 assignments + 2 policy reads + 2 user lookups + 8 reads of what users hold + 5 to verify)"),
         "{stdout}"
     );
 
@@ -534,7 +533,7 @@ fn plan_shows_what_the_journal_already_settles() {
     assert!(
         String::from_utf8(out.stdout)
             .unwrap()
-            .contains("in conflict (left alone; --reapply sends them)")
+            .contains("in conflict (left alone; --allow-overwrite sends them)")
     );
     assert_eq!(puts(&running), 28, "planning sends nothing");
 }

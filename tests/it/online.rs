@@ -155,7 +155,7 @@ fn a_unit_other_than_the_policys_is_a_warning_only() {
 }
 
 #[test]
-fn a_40_row_sheet_plans_in_four_gets_and_no_writes() {
+fn a_40_row_sheet_plans_in_twelve_batched_gets_and_no_writes() {
     let users: Vec<_> = (0..40)
         .map(|i| {
             seed_user(
@@ -196,9 +196,19 @@ fn a_40_row_sheet_plans_in_four_gets_and_no_writes() {
         2,
         "one batch of emails, one of user IDs"
     );
+    // What users hold: one balances read per time-off type in use (Vacation, Sick
+    // Leave), and each of the 3 pay-rule policies on two dates (today, far ahead).
+    assert_eq!(
+        snapshot.count("GET /time-off/v1/policy-types/{id}/balances"),
+        2
+    );
+    assert_eq!(
+        snapshot.count("GET /company-policies/v1/pay-rule-policies/{id}/assignments"),
+        6
+    );
     assert_eq!(
         snapshot.requests.values().sum::<u64>(),
-        4,
+        12,
         "{:?}",
         snapshot.requests
     );
