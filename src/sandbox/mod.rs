@@ -98,6 +98,11 @@ impl Sandbox {
         lock(&self.state).limits = limits;
     }
 
+    /// Gives users holdings, as a change made in the Connecteam app would.
+    pub fn hold(&self, holdings: &SeedHoldings) {
+        lock(&self.state).hold(holdings);
+    }
+
     /// Starts the next per-minute window now, instead of when the clock says.
     pub fn next_minute(&self) {
         lock(&self.state).next_minute();

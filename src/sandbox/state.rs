@@ -402,7 +402,7 @@ impl State {
     }
 
     /// Gives users the seed's holdings, as if assigned before any run (`times_set` 0).
-    fn hold(&mut self, holdings: &SeedHoldings) {
+    pub fn hold(&mut self, holdings: &SeedHoldings) {
         for h in &holdings.time_off {
             let Some((type_id, policy)) = self.time_off_policy(&h.policy_id) else {
                 continue;

@@ -1,5 +1,6 @@
 //! The one integration-test binary: the CLI driven as a user would, on fixture files.
 
+mod account;
 mod check;
 mod client;
 mod exits;

@@ -1,0 +1,338 @@
+//! Knowing the account: every change kind, the guard and `--allow-overwrite`, a lost
+//! journal, writes answered 200 but not applied, `verify` finding drift, and an account
+//! whose read endpoints are missing.
+
+use std::path::{Path, PathBuf};
+
+use ct_onboard::sandbox::{Faults, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot};
+use jiff::civil::date;
+
+use crate::util::{Record, RunningSandbox, only_run_dir, read_records, sample_seed, write};
+
+const A: u64 = 9_170_357;
+const B: u64 = 9_170_358;
+const C: u64 = 9_170_359;
+const D: u64 = 9_170_361;
+
+fn time_off(user_id: u64, policy_id: &str, balance: f64) -> SeedTimeOff {
+    SeedTimeOff {
+        user_id,
+        policy_id: policy_id.into(),
+        balance: Some(balance),
+    }
+}
+
+fn pay_rule(user_id: u64, policy_id: u64, effective_date: jiff::civil::Date) -> SeedPayRule {
+    SeedPayRule {
+        user_id,
+        policy_id,
+        effective_date,
+    }
+}
+
+/// Four full-time hires (Vacation - Full-time 15 days, Sick Leave, Overtime Eligible from
+/// the start date) and what the account already holds for them:
+/// - A holds Vacation - Part-time with 12.5 hours: a guarded move;
+/// - B holds exactly what the manifest says: unchanged, nothing sent;
+/// - C holds Vacation - Full-time with 10 days (a guarded balance change) and Standard
+///   Hourly since 2026: a switch;
+/// - D holds Vacation - Part-time with 0 hours (a move that loses nothing) and Standard
+///   Hourly from 2030, after D's start date: a guarded replace.
+fn account() -> (RunningSandbox, tempfile::TempDir, PathBuf) {
+    let mut seed = sample_seed(vec![]);
+    seed.holdings = SeedHoldings {
+        time_off: vec![
+            time_off(A, "pol-vac-pt-001", 12.5),
+            time_off(B, "pol-vac-ft-001", 15.0),
+            time_off(B, "pol-sick-001", 0.0),
+            time_off(C, "pol-vac-ft-001", 10.0),
+            time_off(D, "pol-vac-pt-001", 0.0),
+        ],
+        pay_rules: vec![
+            pay_rule(B, 12346, date(2029, 1, 4)),
+            pay_rule(C, 12345, date(2026, 1, 1)),
+            pay_rule(D, 12345, date(2030, 1, 1)),
+        ],
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = write(
+        dir.path(),
+        "hires.csv",
+        &format!(
+            "User ID,Employee Type,Start Date\n{A},full-time,2029-01-04\n{B},full-time,2029-01-04\n\
+             {C},full-time,2029-01-11\n{D},full-time,2029-01-11\n"
+        ),
+    );
+    (running, dir, sheet)
+}
+
+fn command(
+    running: &RunningSandbox,
+    dir: &Path,
+    verb: &str,
+    sheet: &Path,
+) -> std::process::Command {
+    let mut cmd = running.ct_process();
+    cmd.arg(verb)
+        .arg(sheet)
+        .args(["--no-progress", "--rate-per-minute", "1000000"])
+        .arg("--report-dir")
+        .arg(dir.join("reports").join(verb))
+        .arg("--state")
+        .arg(dir.join("state.db"));
+    cmd
+}
+
+fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The latest report's assignments.csv.
+fn assignments(dir: &Path, verb: &str) -> Vec<Record> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("reports").join(verb))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    runs.sort();
+    read_records(&runs.last().unwrap().join("assignments.csv"))
+}
+
+fn line<'a>(lines: &'a [Record], user: u64, policy: &str) -> &'a Record {
+    lines
+        .iter()
+        .find(|l| l["user_id"] == *user.to_string() && &l["policy_id"] == policy)
+        .unwrap_or_else(|| panic!("no line for {user} {policy}"))
+}
+
+fn puts(state: &Snapshot) -> u64 {
+    state
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("PUT"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[test]
+fn the_plan_gives_every_assignment_its_change_and_holds_back_what_would_be_lost() {
+    let (running, dir, sheet) = account();
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "plan", &sheet));
+    assert_eq!(code, 1, "guarded changes need a decision: {stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "changes:      4 new, 3 unchanged, 1 set_balance, 2 move, 1 switch, 1 replace"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("guarded:      3 would lose"), "{stdout}");
+    let lines = assignments(dir.path(), "plan");
+    let expect = |user, policy, change: &str, status: &str| {
+        let l = line(&lines, user, policy);
+        assert_eq!((&l["change"], &l["status"]), (change, status), "{l:?}");
+        l.clone()
+    };
+    let a = expect(A, "pol-vac-ft-001", "move", "conflict");
+    assert_eq!(&a["holds"], "Vacation - Part-time, 12.5 hours");
+    assert!(
+        a["error"].contains("would lose 12.5 hours of Vacation - Part-time"),
+        "{a:?}"
+    );
+    expect(A, "pol-sick-001", "new", "planned");
+    expect(A, "12346", "new", "planned");
+    for policy in ["pol-vac-ft-001", "pol-sick-001", "12346"] {
+        expect(B, policy, "unchanged", "skipped");
+    }
+    let c = expect(C, "pol-vac-ft-001", "set_balance", "conflict");
+    assert!(
+        c["error"].contains("10 days of Vacation - Full-time (set to 15 days)"),
+        "{c:?}"
+    );
+    let switch = expect(C, "12346", "switch", "planned");
+    assert_eq!(&switch["holds"], "Standard Hourly since 2026-01-01");
+    expect(D, "pol-vac-ft-001", "move", "planned");
+    let d = expect(D, "12346", "replace", "conflict");
+    assert!(
+        d["error"].contains("would remove Standard Hourly from 2030-01-01"),
+        "{d:?}"
+    );
+    assert_eq!(puts(&running.sandbox.snapshot()), 0, "a plan sends nothing");
+}
+
+#[test]
+fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
+    let (running, dir, sheet) = account();
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    // A's sick leave and pay rule, C's sick leave and switch, D's move and sick leave.
+    let state = running.sandbox.snapshot();
+    assert_eq!(puts(&state), 6, "{:?}", state.requests);
+    let held = |user: u64, type_id: &str| {
+        state
+            .time_off_assignments
+            .iter()
+            .find(|h| h.user_id == user && h.policy_type_id == type_id)
+            .map(|h| (h.policy_id.clone(), h.balance))
+    };
+    assert_eq!(
+        held(A, "pt-vacation-001"),
+        Some(("pol-vac-pt-001".into(), Some(12.5))),
+        "A's hours are kept"
+    );
+    assert_eq!(
+        held(D, "pt-vacation-001"),
+        Some(("pol-vac-ft-001".into(), Some(15.0)))
+    );
+    assert!(
+        state
+            .pay_rule_assignments
+            .iter()
+            .any(|h| h.user_id == D && h.effective_date == "2030-01-01"),
+        "D's later pay rule is kept"
+    );
+    let users = read_records(&only_run_dir(&dir.path().join("reports/run")).join("users.csv"));
+    let outcome = |user: u64| {
+        users
+            .iter()
+            .find(|u| u["user_id"] == *user.to_string())
+            .map(|u| u["outcome"].to_owned())
+    };
+    assert_eq!(outcome(B).as_deref(), Some("skipped"));
+    assert_eq!(outcome(A).as_deref(), Some("conflict"));
+
+    let (code, stdout, stderr) =
+        run(command(&running, dir.path(), "run", &sheet).arg("--allow-overwrite"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let state = running.sandbox.snapshot();
+    assert_eq!(puts(&state), 9, "exactly the three guarded ones more");
+    let a = state
+        .time_off_assignments
+        .iter()
+        .find(|h| h.user_id == A && h.policy_type_id == "pt-vacation-001")
+        .unwrap();
+    assert_eq!(
+        (a.policy_id.as_str(), a.balance),
+        ("pol-vac-ft-001", Some(15.0))
+    );
+}
+
+#[test]
+fn with_the_journal_lost_a_sheet_the_account_matches_sends_nothing() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let samples = crate::util::root().join("samples/new-hires.csv");
+    let (code, _, stderr) = run(&mut command(&running, dir.path(), "run", &samples));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(puts(&running.sandbox.snapshot()), 86);
+    // A new machine: no state file.
+    std::fs::remove_file(dir.path().join("state.db")).unwrap();
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &samples));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        puts(&running.sandbox.snapshot()),
+        86,
+        "zero writes the second time"
+    );
+    assert!(
+        stdout.contains("0 assignments done, 86 already done"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_write_answered_200_but_not_applied_is_failed_and_sent_again() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        silent_drop_rate: 1.0,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = write(
+        dir.path(),
+        "two.csv",
+        &format!(
+            "User ID,Employee Type,Start Date\n{A},full-time,2029-01-04\n{B},part-time,2029-01-04\n"
+        ),
+    );
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let lines = assignments(dir.path(), "run");
+    assert_eq!(lines.len(), 6);
+    assert!(
+        lines.iter().all(|l| &l["status"] == "failed"
+            && l["error"].contains("Connecteam answered 200 but does not hold it")),
+        "{lines:?}"
+    );
+    assert_eq!(puts(&running.sandbox.snapshot()), 6);
+
+    running.sandbox.set_faults(Faults::default());
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let state = running.sandbox.snapshot();
+    assert_eq!(puts(&state), 12, "each sent again once");
+    assert_eq!(
+        state.time_off_assignments.len() + state.pay_rule_assignments.len(),
+        6
+    );
+}
+
+#[test]
+fn verify_finds_a_change_made_elsewhere() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let samples = crate::util::root().join("samples/new-hires.csv");
+    let (code, _, stderr) = run(&mut command(&running, dir.path(), "run", &samples));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "verify", &samples));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("holds all 86 assignments"), "{stdout}");
+
+    // Someone moves Ana to the part-time vacation policy in the Connecteam app.
+    running.sandbox.hold(&SeedHoldings {
+        time_off: vec![time_off(A, "pol-vac-pt-001", 5.0)],
+        pay_rules: vec![],
+    });
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "verify", &samples));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("row 2 (user 9170357): time_off pol-vac-ft-001 \"Vacation - Full-time\" is not held; the account holds Vacation - Part-time, 5 hours"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 of 86 assignments are not held"),
+        "{stdout}"
+    );
+    let writes = puts(&running.sandbox.snapshot());
+    assert_eq!(writes, 86, "verify writes nothing");
+}
+
+#[test]
+fn missing_read_endpoints_leave_holdings_unknown_unless_required() {
+    let mut seed = sample_seed(vec![]);
+    seed.missing_reads = true;
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let samples = crate::util::root().join("samples/new-hires.csv");
+    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "plan", &samples));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning: cannot read what users hold for time-off type \"Vacation\": the endpoint is missing (HTTP 404)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pay-rule assignments: the endpoint is missing"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("changes:      86 unknown"), "{stdout}");
+
+    let (code, _, stderr) =
+        run(command(&running, dir.path(), "plan", &samples).arg("--require-refresh"));
+    assert_eq!(code, 69, "{stderr}");
+    assert!(stderr.contains("--require-refresh"), "{stderr}");
+}
