@@ -10,6 +10,9 @@
 //! - lookups: `plan` of a 10,000-row sheet identified by email at the Expert plan's
 //!   100/min: its ~100 user lookups go through the same throttle as writes (target: zero
 //!   429s);
+//! - economy: a 300-user, 900-assignment run with everything included (policy reads,
+//!   lookups, reading what users hold before, verifying after): requests per assignment
+//!   (target ≤ 1.05) and 429s (target zero);
 //! - the naive peer: the API documentation's own bulk example (one PUT after another,
 //!   no pacing, no retry) against a sandbox at Expert limits, next to ct-onboard on the
 //!   same sheet.
@@ -207,6 +210,65 @@ async fn naive_peer(url: &str, users: u64) -> (usize, usize, f64) {
     (ok, sent, start.elapsed().as_secs_f64())
 }
 
+/// Three assignments per user (two time-off types and a pay rule) at 1200/min: every
+/// request the run sends, per assignment.
+fn economy(runtime: &tokio::runtime::Runtime, users: u64) {
+    let setup = Setup::new(users);
+    std::fs::write(
+        setup.path("manifest.yaml"),
+        "employee_types:
+  bench:
+    time_off:
+      - policy_id: pol-vac-ft-001
+        balance: 10
+        unit: days
+      - policy_id: pol-sick-001
+    pay_rule:
+      policy_id: 12345
+      effective_date: 2027-06-01
+",
+    )
+    .expect("manifest");
+    let limits = Limits {
+        per_minute: Some(1200),
+        per_day: None,
+        ..Limits::default()
+    };
+    let sandbox = runtime
+        .block_on(Sandbox::start(
+            seed(users, limits),
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("sandbox");
+    let seconds = run(
+        &sandbox,
+        &setup,
+        &[
+            "--rate-per-minute",
+            "1200",
+            "--quota-reserve-percent",
+            "0",
+            "--concurrency",
+            "8",
+        ],
+    );
+    let state = sandbox.snapshot();
+    let requests: u64 = state.requests.values().sum();
+    let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
+    let reads = requests
+        - state
+            .requests
+            .iter()
+            .filter(|(k, _)| k.starts_with("PUT"))
+            .map(|(_, n)| n)
+            .sum::<u64>();
+    println!(
+        "economy:  {users} users, {assignments} assignments: {requests} requests ({reads} reads) in {seconds:.1} s = {:.3} per assignment, {} 429s",
+        requests as f64 / assignments as f64,
+        state.rate_limited
+    );
+}
+
 /// `plan` of a sheet of `users` hires identified by email, at the Expert plan's limits
 /// and ct-onboard's default pace (100/min less the 10 % reserve).
 fn lookups(runtime: &tokio::runtime::Runtime, users: u64) {
@@ -306,6 +368,10 @@ fn main() {
              journal, report); bare reqwest loop {ok} in {bare_seconds:.2} s = {bare_rate:.0}/s; ratio {:.2}",
             tool_rate / bare_rate
         );
+    }
+
+    if wanted("economy") {
+        economy(&runtime, 300);
     }
 
     if wanted("lookups") {
