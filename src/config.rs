@@ -60,6 +60,10 @@ pub struct Settings {
     /// A file holding the API key, readable by its owner only
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// Stop (exit 3, the rest deferred) after being rate-limited this long with no request
+    /// succeeding, such as 10m, 90s or 1h [default: 10m]
+    #[arg(long, value_name = "DURATION")]
+    pub rate_limit_patience: Option<String>,
     /// Header names for the columns ct-onboard reads (settings file only)
     #[arg(skip)]
     pub columns: Option<ColumnMapping>,
@@ -121,6 +125,7 @@ impl Settings {
             api_key_file: self.api_key_file.or(file.api_key_file),
             columns: self.columns.or(file.columns),
             query_arrays: self.query_arrays.or(file.query_arrays),
+            rate_limit_patience: self.rate_limit_patience.or(file.rate_limit_patience),
         }
     }
 
@@ -164,6 +169,12 @@ impl Settings {
     pub fn retry_backoff(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.retry_backoff_ms.unwrap_or(500))
     }
+    pub fn rate_limit_patience(&self) -> std::time::Duration {
+        self.rate_limit_patience
+            .as_deref()
+            .and_then(|d| parse_duration(d).ok())
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
     pub fn report_dir(&self) -> PathBuf {
         self.report_dir
             .clone()
@@ -195,6 +206,7 @@ impl Settings {
                 backoff_base: self.retry_backoff(),
             },
             query_arrays: self.query_arrays.unwrap_or_default(),
+            rate_limit_patience: self.rate_limit_patience(),
         }
     }
 
@@ -229,6 +241,9 @@ impl Settings {
         if self.request_timeout_secs == Some(0) {
             bad("request_timeout_secs", "must be at least 1");
         }
+        if let Some(Err(message)) = self.rate_limit_patience.as_deref().map(parse_duration) {
+            bad("rate_limit_patience", &message);
+        }
         if let Some(format) = &self.date_format {
             let probe = jiff::civil::date(2027, 12, 31);
             let ok = jiff::fmt::strtime::format(format.as_str(), probe)
@@ -258,9 +273,41 @@ impl Settings {
     }
 }
 
+/// A duration such as `10m`, `90s`, `1h` or `500ms`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("\"{text}\" is not a duration such as 10m, 90s, 1h or 500ms");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let millis = match unit.trim() {
+        "ms" => n,
+        "" | "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_millis(millis))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_millis());
+        assert_eq!(secs("10m"), Ok(600_000));
+        assert_eq!(secs("90s"), Ok(90_000));
+        assert_eq!(secs("90"), Ok(90_000));
+        assert_eq!(secs("1h"), Ok(3_600_000));
+        assert_eq!(secs("500ms"), Ok(500));
+        assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("").is_err());
+    }
 
     #[test]
     fn flags_win_over_the_file_field_by_field() {
@@ -301,6 +348,7 @@ mod tests {
             "date_format",
             "api_key_file",
             "query_arrays",
+            "rate_limit_patience",
             "[columns]",
         ] {
             assert!(

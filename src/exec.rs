@@ -314,6 +314,9 @@ fn stop_status(reason: StopReason, client: &Client) -> (AssignmentStatus, String
         StopReason::QuotaExhausted => {
             return (AssignmentStatus::Deferred, client.deferred_message());
         }
+        StopReason::RateLimitedTooLong => {
+            return (AssignmentStatus::Deferred, client.impatience_message());
+        }
         StopReason::Interrupted => "the run was interrupted first",
         StopReason::AuthRefused => "the run stopped: Connecteam refused the API key",
         StopReason::MaxErrors => "the run stopped at --max-errors",
@@ -357,12 +360,16 @@ async fn send_recorded(
     }
     let started_at = now();
     let sent = send(run.client, user_id, assignment).await;
-    let line = AssignmentLine {
+    let never_sent = sent.attempts == 0;
+    let mut line = AssignmentLine {
         started_at,
         finished_at: now(),
         attempts: sent.attempts,
         ..answered(assignment, sent.result)
     };
+    if never_sent && line.status == AssignmentStatus::Failed && run.client.stop().ends_retries() {
+        line.status = AssignmentStatus::NotAttempted;
+    }
     (line, Some(key))
 }
 

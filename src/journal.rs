@@ -394,8 +394,12 @@ pub enum LockError {
 }
 
 impl StateLock {
-    /// Takes the lock on `<state>.lock`, writing who holds it and since when.
+    /// Takes the lock on `<state>.lock`, writing who holds it and since when. The state
+    /// path is made canonical first, so that a symlink or `..` to the same journal finds
+    /// the same lock.
     pub fn acquire(state: &Path) -> Result<StateLock, LockError> {
+        let state = canonical(state)
+            .map_err(|e| LockError::Io(format!("cannot resolve {}: {e}", state.display())))?;
         let mut name = state.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
@@ -442,6 +446,23 @@ impl StateLock {
         written.map_err(|e| LockError::Io(format!("cannot write {}: {e}", path.display())))?;
         Ok(StateLock { _file: file })
     }
+}
+
+/// The path with every symlink and `..` resolved, for a file that may not exist yet
+/// (its folder is created).
+fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+    if path.exists() {
+        return std::fs::canonicalize(path);
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    Ok(std::fs::canonicalize(dir)?.join(name))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::input::{decode_text, normalize_header, values};
-use crate::problem::{Place, Problem, column_label};
+use crate::problem::{Place, Problem, Quoted, column_label};
 
 /// The unit of a time-off balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -40,7 +40,7 @@ impl FromStr for Unit {
         match s.trim().to_ascii_lowercase().as_str() {
             "hours" => Ok(Unit::Hours),
             "days" => Ok(Unit::Days),
-            other => Err(format!("unit \"{other}\" is not one of: hours, days")),
+            other => Err(format!("unit {} is not one of: hours, days", Quoted(other))),
         }
     }
 }
@@ -360,7 +360,7 @@ fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
                 problems.push(Problem::new(
                     file,
                     v.place,
-                    format!("kind \"{}\" is not time_off or pay_rule", v.text),
+                    format!("kind {} is not time_off or pay_rule", Quoted(&v.text)),
                 ));
                 continue;
             }
@@ -540,12 +540,15 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
         .as_ref()
         .and_then(|v| match Decimal::from_str(v.text.trim()) {
             Ok(d) if d.is_sign_negative() && !d.is_zero() => {
-                fail(&v.place, format!("balance {} is negative", v.text));
+                fail(&v.place, format!("balance {} is negative", Quoted(&v.text)));
                 None
             }
             Ok(d) => Some(d),
             Err(_) => {
-                fail(&v.place, format!("balance \"{}\" is not a number", v.text));
+                fail(
+                    &v.place,
+                    format!("balance {} is not a number", Quoted(&v.text)),
+                );
                 None
             }
         });
@@ -593,8 +596,8 @@ fn pay_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> Option<PayRuleR
                 fail(
                     &v.place,
                     format!(
-                        "pay-rule policy_id \"{}\" is not a positive whole number",
-                        v.text
+                        "pay-rule policy_id {} is not a positive whole number",
+                        Quoted(&v.text)
                     ),
                 );
                 None

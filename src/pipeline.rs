@@ -12,7 +12,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::api::{ApiKey, Client, StopReason};
+use std::sync::Arc;
+
+use crate::api::{ApiKey, Client, Stop, StopReason};
 use crate::cli::InputArgs;
 use crate::config::Settings;
 use crate::error::Error;
@@ -99,8 +101,18 @@ pub enum Target<'a> {
     Sandbox(&'a str),
 }
 
-/// The client for the target: `None` when the settings have no key (offline).
-pub fn connect(settings: &Settings, target: Target<'_>) -> Result<Option<Client>, Error> {
+/// The client for the target: `None` when the settings have no key (offline). It stops
+/// on `stop`, which the signal handler sets.
+pub fn connect(
+    settings: &Settings,
+    target: Target<'_>,
+    stop: &Arc<Stop>,
+) -> Result<Option<Client>, Error> {
+    let client = connect_to(settings, target)?;
+    Ok(client.map(|c| c.with_stop(Arc::clone(stop))))
+}
+
+fn connect_to(settings: &Settings, target: Target<'_>) -> Result<Option<Client>, Error> {
     let options = settings.client_options();
     match target {
         Target::Settings => {
@@ -416,7 +428,8 @@ pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Repor
         settings.state()
     };
     let journal = Journal::open(&journal_path).map_err(Error::Local)?;
-    let (dir, run_id) = create_report_dir(settings)?;
+    // The report folder is made when the report is written: a killed run leaves none.
+    let run_id = report::new_run_id();
     let mode = if options.sandbox { "sandbox" } else { "run" };
     journal
         .start_run(&run_id, mode, client.base_url(), &inputs.sheet.file)
@@ -425,6 +438,21 @@ pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Repor
     // Every sheet row once: executed rows, and rows left out as invalid.
     let users = execute(&refreshed, &client, &journal, &run_id, options).await?;
     let summary = run_summary(inputs, plan, &client, &users, mode, started);
+    let exit = Exit::of_outcomes(client.stop().get(), &users);
+    // summary.json is written last, and the journal records the run's end only after it:
+    // `history` never claims a run whose report is not there.
+    let written = create_report_dir_as(settings, &run_id)
+        .and_then(|(dir, id)| Ok((write_report(&dir, &id, inputs, &users, summary)?, dir)));
+    let (summary, dir) = match written {
+        Ok(written) => written,
+        Err(e) => {
+            let note = format!("the report could not be written: {e}");
+            if let Err(message) = journal.finish_run(&run_id, Exit::CannotWrite.code(), &note) {
+                tracing::error!("{message}");
+            }
+            return Err(e);
+        }
+    };
     let outcomes: Vec<String> = summary
         .outcomes
         .iter()
@@ -433,8 +461,6 @@ pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Repor
     if let Err(message) = journal.finish_run(&run_id, summary.exit_code, &outcomes.join(", ")) {
         tracing::error!("{message}");
     }
-    let exit = Exit::of_outcomes(client.stop().get(), &users);
-    let summary = write_report(&dir, &run_id, inputs, &users, summary)?;
     Ok(Report {
         users,
         summary,
@@ -496,14 +522,6 @@ async fn execute(
         limit: options.limit,
     };
     let progress = Progress::new(rows.len() as u64, options.show_progress);
-    let signals = tokio::spawn({
-        let client = client.clone();
-        async move {
-            wait_for_stop_signal().await;
-            tracing::warn!("interrupted: finishing the requests in flight, starting no new ones…");
-            client.stop().set(StopReason::Interrupted);
-        }
-    });
     tracing::info!(
         "starting: {} users, {} assignments, against {}",
         rows.len(),
@@ -525,7 +543,6 @@ async fn execute(
         }
         _ => executed,
     };
-    signals.abort();
     let mut executed = executed.into_iter().peekable();
     Ok(plan
         .rows
@@ -539,8 +556,13 @@ async fn execute(
 }
 
 fn create_report_dir(settings: &Settings) -> Result<(PathBuf, String), Error> {
+    create_report_dir_as(settings, &report::new_run_id())
+}
+
+/// The run's report folder, named for its run ID (with a suffix if that is taken).
+fn create_report_dir_as(settings: &Settings, run_id: &str) -> Result<(PathBuf, String), Error> {
     let report_dir = settings.report_dir();
-    report::create_run_dir(&report_dir, &report::new_run_id()).map_err(|e| {
+    report::create_run_dir(&report_dir, run_id).map_err(|e| {
         Error::Local(format!(
             "cannot create a report folder under {}: {e}",
             report_dir.display()
@@ -599,6 +621,19 @@ impl Summary {
             exit_code: 0,
         }
     }
+}
+
+/// Sets `stop` on the first SIGINT or SIGTERM (no request starts after it, waits end,
+/// requests in flight get a short grace, the report is written); exits at once, 130,
+/// on the second.
+pub async fn interrupt_on_signals(stop: Arc<Stop>) {
+    wait_for_stop_signal().await;
+    tracing::warn!(
+        "interrupted: starting no new request, finishing those in flight, writing the report… (again to quit at once)"
+    );
+    stop.set(StopReason::Interrupted);
+    wait_for_stop_signal().await;
+    std::process::exit(i32::from(Exit::Interrupted.code()));
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -674,12 +709,13 @@ pub async fn from_saved_plan(
     path: &Path,
     args: &InputArgs,
     config: Option<&Path>,
+    stop: &Arc<Stop>,
 ) -> Result<Checked, Error> {
     let inputs = Inputs::load(args, config)?;
     let saved = SavedPlan::read(path).map_err(Error::Usage)?;
     let now = fingerprints(args, &inputs.settings).map_err(Error::Usage)?;
     let mut stale = saved.stale_because(&now);
-    let client = connect(&inputs.settings, Target::Settings)?.ok_or_else(|| {
+    let client = connect(&inputs.settings, Target::Settings, stop)?.ok_or_else(|| {
         Error::Usage(
             "no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. Nothing was sent."
                 .into(),

@@ -81,6 +81,8 @@ pub struct PlanRow {
     pub identity: Option<Identity>,
     /// Known from the sheet, or once an email is resolved.
     pub user_id: Option<u64>,
+    /// The row's email when it also gives a user ID: both must name the same user.
+    pub also_email: Option<String>,
     pub employee_type: String,
     pub assignments: Vec<Assignment>,
     pub problems: Vec<Problem>,
@@ -188,7 +190,7 @@ impl<'a> RowPlanner<'a> {
                 .cloned()
                 .collect(),
         };
-        let (identity, user_id) = self.identity(row, &mut problems);
+        let (identity, user_id, also_email) = self.identity(row, &mut problems);
         let type_column = self.columns.index(Field::EmployeeType);
         let employee_type = type_column
             .and_then(|c| values::text(row.cell(c)))
@@ -202,7 +204,8 @@ impl<'a> RowPlanner<'a> {
             problems.add(
                 type_column,
                 format!(
-                    "unknown employee type \"{employee_type}\"; the manifest has: {}",
+                    "unknown employee type {}; the manifest has: {}",
+                    crate::problem::Quoted(&employee_type),
                     self.manifest.type_names().join(", ")
                 ),
             );
@@ -212,18 +215,20 @@ impl<'a> RowPlanner<'a> {
             number: row.number,
             identity,
             user_id,
+            also_email,
             employee_type,
             assignments,
             problems: problems.found,
         }
     }
 
-    /// Who the row names: a user ID, else an email; each user once in the sheet.
+    /// Who the row names: a user ID, else an email; each user once in the sheet. The
+    /// third value is the email of a row that gives both.
     fn identity(
         &mut self,
         row: &SheetRow,
         problems: &mut RowProblems<'_>,
-    ) -> (Option<Identity>, Option<u64>) {
+    ) -> (Option<Identity>, Option<u64>, Option<String>) {
         let columns = self.columns;
         let read = |field: Field| columns.index(field).map(|c| (c, row.cell(c)));
         let user_id = read(Field::UserId).and_then(|(c, cell)| {
@@ -238,9 +243,9 @@ impl<'a> RowPlanner<'a> {
                 None
             })
         });
-        let identity = match (user_id, email) {
-            (Some(id), _) => Identity::UserId(id),
-            (None, Some(email)) => Identity::Email(email),
+        let (identity, also_email) = match (user_id, email) {
+            (Some(id), email) => (Identity::UserId(id), email),
+            (None, Some(email)) => (Identity::Email(email), None),
             (None, None) => {
                 let id_or_email_bad = read(Field::UserId).is_some_and(|(_, c)| !c.is_blank())
                     || read(Field::Email).is_some_and(|(_, c)| !c.is_blank());
@@ -250,7 +255,7 @@ impl<'a> RowPlanner<'a> {
                         "no user_id and no email: the row does not say who to onboard".into(),
                     );
                 }
-                return (None, user_id);
+                return (None, user_id, None);
             }
         };
         if let Some(first) = self.first_seen.get(&identity) {
@@ -265,7 +270,7 @@ impl<'a> RowPlanner<'a> {
         } else {
             self.first_seen.insert(identity.clone(), row.number);
         }
-        (Some(identity), user_id)
+        (Some(identity), user_id, also_email)
     }
 
     /// The employee type's assignments for this row.

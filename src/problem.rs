@@ -73,6 +73,30 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A value from the user's files, quoted for a message: at most [`Quoted::MAX`]
+/// characters of it, with its length when it is longer, so that one hostile cell cannot
+/// make a message of megabytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Quoted<'a>(pub &'a str);
+
+impl Quoted<'_> {
+    pub const MAX: usize = 80;
+}
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(Self::MAX) {
+            None => write!(f, "\"{}\"", self.0),
+            Some((cut, _)) => write!(
+                f,
+                "\"{}…\" ({} characters)",
+                &self.0[..cut],
+                self.0.chars().count()
+            ),
+        }
+    }
+}
+
 /// Spreadsheet column letter for a zero-based index: 0 → A, 25 → Z, 26 → AA.
 pub fn column_letter(index: usize) -> String {
     let mut n = index + 1;
@@ -94,6 +118,17 @@ pub fn column_label(header: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_in_part_with_their_length() {
+        assert_eq!(Quoted("abc").to_string(), "\"abc\"");
+        let long = "x".repeat(50_000);
+        let shown = Quoted(&long).to_string();
+        assert!(shown.len() < 120, "{shown}");
+        assert!(shown.ends_with("…\" (50000 characters)"), "{shown}");
+        let accents = "é".repeat(81);
+        assert!(Quoted(&accents).to_string().contains("(81 characters)"));
+    }
 
     #[test]
     fn column_letters_follow_spreadsheet_order() {

@@ -310,9 +310,12 @@ impl Estimate {
         };
         let emails = valid
             .iter()
-            .filter(|r| matches!(r.identity, Some(Identity::Email(_))))
+            .filter(|r| matches!(r.identity, Some(Identity::Email(_))) || r.also_email.is_some())
             .count();
-        let ids = valid.len() - emails;
+        let ids = valid
+            .iter()
+            .filter(|r| matches!(r.identity, Some(Identity::UserId(_))))
+            .count();
         let batch = crate::resolve::LOOKUP_BATCH;
         Estimate {
             users: valid.len(),

@@ -221,6 +221,7 @@ impl UserDirectory {
                 Some(Identity::UserId(id)) => ids.push(*id),
                 None => {}
             }
+            emails.extend(row.also_email.clone());
         }
         let mut directory = UserDirectory::default();
         for batch in emails.chunks(LOOKUP_BATCH) {
@@ -250,18 +251,51 @@ impl UserDirectory {
     }
 }
 
+/// Every page of one filtered lookup, and never more than the filter can produce: a
+/// server that ignores the filter (users matching no identifier asked for) is an error,
+/// and paging stops at a page that brings no user not seen before, or once the
+/// identifiers cannot account for more pages.
 async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Vec<User>, ApiError> {
-    let mut users = Vec::new();
-    let mut offset = 0;
-    loop {
-        let page = client.users(emails, ids, offset, PAGE).await?.data;
-        let full = page.len() as u64 == PAGE;
-        offset += page.len() as u64;
-        users.extend(page);
-        if !full {
-            return Ok(users);
+    let mut users: Vec<User> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let asked = emails.len() + ids.len();
+    let most_pages = asked.div_ceil(PAGE as usize) + 1;
+    for page_number in 1.. {
+        let page = client.users(emails, ids, users.len() as u64, PAGE).await?;
+        if let Some(stray) = page.data.iter().find(|u| !asked_for(u, emails, ids)) {
+            return Err(ApiError {
+                class: crate::api::ErrorClass::Permanent,
+                status: Some(page.status),
+                message: format!(
+                    "a lookup of {asked} users answered user {}, who matches none of them: \
+                     the server ignored the filter, so ct-onboard stops rather than read the whole account",
+                    stray.user_id
+                ),
+                request_id: page.request_id,
+                limits: page.limits,
+            });
+        }
+        let full = page.data.len() as u64 == PAGE;
+        let fresh: Vec<User> = page
+            .data
+            .into_iter()
+            .filter(|u| seen.insert(u.user_id))
+            .collect();
+        let nothing_new = fresh.is_empty();
+        users.extend(fresh);
+        if !full || nothing_new || page_number >= most_pages {
+            break;
         }
     }
+    Ok(users)
+}
+
+fn asked_for(user: &User, emails: &[String], ids: &[u64]) -> bool {
+    ids.contains(&user.user_id)
+        || user
+            .email
+            .as_ref()
+            .is_some_and(|e| emails.contains(&e.trim().to_lowercase()))
 }
 
 /// The plan with each valid row given its Connecteam user ID, or a problem: an email must
@@ -278,6 +312,10 @@ pub fn resolve_users(plan: Plan, users: &UserDirectory, columns: &Columns, file:
             None => continue,
         };
         let column = columns.index(field).map(|c| columns.label(c));
+        let outcome = outcome.and_then(|user_id| match &row.also_email {
+            Some(email) => same_user(user_id, email, users),
+            None => Ok(user_id),
+        });
         match outcome {
             Ok(user_id) => {
                 row.user_id = Some(user_id);
@@ -326,6 +364,20 @@ fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
                 .map(|u| u.user_id.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
+        )),
+    }
+}
+
+/// A row that gives both a user ID and an email: they must be one person.
+fn same_user(user_id: u64, email: &str, users: &UserDirectory) -> Result<u64, String> {
+    match match_email(email, users) {
+        Ok(other) if other == user_id => Ok(user_id),
+        Ok(other) => Err(format!(
+            "user_id {user_id} and email {email} are two different Connecteam users (the email is user {other}): \
+             fix one of them"
+        )),
+        Err(why) => Err(format!(
+            "the row gives user_id {user_id} and email {email}, which do not match: {why}"
         )),
     }
 }

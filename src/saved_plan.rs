@@ -169,6 +169,7 @@ impl SavedPlan {
                 number: *number,
                 identity: None,
                 user_id: None,
+                also_email: None,
                 employee_type: String::new(),
                 assignments: Vec::new(),
                 problems: vec![Problem::in_row(

@@ -23,35 +23,58 @@ pub enum StopReason {
     QuotaExhausted = 2,
     AuthRefused = 3,
     MaxErrors = 4,
+    /// Rate-limited with no success for longer than the patience: stops like the quota.
+    RateLimitedTooLong = 5,
 }
 
-/// A stop flag checked before every request. The first reason set wins, except that a
-/// refused key always shows (it decides the exit code).
+/// A stop flag checked before every request, and awaited by every wait. The first
+/// reason set wins, except that a refused key always shows (it decides the exit code).
 #[derive(Debug, Default)]
-pub struct Stop(AtomicU8);
+pub struct Stop {
+    reason: AtomicU8,
+    changed: tokio::sync::Notify,
+}
+
+/// How long a request already in flight may finish after an interrupt.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
 impl Stop {
     pub fn set(&self, reason: StopReason) {
         let _ = self
-            .0
+            .reason
             .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
         if reason == StopReason::AuthRefused {
-            self.0.store(reason as u8, Ordering::SeqCst);
+            self.reason.store(reason as u8, Ordering::SeqCst);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves once the run is interrupted or its key refused: every wait races this.
+    pub async fn halted(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.ends_retries() {
+                return;
+            }
+            changed.await;
         }
     }
 
     pub fn get(&self) -> Option<StopReason> {
-        match self.0.load(Ordering::SeqCst) {
+        match self.reason.load(Ordering::SeqCst) {
             1 => Some(StopReason::Interrupted),
             2 => Some(StopReason::QuotaExhausted),
             3 => Some(StopReason::AuthRefused),
             4 => Some(StopReason::MaxErrors),
+            5 => Some(StopReason::RateLimitedTooLong),
             _ => None,
         }
     }
 
     /// A stop that also ends requests already started (a quota stop lets them finish).
-    fn ends_retries(&self) -> bool {
+    pub fn ends_retries(&self) -> bool {
         matches!(
             self.get(),
             Some(StopReason::Interrupted | StopReason::AuthRefused)
@@ -94,6 +117,8 @@ pub struct ClientOptions {
     pub daily_quota: u32,
     pub retry: RetryPolicy,
     pub query_arrays: QueryArrays,
+    /// How long to go on being rate-limited with no request succeeding before stopping.
+    pub rate_limit_patience: Duration,
 }
 
 /// What the gateway has sent so far.
@@ -127,6 +152,9 @@ pub struct Client {
     retry: RetryPolicy,
     stop: Arc<Stop>,
     counters: Arc<Counters>,
+    patience: Duration,
+    /// When a request last succeeded (or the client was made).
+    last_success: Arc<std::sync::Mutex<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -138,6 +166,12 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client that stops on `stop` (shared with the signal handler) instead of its own.
+    #[must_use]
+    pub fn with_stop(self, stop: Arc<Stop>) -> Client {
+        Client { stop, ..self }
+    }
+
     pub fn new(base_url: &str, key: &ApiKey, options: &ClientOptions) -> Result<Client, String> {
         Ok(Client {
             http: Http::new(base_url, key, options.timeout)?
@@ -150,6 +184,8 @@ impl Client {
             retry: options.retry,
             stop: Arc::default(),
             counters: Arc::default(),
+            patience: options.rate_limit_patience,
+            last_success: Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())),
         })
     }
 
@@ -292,16 +328,24 @@ impl Client {
                     attempts,
                 };
             }
-            self.throttle.acquire().await;
+            tokio::select! {
+                () = self.throttle.acquire() => {}
+                () = self.stop.halted() => continue, // refused at the top, with the reason
+            }
             if std::mem::take(&mut retrying) {
                 // Counted when sent, not when decided: a stop in between sends nothing.
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
             }
             attempts += 1;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let error = match send().await {
+            let error = match self.in_flight(send()).await {
                 Ok(response) => {
                     self.throttle.observe(&response.limits);
+                    *self
+                        .last_success
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        tokio::time::Instant::now();
                     return Call {
                         result: Ok(response),
                         attempts,
@@ -310,6 +354,14 @@ impl Client {
                 Err(error) => error,
             };
             let give_up = match error.class {
+                ErrorClass::RateLimited if self.out_of_patience() => {
+                    self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.stop.set(StopReason::RateLimitedTooLong);
+                    Some(ApiError::unsent(
+                        ErrorClass::QuotaExhausted,
+                        self.impatience_message(),
+                    ))
+                }
                 ErrorClass::RateLimited => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
                     self.throttle.note_rate_limited(&error.limits);
@@ -353,10 +405,49 @@ impl Client {
                 tracing::debug!("{} ({}); retry {retries}", error.message, self.base_url());
                 if !self.stop.ends_retries() {
                     retrying = true;
-                    tokio::time::sleep(self.retry.backoff(retries)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(self.retry.backoff(retries)) => {}
+                        () = self.stop.halted() => {}
+                    }
                 }
             }
         }
+    }
+
+    /// A request on its way: after an interrupt it has [`IN_FLIGHT_GRACE`] to finish,
+    /// then it is abandoned (the next run's refresh finds out whether it landed).
+    async fn in_flight<T>(
+        &self,
+        request: impl Future<Output = Result<Response<T>, ApiError>>,
+    ) -> Result<Response<T>, ApiError> {
+        tokio::pin!(request);
+        tokio::select! {
+            answer = &mut request => return answer,
+            () = self.stop.halted() => {}
+        }
+        match tokio::time::timeout(IN_FLIGHT_GRACE, request).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ApiError::unsent(
+                ErrorClass::Stopped,
+                "abandoned in flight: the run was interrupted".into(),
+            )),
+        }
+    }
+
+    fn out_of_patience(&self) -> bool {
+        self.last_success
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+            > self.patience
+    }
+
+    /// Why work is left for later when the server has rate-limited for too long.
+    pub fn impatience_message(&self) -> String {
+        format!(
+            "rate-limited with no request succeeding for over {} s (rate_limit_patience): left for a later run",
+            self.patience.as_secs()
+        )
     }
 
     /// Why the next attempt is not sent, if it is not.
@@ -372,6 +463,12 @@ impl Client {
                 message.to_owned()
             };
             return Some(ApiError::unsent(ErrorClass::Stopped, message));
+        }
+        if self.stop.get() == Some(StopReason::RateLimitedTooLong) {
+            return Some(ApiError::unsent(
+                ErrorClass::QuotaExhausted,
+                self.impatience_message(),
+            ));
         }
         let spent = match budget {
             Budget::ClaimEach => !self.throttle.try_claim_day(1),

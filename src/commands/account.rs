@@ -14,12 +14,14 @@ use crate::sandbox::{Sandbox, Seed};
 pub(crate) async fn policies(
     args: &PoliciesArgs,
     config: Option<&Path>,
-    console: &Console,
+    session: &super::Session<'_>,
 ) -> Result<Exit, Error> {
+    let console = session.console;
     let settings = pipeline::settings(&args.settings, config)?;
-    let client = pipeline::connect(&settings, Target::Settings)?.ok_or_else(|| {
-        Error::Usage("no API key: set CONNECTEAM_API_KEY, or pass --api-key-file FILE".into())
-    })?;
+    let client =
+        pipeline::connect(&settings, Target::Settings, session.stop)?.ok_or_else(|| {
+            Error::Usage("no API key: set CONNECTEAM_API_KEY, or pass --api-key-file FILE".into())
+        })?;
     let directory = Directory::fetch(&client)
         .await
         .map_err(|source| Error::api(client.base_url(), source))?;

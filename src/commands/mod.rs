@@ -7,25 +7,46 @@ mod plan;
 mod run;
 mod verify;
 
+use std::sync::Arc;
+
+use crate::api::Stop;
 use crate::cli::{Cli, Command, InputArgs};
 use crate::console::Console;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::pipeline::Inputs;
 
+/// What every command that talks to Connecteam shares: the printer, and the stop flag
+/// the signal handler sets.
+pub(crate) struct Session<'a> {
+    pub console: &'a Console,
+    pub stop: &'a Arc<Stop>,
+}
+
 /// Runs one command and decides the exit code.
 pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     let config = cli.config.as_deref();
     let show_progress = !cli.no_progress && cli.quiet == 0;
+    let stop = Arc::new(Stop::default());
+    let signals = match &cli.command {
+        Command::Sandbox(_) => None, // it serves until the signal, and then ends
+        _ => Some(tokio::spawn(crate::pipeline::interrupt_on_signals(
+            Arc::clone(&stop),
+        ))),
+    };
+    let session = Session {
+        console,
+        stop: &stop,
+    };
     let result = match cli.command {
         Command::Check(args) => check(&args, config, console),
         Command::Plan(args) => {
             let out = args.out.as_deref();
-            plan::plan(&args.input, &args.account, config, out, console).await
+            plan::plan(&args.input, &args.account, config, out, &session).await
         }
-        Command::Verify(args) => verify::verify(&args.input, config, console).await,
-        Command::Run(args) => run::run(&args, config, show_progress, console).await,
-        Command::Policies(args) => account::policies(&args, config, console).await,
+        Command::Verify(args) => verify::verify(&args.input, config, &session).await,
+        Command::Run(args) => run::run(&args, config, show_progress, &session).await,
+        Command::Policies(args) => account::policies(&args, config, &session).await,
         Command::History(args) => history::history(&args, config, console),
         Command::Sandbox(args) => account::sandbox(&args, console).await,
         Command::Completions { shell } => {
@@ -50,6 +71,9 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
                 })
         }
     };
+    if let Some(signals) = signals {
+        signals.abort();
+    }
     result.unwrap_or_else(|error| {
         console.fail(&error);
         error.exit()

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use super::Session;
 use crate::cli::{AccountArgs, InputArgs};
 use crate::config::Settings;
-use crate::console::Console;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::pipeline::{self, Inputs, Target};
@@ -15,10 +15,11 @@ pub(crate) async fn plan(
     account: &AccountArgs,
     config: Option<&Path>,
     out: Option<&Path>,
-    console: &Console,
+    session: &Session<'_>,
 ) -> Result<Exit, Error> {
+    let console = session.console;
     let inputs = Inputs::load(args, config)?;
-    let client = pipeline::connect(&inputs.settings, Target::Settings)?;
+    let client = pipeline::connect(&inputs.settings, Target::Settings, session.stop)?;
     let checked = pipeline::check(inputs, args, client).await?;
     super::show_checked(&checked, console);
     let refreshed = pipeline::refresh(checked, args, account.require_refresh).await?;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::Session;
 use crate::cli::RunArgs;
 use crate::console::Console;
 use crate::error::Error;
@@ -17,10 +18,11 @@ pub(crate) async fn run(
     args: &RunArgs,
     config: Option<&Path>,
     show_progress: bool,
-    console: &Console,
+    session: &Session<'_>,
 ) -> Result<Exit, Error> {
+    let console = session.console;
     if args.dry_run {
-        return super::plan::plan(&args.input, &args.account, config, None, console).await;
+        return super::plan::plan(&args.input, &args.account, config, None, session).await;
     }
     if args.plan.is_some() && args.sandbox {
         return Err(Error::Usage(
@@ -37,13 +39,13 @@ pub(crate) async fn run(
         false => None,
     };
     let checked = match &args.plan {
-        Some(saved) => pipeline::from_saved_plan(saved, &args.input, config).await?,
+        Some(saved) => pipeline::from_saved_plan(saved, &args.input, config, session.stop).await?,
         None => {
             let inputs = Inputs::load(&args.input, config)?;
             let target = sandbox
                 .as_ref()
                 .map_or(Target::Settings, |s| Target::Sandbox(s.url_str()));
-            let client = pipeline::connect(&inputs.settings, target)?;
+            let client = pipeline::connect(&inputs.settings, target, session.stop)?;
             pipeline::check(inputs, &args.input, client).await?
         }
     };

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use super::Session;
 use crate::cli::InputArgs;
-use crate::console::Console;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::holdings::Change;
@@ -12,14 +12,17 @@ use crate::pipeline::{self, Inputs, Target};
 pub(crate) async fn verify(
     args: &InputArgs,
     config: Option<&Path>,
-    console: &Console,
+    session: &Session<'_>,
 ) -> Result<Exit, Error> {
+    let console = session.console;
     let inputs = Inputs::load(args, config)?;
-    let client = pipeline::connect(&inputs.settings, Target::Settings)?.ok_or_else(|| {
-        Error::Usage(
-            "verify reads the account: set CONNECTEAM_API_KEY or pass --api-key-file FILE".into(),
-        )
-    })?;
+    let client =
+        pipeline::connect(&inputs.settings, Target::Settings, session.stop)?.ok_or_else(|| {
+            Error::Usage(
+                "verify reads the account: set CONNECTEAM_API_KEY or pass --api-key-file FILE"
+                    .into(),
+            )
+        })?;
     let checked = pipeline::check(inputs, args, Some(client)).await?;
     super::show_checked(&checked, console);
     let refreshed = pipeline::refresh(checked, args, true).await?;

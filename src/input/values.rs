@@ -3,6 +3,8 @@
 
 use jiff::civil::Date;
 
+use crate::problem::Quoted;
+
 use super::Cell;
 
 /// Largest integer an f64 holds exactly: beyond it a "number" cell has lost digits.
@@ -54,22 +56,27 @@ pub fn user_id(cell: &Cell) -> Result<Option<u64>, String> {
                 return match digits.parse::<u64>() {
                     Ok(0) => Err("0 is not a Connecteam user ID (a positive whole number)".into()),
                     Ok(id) => Ok(Some(id)),
-                    Err(_) => Err(format!("\"{s}\" is too large to be a Connecteam user ID")),
+                    Err(_) => Err(format!(
+                        "{} is too large to be a Connecteam user ID",
+                        Quoted(s)
+                    )),
                 };
             }
             if s.contains(['e', 'E']) && s.parse::<f64>().is_ok() {
                 return Err(format!(
-                    "\"{s}\" is in scientific notation and its digits are lost; format the column as \
-                     Number with no decimals (or as Text) in Excel and export again"
+                    "{} is in scientific notation and its digits are lost; format the column as \
+                     Number with no decimals (or as Text) in Excel and export again",
+                    Quoted(s)
                 ));
             }
             Err(format!(
-                "\"{s}\" is not a Connecteam user ID (a positive whole number)"
+                "{} is not a Connecteam user ID (a positive whole number)",
+                Quoted(s)
             ))
         }
         other => Err(format!(
-            "\"{}\" is not a Connecteam user ID (a positive whole number)",
-            other.display()
+            "{} is not a Connecteam user ID (a positive whole number)",
+            Quoted(&other.display())
         )),
     }
 }
@@ -92,7 +99,7 @@ pub fn email(cell: &Cell) -> Result<Option<String>, String> {
     if valid {
         Ok(Some(lower))
     } else {
-        Err(format!("\"{s}\" is not an email address"))
+        Err(format!("{} is not an email address", Quoted(&s)))
     }
 }
 
@@ -120,12 +127,15 @@ pub fn date(cell: &Cell, format: Option<&str>) -> Result<Option<Date>, String> {
             }
             if let Some(fmt) = format {
                 return Date::strptime(fmt, s).map(Some).map_err(|_| {
-                    format!("\"{s}\" does not match the configured date_format \"{fmt}\"")
+                    format!(
+                        "{} does not match the configured date_format \"{fmt}\"",
+                        Quoted(s)
+                    )
                 });
             }
             parse_iso_date(s).map(Some)
         }
-        other => Err(format!("\"{}\" is not a date", other.display())),
+        other => Err(format!("{} is not a date", Quoted(&other.display()))),
     }
 }
 
@@ -141,7 +151,7 @@ pub fn parse_iso_date(s: &str) -> Result<Date, String> {
     if iso_shaped {
         return s
             .parse::<Date>()
-            .map_err(|_| format!("\"{s}\" is not a real date"));
+            .map_err(|_| format!("{} is not a real date", Quoted(s)));
     }
     let parts: Vec<&str> = s.split(['/', '.', '-']).collect();
     if let [a, b, _year] = parts.as_slice()
@@ -151,12 +161,14 @@ pub fn parse_iso_date(s: &str) -> Result<Date, String> {
         && a != b
     {
         return Err(format!(
-            "\"{s}\" is ambiguous (day/month or month/day?); write it as YYYY-MM-DD, \
-             or set date_format in the settings file"
+            "{} is ambiguous (day/month or month/day?); write it as YYYY-MM-DD, \
+             or set date_format in the settings file",
+            Quoted(s)
         ));
     }
     Err(format!(
-        "\"{s}\" is not a YYYY-MM-DD date; write it as YYYY-MM-DD, or set date_format in the settings file"
+        "{} is not a YYYY-MM-DD date; write it as YYYY-MM-DD, or set date_format in the settings file",
+        Quoted(s)
     ))
 }
 

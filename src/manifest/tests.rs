@@ -119,7 +119,7 @@ fn unit_without_balance_bad_unit_and_bad_balances_are_all_reported() {
         "{problems:#?}"
     );
     assert!(
-        problems[2].starts_with("m.yaml: line 10, column 18: balance -2 is negative"),
+        problems[2].starts_with("m.yaml: line 10, column 18: balance \"-2\" is negative"),
         "{problems:#?}"
     );
     assert!(

@@ -295,6 +295,7 @@ fn gateway(server: &MockServer, max_retries: u32) -> Client {
             backoff_base: Duration::from_millis(5),
         },
         query_arrays: QueryArrays::Repeat,
+        rate_limit_patience: Duration::from_secs(600),
     };
     Client::new(&server.uri(), &ApiKey::new("k-123").unwrap(), &options).unwrap()
 }
@@ -382,6 +383,7 @@ async fn reads_are_counted_against_the_day_budget_and_stop_when_it_is_spent() {
                 backoff_base: Duration::from_millis(5),
             },
             query_arrays: QueryArrays::Repeat,
+            rate_limit_patience: Duration::from_secs(600),
         }
     };
     let client = Client::new(&server.uri(), &ApiKey::new("k").unwrap(), &options).unwrap();

@@ -4,6 +4,7 @@ mod account;
 mod check;
 mod client;
 mod exits;
+mod hostile;
 mod journal;
 mod online;
 mod props;

@@ -1,0 +1,270 @@
+//! Hostile files and hostile servers: each test reproduces a way ct-onboard once broke.
+
+use std::time::{Duration, Instant};
+
+use ct_onboard::sandbox::{Faults, Limits};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::util::{RunningSandbox, ct, only_run_dir, read_records, sample_seed, write};
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_one_run_lock_holds_through_a_symlink_to_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state/ct-onboard.db");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    std::fs::write(&state, b"").unwrap();
+    let alias = dir.path().join("alias.db");
+    std::os::unix::fs::symlink(&state, &alias).unwrap();
+    let _held = ct_onboard::journal::StateLock::acquire(&state).unwrap();
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let out = running
+        .ct()
+        .args(["run", "samples/new-hires.csv", "--no-progress", "--state"])
+        .arg(&alias)
+        .arg("--report-dir")
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", stderr_of(&out));
+    assert_eq!(running.sandbox.snapshot().requests.values().sum::<u64>(), 0);
+}
+
+#[test]
+fn a_huge_bad_cell_is_quoted_in_part_with_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell = "x".repeat(5_000_000);
+    let sheet = write(
+        dir.path(),
+        "big-cell.csv",
+        &format!("user_id,employee_type\n{cell},full-time\n"),
+    );
+    let out = ct().arg("check").arg(&sheet).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = stderr_of(&out);
+    let line = stderr.lines().find(|l| l.contains("row 2")).unwrap();
+    assert!(line.len() < 400, "{} bytes", line.len());
+    assert!(line.contains("(5000000 characters)"), "{line}");
+}
+
+#[test]
+fn a_user_id_and_an_email_of_two_people_make_the_row_invalid() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = write(
+        dir.path(),
+        "mixed.csv",
+        "user_id,email,employee_type,start_date\n\
+         9170357,ana.lopez@northwind-foods.example,full-time,2029-01-04\n\
+         9170358,priya.raman@northwind-foods.example,full-time,2029-01-04\n",
+    );
+    let out = running
+        .ct()
+        .arg("plan")
+        .arg(&sheet)
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("row 3, column \"user_id\" (A): user_id 9170358 and email priya.raman@northwind-foods.example are two different Connecteam users (the email is user 9170359)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("row 2,"), "row 2 is one person: {stderr}");
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_the_user_filter_is_not_paged_forever() {
+    let server = MockServer::start().await;
+    let json = |body: String| {
+        ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "application/json")
+    };
+    Mock::given(method("GET"))
+        .and(path("/time-off/v1/policy-types"))
+        .respond_with(json(
+            std::fs::read_to_string(crate::util::fixture("policy-types.json")).unwrap(),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/company-policies/v1/pay-rule-policies"))
+        .respond_with(json(
+            r#"{"requestId":"r","data":{"payRulesPolicies":[{"id":12345,"name":"Standard Hourly"},{"id":12346,"name":"Overtime Eligible"},{"id":12347,"name":"Night Shift Premium"}]}}"#.into(),
+        ))
+        .mount(&server)
+        .await;
+    // Whatever is asked: the same 500 strangers.
+    let users: Vec<String> = (1..=500)
+        .map(|i| format!(r#"{{"userId":{i},"firstName":"S","lastName":"{i}","phoneNumber":"","userType":"user","email":"s{i}@x.example"}}"#))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/users/v1/users"))
+        .respond_with(json(format!(
+            r#"{{"requestId":"r","data":{{"users":[{}]}},"paging":{{"offset":0}}}}"#,
+            users.join(",")
+        )))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let uri = server.uri();
+        let reports = dir.path().to_owned();
+        move || {
+            ct().args(["plan", "samples/new-hires.csv", "--base-url", &uri])
+                .arg("--report-dir")
+                .arg(reports)
+                .env("CONNECTEAM_API_KEY", "k")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("ignored the filter"), "{stderr}");
+    let lookups = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/users/v1/users")
+        .count();
+    assert_eq!(lookups, 1, "one look was enough to know");
+}
+
+#[test]
+fn endless_429s_stop_like_a_quota_stop_after_the_patience() {
+    let mut seed = sample_seed(vec![]);
+    seed.limits = Limits {
+        per_minute: Some(0),
+        per_day: None,
+        minute_secs: 1,
+        day_secs: 86_400,
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = running
+        .ct()
+        .args(["run", "samples/new-hires.csv", "--no-progress"])
+        .args(["--rate-limit-patience", "3s", "--report-dir"])
+        .arg(dir.path())
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("rate_limit_patience"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+fn sigint(child: &std::process::Child) {
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+}
+
+fn puts(running: &RunningSandbox) -> u64 {
+    running
+        .sandbox
+        .snapshot()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("PUT"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[test]
+fn sigint_during_a_rate_limit_pause_sends_nothing_more_and_exits_130_promptly() {
+    let mut seed = sample_seed(vec![]);
+    // 25 a minute: the reads and a few writes, then a pause of up to a minute.
+    seed.limits = Limits {
+        per_minute: Some(25),
+        per_day: None,
+        ..Limits::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let child = running
+        .ct_process()
+        .args(["run", "samples/new-hires.csv", "--no-progress"])
+        .args([
+            "--rate-per-minute",
+            "1000000",
+            "--quota-reserve-percent",
+            "0",
+        ])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // ct-onboard reads the window's remaining count and pauses before a 429: wait until
+    // the window's 25 requests are spent.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running.sandbox.snapshot().requests.values().sum::<u64>() < 25 {
+        assert!(Instant::now() < deadline, "the window was never spent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let at_signal = puts(&running);
+    sigint(&child);
+    let signalled = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "exit came {:?} after the signal",
+        signalled.elapsed()
+    );
+    assert!(
+        puts(&running) <= at_signal + 4,
+        "nothing started after the signal"
+    );
+    let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
+    assert_eq!(users.len(), 30, "the report is written");
+}
+
+#[test]
+fn sigint_while_reading_the_account_exits_130_not_by_the_signal() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let child = running
+        .ct_process()
+        .args(["plan", "samples/new-hires.csv", "--report-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    sigint(&child);
+    let signalled = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert!(signalled.elapsed() < Duration::from_secs(8));
+    assert!(
+        stderr_of(&out).contains("interrupted"),
+        "{}",
+        stderr_of(&out)
+    );
+}
