@@ -310,6 +310,15 @@ impl Journal {
             .map_err(|e| sql_error(&self.path, &e))
     }
 
+    /// Whether a run of this ID is recorded.
+    pub fn has_run(&self, id: &str) -> Result<bool, String> {
+        self.conn()
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| sql_error(&self.path, &e))
+    }
+
     pub fn finish_run(&self, id: &str, exit_code: u8, outcomes: &str) -> Result<(), String> {
         self.conn()
             .execute(

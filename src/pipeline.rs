@@ -429,7 +429,7 @@ pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Repor
     };
     let journal = Journal::open(&journal_path).map_err(Error::Local)?;
     // The report folder is made when the report is written: a killed run leaves none.
-    let run_id = report::new_run_id();
+    let run_id = fresh_run_id(&journal, &settings.report_dir())?;
     let mode = if options.sandbox { "sandbox" } else { "run" };
     journal
         .start_run(&run_id, mode, client.base_url(), &inputs.sheet.file)
@@ -553,6 +553,23 @@ async fn execute(
                 .unwrap_or_else(|| UserLine::planned(row))
         })
         .collect())
+}
+
+/// A run ID from the clock that neither the journal nor the report folder has yet
+/// (`-2`, `-3`… when runs share a second).
+fn fresh_run_id(journal: &Journal, report_dir: &Path) -> Result<String, Error> {
+    let base = report::new_run_id();
+    for n in 1u32.. {
+        let id = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        if !journal.has_run(&id).map_err(Error::Local)? && !report_dir.join(&id).exists() {
+            return Ok(id);
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
 fn create_report_dir(settings: &Settings) -> Result<(PathBuf, String), Error> {

@@ -268,3 +268,34 @@ fn sigint_while_reading_the_account_exits_130_not_by_the_signal() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn a_report_that_cannot_be_written_exits_74_and_history_says_so() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    // The report folder's place is taken by a file.
+    let reports = write(dir.path(), "reports", "not a folder");
+    let state = dir.path().join("state.db");
+    let out = running
+        .ct()
+        .args(["run", "samples/new-hires.csv", "--no-progress"])
+        .args(["--rate-per-minute", "1000000", "--report-dir"])
+        .arg(&reports)
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("cannot create a report folder"));
+    let history = ct()
+        .arg("history")
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        text.contains(" 74 ") && text.contains("the report could not be written"),
+        "{text}"
+    );
+}

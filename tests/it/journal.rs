@@ -284,6 +284,13 @@ fn sigkill_at_any_point_loses_nothing_and_repeats_at_most_what_was_in_flight() {
             .all(|u| &u["outcome"] == "succeeded" || &u["outcome"] == "skipped"),
         "{users:?}"
     );
+    // A killed run leaves no report folder; the finished one's is whole.
+    let folders: Vec<_> = std::fs::read_dir(site.reports())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].join("summary.json").exists());
 
     // history shows the killed runs as unfinished and the last one as done.
     let out = crate::util::ct()
