@@ -1,17 +1,36 @@
 //! XLSX (and other Excel/ODS) workbooks through calamine.
+//!
+//! An `.xlsx` sheet is read as a stream of the cells it holds, so memory follows the
+//! cells present, not the used range (one cell at `XFD1048576` once asked for 512 GB).
+//! Its worksheets' unpacked size and its cell count are capped before and while reading.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use calamine::{Data, Reader, open_workbook_auto};
+use calamine::{Data, DataRef, Reader, Xlsx, open_workbook, open_workbook_auto};
 
 use super::{Cell, Sheet, SheetRow};
 use crate::problem::{Place, Problem};
 
+/// The most the worksheets of an `.xlsx` may unpack to, together: far above any HR sheet
+/// (100,000 rows are about 30 MB), far below what would exhaust a machine.
+pub const MAX_WORKSHEET_BYTES: u64 = 512 * 1024 * 1024;
+/// The most non-empty cells one sheet may hold.
+pub const MAX_CELLS: u64 = 20_000_000;
+
 pub fn read_workbook(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
-    let mut workbook = open_workbook_auto(path)
-        .map_err(|e| Problem::new(file, Place::File, format!("cannot open the workbook: {e}")))?;
-    let names = workbook.sheet_names();
-    let name = match sheet_name {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if matches!(extension.as_deref(), Some("xlsx" | "xlsm")) {
+        return read_xlsx(path, file, sheet_name);
+    }
+    read_range(path, file, sheet_name)
+}
+
+fn choose_sheet(names: &[String], wanted: Option<&str>, file: &str) -> Result<String, Problem> {
+    match wanted {
         Some(wanted) => names
             .iter()
             .find(|n| n.as_str() == wanted)
@@ -25,12 +44,140 @@ pub fn read_workbook(path: &Path, file: &str, sheet_name: Option<&str>) -> Resul
                         names.join(", ")
                     ),
                 )
-            })?,
+            }),
         None => names
             .first()
             .cloned()
-            .ok_or_else(|| Problem::new(file, Place::File, "the workbook has no sheets"))?,
+            .ok_or_else(|| Problem::new(file, Place::File, "the workbook has no sheets")),
+    }
+}
+
+/// Refuses a workbook whose worksheets would unpack past [`MAX_WORKSHEET_BYTES`], from
+/// the sizes its zip directory declares, before anything is unpacked.
+fn check_unpacked_size(path: &Path, file: &str, cap: u64) -> Result<(), Problem> {
+    let opened = std::fs::File::open(path)
+        .map_err(|e| Problem::new(file, Place::File, format!("cannot open the workbook: {e}")))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(opened))
+        .map_err(|e| Problem::new(file, Place::File, format!("not an XLSX workbook: {e}")))?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(i)
+            .map_err(|e| Problem::new(file, Place::File, format!("a damaged workbook: {e}")))?;
+        let is_sheet = entry
+            .name()
+            .is_ok_and(|n| n.starts_with("xl/worksheets/") && n.ends_with(".xml"));
+        if is_sheet {
+            total = total.saturating_add(entry.size());
+        }
+    }
+    if total > cap {
+        return Err(Problem::new(
+            file,
+            Place::File,
+            format!(
+                "its worksheets unpack to {} MB, more than the {} MB ct-onboard reads: \
+                 copy the new hires into a workbook of their own",
+                total / 1_000_000,
+                cap / 1_000_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
+    check_unpacked_size(path, file, MAX_WORKSHEET_BYTES)?;
+    let mut workbook: Xlsx<_> = open_workbook(path)
+        .map_err(|e| Problem::new(file, Place::File, format!("cannot open the workbook: {e}")))?;
+    let name = choose_sheet(&workbook.sheet_names(), sheet_name, file)?;
+    let unreadable = |e: calamine::XlsxError| {
+        Problem::new(
+            file,
+            Place::File,
+            format!("cannot read sheet \"{name}\": {e}"),
+        )
     };
+    let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+    // Non-empty cells by row, each row's cells by column: only what is there.
+    let mut rows: BTreeMap<u32, Vec<(u32, Cell)>> = BTreeMap::new();
+    let mut count = 0u64;
+    while let Some(cell) = reader.next_cell().map_err(unreadable)? {
+        let value = from_ref(cell.get_value());
+        if value.is_blank() {
+            continue;
+        }
+        count += 1;
+        if count > MAX_CELLS {
+            return Err(Problem::new(
+                file,
+                Place::File,
+                format!(
+                    "sheet \"{name}\" holds more than {MAX_CELLS} cells, more than ct-onboard reads: \
+                     copy the new hires into a workbook of their own"
+                ),
+            ));
+        }
+        let (row, column) = cell.get_position();
+        rows.entry(row).or_default().push((column, value));
+    }
+    let mut rows = rows.into_iter();
+    let Some((_, header_cells)) = rows.next() else {
+        return Err(Problem::new(
+            file,
+            Place::File,
+            format!("sheet \"{name}\" is empty"),
+        ));
+    };
+    let width = header_cells
+        .iter()
+        .map(|(c, _)| *c as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let headers: Vec<String> = place(header_cells, width)
+        .iter()
+        .map(|c| c.display().trim().to_owned())
+        .collect();
+    let rows = rows
+        .map(|(row, cells)| SheetRow {
+            number: u64::from(row) + 1,
+            cells: place(cells, width),
+        })
+        .filter(|r| !r.cells.iter().all(Cell::is_blank))
+        .collect();
+    Ok(Sheet {
+        file: file.to_owned(),
+        headers,
+        rows,
+        problems: Vec::new(),
+    })
+}
+
+/// A row's cells in their columns, up to `width` (cells past the header's last column
+/// belong to no column and are dropped).
+fn place(cells: Vec<(u32, Cell)>, width: usize) -> Vec<Cell> {
+    let mut row = vec![Cell::Empty; width];
+    for (column, value) in cells {
+        if let Some(slot) = row.get_mut(column as usize) {
+            *slot = value;
+        }
+    }
+    row
+}
+
+fn from_ref(data: &DataRef<'_>) -> Cell {
+    match data {
+        DataRef::SharedString(s) => Cell::Text((*s).to_owned()),
+        other => to_cell(&Data::from(other.clone())),
+    }
+}
+
+/// Other workbook formats (`.xls`, `.ods`) through calamine's whole-range reader.
+fn read_range(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
+    let mut workbook = open_workbook_auto(path)
+        .map_err(|e| Problem::new(file, Place::File, format!("cannot open the workbook: {e}")))?;
+    let names = workbook.sheet_names();
+    let name = choose_sheet(&names, sheet_name, file)?;
     let range = workbook.worksheet_range(&name).map_err(|e| {
         Problem::new(
             file,
@@ -112,5 +259,30 @@ fn to_cell(data: &Data) -> Cell {
             .map_or_else(|| Cell::Text(s.clone()), Cell::Date),
         Data::DurationIso(s) => Cell::Text(s.clone()),
         Data::Error(e) => Cell::Error(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hires.xlsx")
+    }
+
+    #[test]
+    fn worksheets_that_unpack_past_the_cap_are_refused_before_reading() {
+        assert!(check_unpacked_size(&fixture(), "h.xlsx", MAX_WORKSHEET_BYTES).is_ok());
+        let refused = check_unpacked_size(&fixture(), "h.xlsx", 10).unwrap_err();
+        assert!(refused.message.contains("unpack to"), "{refused}");
+    }
+
+    #[test]
+    fn cells_land_in_their_own_columns_and_past_the_header_are_dropped() {
+        let row = place(
+            vec![(2, Cell::Text("c".into())), (9, Cell::Text("far".into()))],
+            3,
+        );
+        assert_eq!(row, vec![Cell::Empty, Cell::Empty, Cell::Text("c".into())]);
     }
 }

@@ -299,3 +299,27 @@ fn a_report_that_cannot_be_written_exits_74_and_history_says_so() {
         "{text}"
     );
 }
+
+#[test]
+fn one_cell_at_the_last_column_and_row_does_not_blow_up_an_xlsx() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("far.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.write_string(0, 0, "user_id").unwrap();
+    sheet.write_string(0, 1, "employee_type").unwrap();
+    sheet.write_number(1, 0, 9_170_357).unwrap();
+    sheet.write_string(1, 1, "intern").unwrap();
+    // XFD1048576: the last cell a sheet can have.
+    sheet.write_string(1_048_575, 16_383, "x").unwrap();
+    workbook.save(&path).unwrap();
+    let started = Instant::now();
+    let out = ct().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 rows valid"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
