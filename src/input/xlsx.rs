@@ -4,7 +4,6 @@
 //! cells present, not the used range (one cell at `XFD1048576` once asked for 512 GB).
 //! Its worksheets' unpacked size and its cell count are capped before and while reading.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use calamine::{Data, DataRef, Reader, Xlsx, open_workbook, open_workbook_auto};
@@ -99,8 +98,9 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
         )
     };
     let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
-    // Non-empty cells by row, each row's cells by column: only what is there.
-    let mut rows: BTreeMap<u32, Vec<(u32, Cell)>> = BTreeMap::new();
+    // Cells arrive row by row: each row is placed in its columns as soon as it is whole,
+    // so only the cells present are ever held, once.
+    let mut rows = Rows::default();
     let mut count = 0u64;
     while let Some(cell) = reader.next_cell().map_err(unreadable)? {
         let value = from_ref(cell.get_value());
@@ -119,38 +119,70 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
             ));
         }
         let (row, column) = cell.get_position();
-        rows.entry(row).or_default().push((column, value));
+        rows.add(row, column, value);
     }
-    let mut rows = rows.into_iter();
-    let Some((_, header_cells)) = rows.next() else {
+    let Some((headers, rows)) = rows.finish() else {
         return Err(Problem::new(
             file,
             Place::File,
             format!("sheet \"{name}\" is empty"),
         ));
     };
-    let width = header_cells
-        .iter()
-        .map(|(c, _)| *c as usize + 1)
-        .max()
-        .unwrap_or(0);
-    let headers: Vec<String> = place(header_cells, width)
-        .iter()
-        .map(|c| c.display().trim().to_owned())
-        .collect();
-    let rows = rows
-        .map(|(row, cells)| SheetRow {
-            number: u64::from(row) + 1,
-            cells: place(cells, width),
-        })
-        .filter(|r| !r.cells.iter().all(Cell::is_blank))
-        .collect();
     Ok(Sheet {
         file: file.to_owned(),
         headers,
         rows,
         problems: Vec::new(),
     })
+}
+
+/// Sheet rows built as cells stream in, in row order: the first row with a value is the
+/// header, and fixes the width.
+#[derive(Default)]
+struct Rows {
+    headers: Option<Vec<String>>,
+    width: usize,
+    current: Option<(u32, Vec<(u32, Cell)>)>,
+    done: Vec<SheetRow>,
+}
+
+impl Rows {
+    fn add(&mut self, row: u32, column: u32, value: Cell) {
+        if self.current.as_ref().is_some_and(|(r, _)| *r != row) {
+            self.close();
+        }
+        self.current
+            .get_or_insert_with(|| (row, Vec::new()))
+            .1
+            .push((column, value));
+    }
+
+    fn close(&mut self) {
+        let Some((row, cells)) = self.current.take() else {
+            return;
+        };
+        if self.headers.is_none() {
+            self.width = cells.iter().map(|(c, _)| *c as usize + 1).max().unwrap_or(0);
+            let headers = place(cells, self.width)
+                .iter()
+                .map(|c| c.display().trim().to_owned())
+                .collect();
+            self.headers = Some(headers);
+            return;
+        }
+        let cells = place(cells, self.width);
+        if !cells.iter().all(Cell::is_blank) {
+            self.done.push(SheetRow {
+                number: u64::from(row) + 1,
+                cells,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Option<(Vec<String>, Vec<SheetRow>)> {
+        self.close();
+        Some((self.headers?, self.done))
+    }
 }
 
 /// A row's cells in their columns, up to `width` (cells past the header's last column
