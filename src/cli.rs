@@ -53,6 +53,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Check that the account holds what the sheet and manifest say; writes nothing
     Verify(VerifyArgs),
+    /// Write the account (policies, users, what the sheet's users hold, limits) as a
+    /// sandbox seed, to rehearse against with --sandbox --seed; read-only
+    Snapshot(SnapshotArgs),
     /// Serve the local Connecteam simulator
     Sandbox(SandboxArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
@@ -95,6 +98,20 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub account: AccountArgs,
+    #[command(flatten)]
+    pub rehearsal: RehearsalArgs,
+}
+
+/// A rehearsal against the built-in simulator instead of Connecteam.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RehearsalArgs {
+    /// Rehearse against the built-in simulator: nothing reaches Connecteam. Without
+    /// --seed, every user of the sheet and policy of the manifest exists in it
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The simulator's account: a seed file, such as one `ct-onboard snapshot` wrote
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub seed: Option<PathBuf>,
 }
 
 /// How `plan` and `run` treat what the account already holds.
@@ -108,6 +125,25 @@ pub struct AccountArgs {
     /// Stop (exit 69) when what users hold cannot be read, instead of planning without it
     #[arg(long)]
     pub require_refresh: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    /// The new-hire sheet whose users to take, with what they hold [default: every
+    /// user of the account, without holdings]
+    #[arg(value_name = "HIRES")]
+    pub hires: Option<PathBuf>,
+    /// Where to write the seed (YAML, readable by its owner only: it holds personal data)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// XLSX sheet to read [default: the first]
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+    /// Plan as if today were this date (for rehearsals and tests)
+    #[arg(long, env = "CT_ONBOARD_TODAY", hide = true, value_name = "YYYY-MM-DD")]
+    pub today: Option<jiff::civil::Date>,
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -126,9 +162,8 @@ pub struct RunArgs {
     /// Apply exactly this saved plan
     #[arg(long, value_name = "PLAN.json")]
     pub plan: Option<PathBuf>,
-    /// Run against the built-in simulator seeded from samples/
-    #[arg(long)]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub rehearsal: RehearsalArgs,
     /// Only the first N pending users (a canary)
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -165,7 +200,7 @@ pub struct SandboxArgs {
     /// Address to listen on (loopback)
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
-    /// Seed file
-    #[arg(long, default_value = "samples/sandbox.yaml", value_name = "FILE")]
-    pub seed: PathBuf,
+    /// Seed file [default: the built-in sample account]
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 }

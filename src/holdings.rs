@@ -328,6 +328,30 @@ impl Holdings {
         Ok(())
     }
 
+    /// Each time-off policy held: user, policy ID, balance.
+    pub fn time_off_held(&self) -> impl Iterator<Item = (u64, &str, f64)> {
+        self.time_off.values().flat_map(|by_user| {
+            by_user.values().map(|b| {
+                let balance = b.balance.to_string().parse().unwrap_or(0.0);
+                (b.user_id, b.policy_id.as_str(), balance)
+            })
+        })
+    }
+
+    /// Each pay-rule assignment seen (in effect today, or the latest-dated): user, policy
+    /// ID, effective date.
+    pub fn pay_rules_held(&self) -> Vec<(u64, u64, Date)> {
+        let mut held: Vec<(u64, u64, Date)> = self
+            .pay_rules_today
+            .iter()
+            .chain(&self.pay_rules_latest)
+            .map(|(user, on)| (*user, on.policy_id, on.effective_date))
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        held
+    }
+
     /// Parts of the account that could not be read, in words, for the plan to show.
     pub fn unknown(&self) -> Vec<String> {
         let mut parts: Vec<String> = self

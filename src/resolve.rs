@@ -237,6 +237,11 @@ impl UserDirectory {
         Ok(directory)
     }
 
+    /// Every user found, once.
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.by_id.values()
+    }
+
     pub fn add(&mut self, user: User) {
         if let Some(email) = &user.email {
             let list = self

@@ -43,6 +43,8 @@ struct Gate {
 
 pub struct Throttle {
     limiter: DefaultDirectRateLimiter,
+    /// The per-minute limit the server last announced.
+    minute_limit: Mutex<Option<u64>>,
     reserve_percent: u8,
     configured_daily_quota: u64,
     gate: Mutex<Gate>,
@@ -77,6 +79,7 @@ impl Throttle {
         let quota = Quota::per_minute(usable).allow_burst(NonZeroU32::MIN);
         Throttle {
             limiter: RateLimiter::direct(quota),
+            minute_limit: Mutex::new(None),
             reserve_percent: reserve_percent.min(99),
             configured_daily_quota: u64::from(daily_quota),
             gate: Mutex::new(Gate::default()),
@@ -119,6 +122,9 @@ impl Throttle {
     /// Learns from the headers of any response, success or failure.
     pub fn observe(&self, limits: &RateLimits) {
         self.observe_day(limits);
+        if limits.minute_limit.is_some() {
+            *lock(&self.minute_limit) = limits.minute_limit;
+        }
         let (Some(remaining), Some(reset)) = (limits.minute_remaining, limits.minute_reset) else {
             return;
         };
@@ -196,6 +202,11 @@ impl Throttle {
 
     pub fn day(&self) -> DayBudget {
         *lock(&self.day)
+    }
+
+    /// The per-minute limit the server last announced, if any.
+    pub fn minute_limit(&self) -> Option<u64> {
+        *lock(&self.minute_limit)
     }
 
     /// What to tell the user about work left for after the day's reset.

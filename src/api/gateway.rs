@@ -207,6 +207,11 @@ impl Client {
         self.throttle.day()
     }
 
+    /// The per-minute limit the server last announced, if any.
+    pub fn minute_limit(&self) -> Option<u64> {
+        self.throttle.minute_limit()
+    }
+
     /// What to tell the user about work left for after the day's reset.
     pub fn deferred_message(&self) -> String {
         self.throttle.deferred_message()

@@ -87,7 +87,10 @@ pub(crate) async fn sandbox(args: &SandboxArgs, console: &Console) -> Result<Exi
             addr.ip()
         )));
     }
-    let seed = Seed::from_file(&args.seed).map_err(|p| Error::invalid(vec![p]))?;
+    let seed = match &args.seed {
+        Some(path) => Seed::from_file(path).map_err(|p| Error::invalid(vec![p]))?,
+        None => Seed::built_in(),
+    };
     let server = Sandbox::start(seed, addr)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;

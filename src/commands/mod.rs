@@ -5,6 +5,7 @@ mod account;
 mod history;
 mod plan;
 mod run;
+mod snapshot;
 mod verify;
 
 use std::sync::Arc;
@@ -40,11 +41,9 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     };
     let result = match cli.command {
         Command::Check(args) => check(&args, config, console),
-        Command::Plan(args) => {
-            let out = args.out.as_deref();
-            plan::plan(&args.input, &args.account, config, out, &session).await
-        }
+        Command::Plan(args) => plan::plan(&args, config, &session).await,
         Command::Verify(args) => verify::verify(&args.input, config, &session).await,
+        Command::Snapshot(args) => snapshot::snapshot(&args, config, &session).await,
         Command::Run(args) => run::run(&args, config, show_progress, &session).await,
         Command::Policies(args) => account::policies(&args, config, &session).await,
         Command::History(args) => history::history(&args, config, console),
@@ -119,4 +118,52 @@ fn show_unknown(refreshed: &crate::pipeline::Refreshed, console: &Console) {
             "cannot read what users hold for {part}; those assignments are planned from the journal alone (--require-refresh stops instead)"
         ));
     }
+}
+
+/// A simulator for one rehearsal, and what it was seeded from.
+pub(crate) struct Rehearsal {
+    pub sandbox: crate::sandbox::Sandbox,
+    pub seeded_from: String,
+}
+
+/// Starts the simulator for `plan --sandbox` and `run --sandbox`: seeded from `--seed`,
+/// or else from this batch (every user of the sheet and policy of the manifest exists).
+/// Its limits are the settings' unless the seed sets its own.
+pub(crate) async fn rehearsal(
+    args: &crate::cli::RehearsalArgs,
+    inputs: &Inputs,
+    input: &InputArgs,
+) -> Result<Rehearsal, Error> {
+    use crate::sandbox::{Limits, Sandbox, Seed};
+    let settings = &inputs.settings;
+    let limits = Limits {
+        per_minute: Some(u64::from(settings.rate_per_minute())),
+        per_day: Some(u64::from(settings.daily_quota())),
+        ..Limits::default()
+    };
+    let (seed, seeded_from) = match &args.seed {
+        Some(path) => {
+            let seed = Seed::from_file(path).map_err(|p| Error::invalid(vec![p]))?;
+            let seed = match seed.limits_set {
+                true => seed,
+                false => Seed { limits, ..seed },
+            };
+            (seed, path.display().to_string())
+        }
+        None => (
+            Seed::for_batch(&inputs.manifest, &inputs.plan(input), limits),
+            format!("{} and {}", inputs.sheet.file, inputs.manifest.file),
+        ),
+    };
+    let sandbox = Sandbox::start(seed, "127.0.0.1:0".parse().expect("a literal address"))
+        .await
+        .map_err(|e| Error::Local(format!("cannot start the simulator: {e}")))?;
+    tracing::info!(
+        "rehearsal: a simulated Connecteam account at {} seeded from {seeded_from}",
+        sandbox.url()
+    );
+    Ok(Rehearsal {
+        sandbox,
+        seeded_from,
+    })
 }

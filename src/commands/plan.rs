@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::Session;
-use crate::cli::{AccountArgs, InputArgs};
+use crate::cli::PlanArgs;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::exit::Exit;
@@ -11,15 +11,27 @@ use crate::pipeline::{self, Inputs, Target};
 use crate::report::Estimate;
 
 pub(crate) async fn plan(
-    args: &InputArgs,
-    account: &AccountArgs,
+    plan: &PlanArgs,
     config: Option<&Path>,
-    out: Option<&Path>,
     session: &Session<'_>,
 ) -> Result<Exit, Error> {
+    let (args, account, out) = (&plan.input, &plan.account, plan.out.as_deref());
     let console = session.console;
+    if out.is_some() && plan.rehearsal.sandbox {
+        return Err(Error::Usage(
+            "--out and --sandbox do not go together: a saved plan belongs to the account it was made for"
+                .into(),
+        ));
+    }
     let inputs = Inputs::load(args, config)?;
-    let client = pipeline::connect(&inputs.settings, Target::Settings, session.stop)?;
+    let rehearsal = match plan.rehearsal.sandbox {
+        true => Some(super::rehearsal(&plan.rehearsal, &inputs, args).await?),
+        false => None,
+    };
+    let target = rehearsal
+        .as_ref()
+        .map_or(Target::Settings, |r| Target::Sandbox(r.sandbox.url_str()));
+    let client = pipeline::connect(&inputs.settings, target, session.stop)?;
     let checked = pipeline::check(inputs, args, client).await?;
     super::show_checked(&checked, console);
     let refreshed = pipeline::refresh(checked, args, account.require_refresh).await?;
@@ -34,6 +46,12 @@ pub(crate) async fn plan(
         checked_at,
     ));
     console.line(&format!("Report: {}", report.dir.display()));
+    if let Some(rehearsal) = &rehearsal {
+        console.line(&format!(
+            "Rehearsal against a simulated account seeded from {}. Nothing reached Connecteam.",
+            rehearsal.seeded_from
+        ));
+    }
     if let Some(out) = out {
         pipeline::save_plan(out, args, checked)?;
         console.line(&format!(

@@ -4,15 +4,10 @@ use std::path::Path;
 
 use super::Session;
 use crate::cli::RunArgs;
-use crate::console::Console;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::pipeline::{self, ApplyOptions, Inputs, Report, Target};
 use crate::report::{AssignmentStatus, count_statuses};
-use crate::sandbox::{Sandbox, Seed};
-
-/// The seed `run --sandbox` uses, relative to the working directory.
-pub const SANDBOX_SEED: &str = "samples/sandbox.yaml";
 
 pub(crate) async fn run(
     args: &RunArgs,
@@ -22,38 +17,53 @@ pub(crate) async fn run(
 ) -> Result<Exit, Error> {
     let console = session.console;
     if args.dry_run {
-        return super::plan::plan(&args.input, &args.account, config, None, session).await;
+        let plan = crate::cli::PlanArgs {
+            input: args.input.clone(),
+            out: None,
+            account: args.account.clone(),
+            rehearsal: args.rehearsal.clone(),
+        };
+        return super::plan::plan(&plan, config, session).await;
     }
-    if args.plan.is_some() && args.sandbox {
+    let rehearsing = args.rehearsal.sandbox;
+    if args.plan.is_some() && rehearsing {
         return Err(Error::Usage(
             "--plan and --sandbox do not go together: a saved plan belongs to the account it was made for"
                 .into(),
         ));
     }
-    let _lock = match args.sandbox {
+    // One run at a time per journal: taken first, so a second cron run stops at once. A
+    // rehearsal journals to a scratch file, and needs no lock.
+    let _lock = match rehearsing {
         true => None,
         false => Some(pipeline::lock(&args.input.settings, config)?),
     };
-    let sandbox = match args.sandbox {
-        true => Some(start_sandbox(console).await?),
-        false => None,
-    };
-    let checked = match &args.plan {
-        Some(saved) => pipeline::from_saved_plan(saved, &args.input, config, session.stop).await?,
+    let (checked, rehearsal) = match &args.plan {
+        Some(saved) => (
+            pipeline::from_saved_plan(saved, &args.input, config, session.stop).await?,
+            None,
+        ),
         None => {
             let inputs = Inputs::load(&args.input, config)?;
-            let target = sandbox
+            let rehearsal = match rehearsing {
+                true => Some(super::rehearsal(&args.rehearsal, &inputs, &args.input).await?),
+                false => None,
+            };
+            let target = rehearsal
                 .as_ref()
-                .map_or(Target::Settings, |s| Target::Sandbox(s.url_str()));
+                .map_or(Target::Settings, |r| Target::Sandbox(r.sandbox.url_str()));
             let client = pipeline::connect(&inputs.settings, target, session.stop)?;
-            pipeline::check(inputs, &args.input, client).await?
+            (
+                pipeline::check(inputs, &args.input, client).await?,
+                rehearsal,
+            )
         }
     };
     super::show_checked(&checked, console);
     let refreshed = pipeline::refresh(checked, &args.input, args.account.require_refresh).await?;
     super::show_unknown(&refreshed, console);
     let options = ApplyOptions {
-        sandbox: sandbox.is_some(),
+        sandbox: rehearsal.is_some(),
         limit: args.limit,
         max_errors: args.max_errors,
         allow_overwrite: args.account.allow_overwrite,
@@ -62,32 +72,17 @@ pub(crate) async fn run(
     };
     let report = pipeline::apply(refreshed, &options).await?;
     console.line(&one_line(&report));
-    if let Some(sandbox) = &sandbox {
-        let state = sandbox.snapshot();
+    if let Some(rehearsal) = &rehearsal {
+        let state = rehearsal.sandbox.snapshot();
         console.line(&format!(
-            "The sandbox now holds {} time-off and {} pay-rule assignments; nothing left this machine.",
+            "Rehearsal against a simulated account seeded from {}: it now holds {} time-off and {} pay-rule \
+             assignments. Nothing reached Connecteam.",
+            rehearsal.seeded_from,
             state.time_off_assignments.len(),
             state.pay_rule_assignments.len()
         ));
     }
     Ok(report.exit)
-}
-
-async fn start_sandbox(console: &Console) -> Result<Sandbox, Error> {
-    let seed = Seed::from_file(Path::new(SANDBOX_SEED)).map_err(|p| Error::Invalid {
-        problems: vec![p],
-        hint: Some(format!(
-            "(run --sandbox is seeded from {SANDBOX_SEED}, relative to the current folder)"
-        )),
-    })?;
-    let sandbox = Sandbox::start(seed, "127.0.0.1:0".parse().expect("a literal address"))
-        .await
-        .map_err(|e| Error::Local(format!("cannot start the sandbox: {e}")))?;
-    console.note(&format!(
-        "Sandbox: an in-process Connecteam simulator at {} (seeded from {SANDBOX_SEED})",
-        sandbox.url()
-    ));
-    Ok(sandbox)
 }
 
 fn one_line(report: &Report) -> String {

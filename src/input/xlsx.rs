@@ -162,7 +162,11 @@ impl Rows {
             return;
         };
         if self.headers.is_none() {
-            self.width = cells.iter().map(|(c, _)| *c as usize + 1).max().unwrap_or(0);
+            self.width = cells
+                .iter()
+                .map(|(c, _)| *c as usize + 1)
+                .max()
+                .unwrap_or(0);
             let headers = place(cells, self.width)
                 .iter()
                 .map(|c| c.display().trim().to_owned())

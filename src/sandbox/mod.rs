@@ -7,6 +7,7 @@
 //! own its clock's windows: `POST /__sandbox/next-minute` and `/__sandbox/next-day` (and
 //! [`Sandbox::next_minute`], [`Sandbox::next_day`]) start the next window at once.
 
+mod rehearsal;
 mod state;
 
 use std::net::SocketAddr;

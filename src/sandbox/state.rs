@@ -11,7 +11,7 @@ use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo, User};
 use crate::problem::{Place, Problem};
 
 /// `samples/sandbox.yaml` and friends: the account the simulator starts with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Seed {
     /// When set, only this key is accepted; otherwise any non-empty key is.
@@ -32,12 +32,15 @@ pub struct Seed {
     pub holdings: SeedHoldings,
     /// Answer the two read endpoints (balances, pay-rule assignments) with 404, as an
     /// account or server without them would.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub missing_reads: bool,
+    /// Whether the seed file set `limits:` (otherwise a rehearsal takes the settings').
+    #[serde(skip)]
+    pub limits_set: bool,
 }
 
 /// Policies users hold before any run.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedHoldings {
     #[serde(default)]
@@ -46,7 +49,7 @@ pub struct SeedHoldings {
     pub pay_rules: Vec<SeedPayRule>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedTimeOff {
     pub user_id: u64,
@@ -55,7 +58,7 @@ pub struct SeedTimeOff {
     pub balance: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedPayRule {
     pub user_id: u64,
@@ -63,7 +66,16 @@ pub struct SeedPayRule {
     pub effective_date: jiff::civil::Date,
 }
 
+/// The sample account (`samples/sandbox.yaml`), built into the binary so that the
+/// simulator works from any folder.
+const BUILT_IN: &str = include_str!("../../samples/sandbox.yaml");
+
 impl Seed {
+    /// The sample account, as `ct-onboard sandbox` serves it without `--seed`.
+    pub fn built_in() -> Seed {
+        Seed::parse(BUILT_IN, "built-in seed").expect("the built-in seed is valid")
+    }
+
     pub fn from_file(path: &Path) -> Result<Seed, Problem> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -73,13 +85,26 @@ impl Seed {
                 format!("cannot read the sandbox seed: {e}"),
             )
         })?;
-        serde_saphyr::from_str(&text).map_err(|e| {
+        Seed::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Seed, Problem> {
+        #[derive(Deserialize)]
+        struct Limited {
+            #[serde(default)]
+            limits: Option<serde::de::IgnoredAny>,
+        }
+        let limits_set = serde_saphyr::from_str::<Limited>(text)
+            .ok()
+            .is_some_and(|l| l.limits.is_some());
+        let seed: Result<Seed, _> = serde_saphyr::from_str(text);
+        seed.map(|seed| Seed { limits_set, ..seed }).map_err(|e| {
             let place = e.location().map_or(Place::File, |l| Place::Text {
                 line: l.line(),
                 column: l.column(),
             });
             Problem::new(
-                &file,
+                file,
                 place,
                 e.to_string()
                     .lines()
@@ -89,9 +114,14 @@ impl Seed {
             )
         })
     }
+
+    /// The seed as YAML, for `snapshot`.
+    pub fn to_yaml(&self) -> Result<String, String> {
+        serde_saphyr::to_string(self).map_err(|e| e.to_string())
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedUser {
     pub id: u64,
@@ -818,6 +848,7 @@ mod tests {
             pay_rule_policies: vec![],
             holdings: SeedHoldings::default(),
             missing_reads: false,
+            limits_set: true,
         }
     }
 

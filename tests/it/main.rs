@@ -8,6 +8,7 @@ mod hostile;
 mod journal;
 mod online;
 mod props;
+mod rehearse;
 mod report;
 mod run;
 mod sheets;
