@@ -338,7 +338,12 @@ pub fn dry_run(refreshed: &Refreshed, allow_overwrite: bool) -> Result<(Report, 
         ..Summary::new(&checked.inputs, &users, started)
     };
     let (dir, run_id) = create_report_dir(settings)?;
-    let summary = write_report(&dir, &run_id, &checked.inputs, &users, summary)?;
+    let shown = Shown {
+        account: client.map(Client::base_url),
+        estimate: Some(&estimate),
+        timeline: None,
+    };
+    let summary = write_report(&dir, &run_id, &checked.inputs, &users, summary, &shown)?;
     Ok((
         Report {
             users,
@@ -441,8 +446,18 @@ pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Repor
     let exit = Exit::of_outcomes(client.stop().get(), &users);
     // summary.json is written last, and the journal records the run's end only after it:
     // `history` never claims a run whose report is not there.
-    let written = create_report_dir_as(settings, &run_id)
-        .and_then(|(dir, id)| Ok((write_report(&dir, &id, inputs, &users, summary)?, dir)));
+    let written = create_report_dir_as(settings, &run_id).and_then(|(dir, id)| {
+        let timeline = client.timeline();
+        let shown = Shown {
+            account: Some(client.base_url()),
+            estimate: None,
+            timeline: Some(&timeline),
+        };
+        Ok((
+            write_report(&dir, &id, inputs, &users, summary, &shown)?,
+            dir,
+        ))
+    });
     let (summary, dir) = match written {
         Ok(written) => written,
         Err(e) => {
@@ -588,12 +603,20 @@ fn create_report_dir_as(settings: &Settings, run_id: &str) -> Result<(PathBuf, S
 }
 
 /// Writes the report files, with run ID, finish time and duration filled in.
+/// What the report page shows beyond the lines: where, what it costs, how it went.
+struct Shown<'a> {
+    account: Option<&'a str>,
+    estimate: Option<&'a Estimate>,
+    timeline: Option<&'a crate::api::Timeline>,
+}
+
 fn write_report(
     dir: &Path,
     run_id: &str,
     inputs: &Inputs,
     users: &[UserLine],
     summary: Summary,
+    shown: &Shown<'_>,
 ) -> Result<Summary, Error> {
     let finished = jiff::Timestamp::now();
     let duration_secs = summary
@@ -608,7 +631,19 @@ fn write_report(
         duration_secs,
         ..summary
     };
-    report::write_report(dir, &inputs.sheet, users, &summary)
+    let settings = &inputs.settings;
+    let page = report::PageContext {
+        account: shown.account,
+        sheet_path: Path::new(&inputs.sheet.file),
+        manifest_path: &settings.manifest(),
+        rate_per_minute: settings.rate_per_minute(),
+        reserve_percent: settings.quota_reserve_percent(),
+        daily_quota: settings.daily_quota(),
+        estimate: shown.estimate,
+        timeline: shown.timeline,
+        email_column: inputs.columns.index(crate::input::Field::Email),
+    };
+    report::write_report(dir, &inputs.sheet, users, &summary, &page)
         .map_err(|e| Error::Local(format!("cannot write the report in {}: {e}", dir.display())))?;
     Ok(summary)
 }

@@ -119,14 +119,15 @@ impl Throttle {
         self.limiter.until_ready().await;
     }
 
-    /// Learns from the headers of any response, success or failure.
-    pub fn observe(&self, limits: &RateLimits) {
+    /// Learns from the headers of any response, success or failure. Returns the pause it
+    /// set, if the minute's budget is spent.
+    pub fn observe(&self, limits: &RateLimits) -> Option<Duration> {
         self.observe_day(limits);
         if limits.minute_limit.is_some() {
             *lock(&self.minute_limit) = limits.minute_limit;
         }
         let (Some(remaining), Some(reset)) = (limits.minute_remaining, limits.minute_reset) else {
-            return;
+            return None;
         };
         let usable =
             remaining.saturating_sub(limits.minute_limit.map_or(0, |l| self.reserve_of(l)));
@@ -134,14 +135,17 @@ impl Throttle {
         let mut gate = lock(&self.gate);
         gate.blind_pauses = 0;
         if usable == 0 {
-            Self::pause(&mut gate, left + jitter());
+            let wait = left + jitter();
+            Self::pause(&mut gate, wait);
+            Some(wait)
         } else {
             gate.spacing = left / u32::try_from(usable).unwrap_or(u32::MAX);
+            None
         }
     }
 
-    /// A 429 or the 200 quirk: every worker waits for the window to reset.
-    pub fn note_rate_limited(&self, limits: &RateLimits) {
+    /// A 429 or the 200 quirk: every worker waits for the window to reset. Returns the wait.
+    pub fn note_rate_limited(&self, limits: &RateLimits) -> Duration {
         self.observe_day(limits);
         let mut gate = lock(&self.gate);
         let wait = match limits.minute_reset {
@@ -156,6 +160,7 @@ impl Throttle {
             "rate limit reached; all workers pause {:.1} s",
             wait.as_secs_f64()
         );
+        wait
     }
 
     fn pause(gate: &mut Gate, wait: Duration) {

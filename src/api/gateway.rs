@@ -121,6 +121,48 @@ pub struct ClientOptions {
     pub rate_limit_patience: Duration,
 }
 
+/// When requests were sent, rate-limited and paused, in seconds from the client's start:
+/// what the report's chart draws.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timeline {
+    pub requests: Vec<f64>,
+    pub rate_limited: Vec<f64>,
+    /// (start, length) of each pause every worker made.
+    pub pauses: Vec<(f64, f64)>,
+}
+
+#[derive(Debug)]
+struct Recorder {
+    started: tokio::time::Instant,
+    timeline: std::sync::Mutex<Timeline>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            started: tokio::time::Instant::now(),
+            timeline: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl Recorder {
+    fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn record(&self, what: impl FnOnce(&mut Timeline, f64)) {
+        let now = self.now();
+        what(
+            &mut self
+                .timeline
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            now,
+        );
+    }
+}
+
 /// What the gateway has sent so far.
 #[derive(Debug, Default)]
 struct Counters {
@@ -153,6 +195,7 @@ pub struct Client {
     stop: Arc<Stop>,
     counters: Arc<Counters>,
     patience: Duration,
+    recorder: Arc<Recorder>,
     /// When a request last succeeded (or the client was made).
     last_success: Arc<std::sync::Mutex<tokio::time::Instant>>,
 }
@@ -185,6 +228,7 @@ impl Client {
             stop: Arc::default(),
             counters: Arc::default(),
             patience: options.rate_limit_patience,
+            recorder: Arc::default(),
             last_success: Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())),
         })
     }
@@ -215,6 +259,15 @@ impl Client {
     /// What to tell the user about work left for after the day's reset.
     pub fn deferred_message(&self) -> String {
         self.throttle.deferred_message()
+    }
+
+    /// When requests were sent, rate-limited and paused.
+    pub fn timeline(&self) -> Timeline {
+        self.recorder
+            .timeline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Requests sent so far.
@@ -343,9 +396,10 @@ impl Client {
             }
             attempts += 1;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            self.recorder.record(|t, now| t.requests.push(now));
             let error = match self.in_flight(send()).await {
                 Ok(response) => {
-                    self.throttle.observe(&response.limits);
+                    self.observe(&response.limits);
                     *self
                         .last_success
                         .lock()
@@ -369,7 +423,11 @@ impl Client {
                 }
                 ErrorClass::RateLimited => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    self.throttle.note_rate_limited(&error.limits);
+                    let wait = self.throttle.note_rate_limited(&error.limits);
+                    self.recorder.record(|t, now| {
+                        t.rate_limited.push(now);
+                        t.pauses.push((now, wait.as_secs_f64()));
+                    });
                     rate_limited += 1;
                     (rate_limited >= MAX_RATE_LIMITED_RETRIES).then(|| ApiError {
                         message: format!(
@@ -380,12 +438,12 @@ impl Client {
                     })
                 }
                 ErrorClass::Retryable if retries < self.retry.max_retries => {
-                    self.throttle.observe(&error.limits);
+                    self.observe(&error.limits);
                     retries += 1;
                     None
                 }
                 ErrorClass::Retryable => {
-                    self.throttle.observe(&error.limits);
+                    self.observe(&error.limits);
                     Some(ApiError {
                         message: format!("{} (gave up after {attempts} attempts)", error.message),
                         ..error.clone()
@@ -396,7 +454,7 @@ impl Client {
                     Some(error.clone())
                 }
                 _ => {
-                    self.throttle.observe(&error.limits);
+                    self.observe(&error.limits);
                     Some(error.clone())
                 }
             };
@@ -436,6 +494,14 @@ impl Client {
                 ErrorClass::Stopped,
                 "abandoned in flight: the run was interrupted".into(),
             )),
+        }
+    }
+
+    /// The throttle learns from the headers; a pause it sets goes on the timeline.
+    fn observe(&self, limits: &super::RateLimits) {
+        if let Some(wait) = self.throttle.observe(limits) {
+            self.recorder
+                .record(|t, now| t.pauses.push((now, wait.as_secs_f64())));
         }
     }
 

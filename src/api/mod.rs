@@ -9,5 +9,5 @@ pub mod model;
 
 pub use client::{ApiKey, Http, QueryArrays, Response, check_base_url, path_segment};
 pub use error::{ApiError, ErrorClass};
-pub use gateway::{Budget, Call, Client, ClientOptions, RetryPolicy, Stop, StopReason};
+pub use gateway::{Budget, Call, Client, ClientOptions, RetryPolicy, Stop, StopReason, Timeline};
 pub use limits::RateLimits;

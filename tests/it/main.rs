@@ -5,6 +5,7 @@ mod check;
 mod client;
 mod exits;
 mod hostile;
+mod html;
 mod journal;
 mod online;
 mod props;

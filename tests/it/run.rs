@@ -520,7 +520,9 @@ fn the_readme_main_command_runs_the_samples_against_the_sandbox() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("it now holds 56 time-off and 30 pay-rule assignments. Nothing reached Connecteam."),
+        stdout.contains(
+            "it now holds 56 time-off and 30 pay-rule assignments. Nothing reached Connecteam."
+        ),
         "{stdout}"
     );
     let summary: serde_json::Value = serde_json::from_slice(

@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+mod html;
+
+pub use html::PageContext;
+
 use crate::holdings::{Change, Diff};
 use crate::input::{Sheet, normalize_header};
 use crate::plan::{Assignment, Identity, PlanRow};
@@ -411,16 +415,19 @@ pub fn create_run_dir(report_dir: &Path, run_id: &str) -> std::io::Result<(PathB
     unreachable!("some suffix is free")
 }
 
-/// Writes the four report files into `dir`.
+/// Writes the report files into `dir`: the CSVs, `report.html`, and `summary.json` last.
 pub fn write_report(
     dir: &Path,
     sheet: &Sheet,
     users: &[UserLine],
     summary: &Summary,
+    page: &PageContext<'_>,
 ) -> std::io::Result<()> {
     write_atomic(dir, "users.csv", &users_csv(sheet, users)?)?;
     write_atomic(dir, "assignments.csv", &assignments_csv(users)?)?;
     write_atomic(dir, "failed.csv", &failed_csv(sheet, users)?)?;
+    let html = html::render(sheet, users, summary, page).map_err(std::io::Error::other)?;
+    write_atomic(dir, "report.html", &html)?;
     let mut json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
     json.push(b'\n');
     write_atomic(dir, "summary.json", &json)

@@ -1,0 +1,502 @@
+//! `report.html`: the page HR reviews, from the same typed results as the CSVs.
+//!
+//! Compiled askama templates escape every value from the sheet, the manifest and the
+//! API. The page is self-contained (no fonts, scripts, styles or images from elsewhere),
+//! its Content-Security-Policy allows only its own inline script and style, it reads
+//! without JavaScript (the tables are HTML), and long tables come in collapsed chunks.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use sha2::{Digest, Sha256};
+
+use super::{AssignmentStatus, Estimate, Outcome, Summary, UserLine};
+use crate::api::Timeline;
+use crate::holdings::Change;
+use crate::input::{Sheet, normalize_header};
+
+/// Rows per collapsible chunk of the users table.
+const CHUNK: usize = 500;
+
+/// What the page needs beyond the lines and the summary.
+pub struct PageContext<'a> {
+    /// The account's base URL; `None` for an offline plan.
+    pub account: Option<&'a str>,
+    pub sheet_path: &'a std::path::Path,
+    pub manifest_path: &'a std::path::Path,
+    pub rate_per_minute: u32,
+    pub reserve_percent: u8,
+    pub daily_quota: u32,
+    /// A plan's cost.
+    pub estimate: Option<&'a Estimate>,
+    /// A run's requests over time.
+    pub timeline: Option<&'a Timeline>,
+    /// The sheet's email column, if it has one.
+    pub email_column: Option<usize>,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page {
+    title: String,
+    account: String,
+    when: String,
+    sheet: String,
+    sheet_sha: String,
+    manifest: String,
+    manifest_sha: String,
+    tiles: Vec<Tile>,
+    facts: Vec<(String, String)>,
+    changes: Vec<ChangeSection>,
+    chunks: Vec<Chunk>,
+    outcomes: Vec<&'static str>,
+    chart: Option<Chart>,
+    csp: String,
+    script: &'static str,
+}
+
+struct Tile {
+    label: &'static str,
+    count: usize,
+}
+
+struct ChangeSection {
+    title: String,
+    note: String,
+    guarded: bool,
+    rows: Vec<ChangeRow>,
+}
+
+struct ChangeRow {
+    row: u64,
+    who: String,
+    policy: String,
+    holds: String,
+    detail: String,
+}
+
+struct Chunk {
+    label: String,
+    open: bool,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    number: u64,
+    name: String,
+    email: String,
+    employee_type: String,
+    outcome: &'static str,
+    assignments: Vec<Assigned>,
+    errors: String,
+}
+
+struct Assigned {
+    policy: String,
+    value: String,
+    status: &'static str,
+}
+
+/// The chart's shapes, coordinates already formatted for SVG.
+struct Chart {
+    width: u32,
+    height: u32,
+    bars: Vec<Bar>,
+    limit_y: String,
+    limit_label: String,
+    pauses: Vec<(String, String)>,
+    limited: Vec<String>,
+    minutes: usize,
+    peak: usize,
+}
+
+struct Bar {
+    x: String,
+    y: String,
+    w: String,
+    h: String,
+    count: usize,
+}
+
+fn coordinate(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+const SCRIPT: &str = r#"
+(function () {
+  var table = document.getElementById('users');
+  var filter = document.getElementById('outcome-filter');
+  if (!table || !filter) return;
+  filter.hidden = false;
+  filter.addEventListener('change', function () {
+    table.setAttribute('data-only', filter.value);
+  });
+  var bodies = Array.prototype.slice.call(table.querySelectorAll('tbody'));
+  window.addEventListener('beforeprint', function () {
+    Array.prototype.forEach.call(document.querySelectorAll('details'), function (d) { d.open = true; });
+  });
+  Array.prototype.forEach.call(table.querySelectorAll('th[data-sort]'), function (th) {
+    var column = th.cellIndex;
+    th.tabIndex = 0;
+    th.addEventListener('click', function () {
+      var rows = [];
+      bodies.forEach(function (b) { rows = rows.concat(Array.prototype.slice.call(b.rows)); });
+      var down = th.getAttribute('aria-sort') !== 'ascending';
+      rows.sort(function (a, b) {
+        var x = a.cells[column].getAttribute('data-key') || a.cells[column].textContent;
+        var y = b.cells[column].getAttribute('data-key') || b.cells[column].textContent;
+        var n = parseFloat(x) - parseFloat(y);
+        var c = isNaN(n) ? x.localeCompare(y) : n;
+        return down ? c : -c;
+      });
+      th.setAttribute('aria-sort', down ? 'ascending' : 'descending');
+      var size = bodies.length ? Math.ceil(rows.length / bodies.length) : 0;
+      bodies.forEach(function (b, i) {
+        rows.slice(i * size, (i + 1) * size).forEach(function (r) { b.appendChild(r); });
+      });
+    });
+  });
+})();
+"#;
+
+/// The Content-Security-Policy: nothing from anywhere, except this page's own style and
+/// its one script (by hash).
+fn csp() -> String {
+    let hash = base64(&Sha256::digest(SCRIPT.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
+         img-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn sha_of(path: &std::path::Path) -> String {
+    crate::saved_plan::file_sha256(path).unwrap_or_else(|_| "unreadable".into())
+}
+
+/// The page, as bytes.
+pub fn render(
+    sheet: &Sheet,
+    users: &[UserLine],
+    summary: &Summary,
+    context: &PageContext<'_>,
+) -> Result<Vec<u8>, askama::Error> {
+    let title = match summary.mode {
+        "plan" => "Plan",
+        "sandbox" => "Rehearsal",
+        _ => "Run",
+    };
+    let page = Page {
+        title: title.to_owned(),
+        account: match (context.account, summary.mode) {
+            (_, "sandbox") => "a simulated account (nothing reached Connecteam)".to_owned(),
+            (Some(url), _) => url.to_owned(),
+            (None, _) => "offline: nothing was checked against Connecteam".to_owned(),
+        },
+        when: summary.finished_at.clone(),
+        sheet: summary.sheet.clone(),
+        sheet_sha: sha_of(context.sheet_path),
+        manifest: summary.manifest.clone(),
+        manifest_sha: sha_of(context.manifest_path),
+        tiles: tiles(summary),
+        facts: facts(summary, context),
+        changes: changes(users),
+        chunks: chunks(sheet, users, context.email_column),
+        outcomes: summary.outcomes.keys().map(|o| o.as_str()).collect(),
+        chart: context
+            .timeline
+            .map(|t| chart(t, context.rate_per_minute, summary.duration_secs)),
+        csp: csp(),
+        script: SCRIPT,
+    };
+    page.render().map(String::into_bytes)
+}
+
+fn tiles(summary: &Summary) -> Vec<Tile> {
+    summary
+        .outcomes
+        .iter()
+        .map(|(outcome, count)| Tile {
+            label: outcome.as_str(),
+            count: *count,
+        })
+        .collect()
+}
+
+fn facts(summary: &Summary, context: &PageContext<'_>) -> Vec<(String, String)> {
+    let usable_day =
+        u64::from(context.daily_quota) * (100 - u64::from(context.reserve_percent.min(99))) / 100;
+    let usable_minute = u64::from(context.rate_per_minute)
+        * (100 - u64::from(context.reserve_percent.min(99)))
+        / 100;
+    let mut facts = vec![
+        ("Users".to_owned(), summary.users.to_string()),
+        ("Assignments".to_owned(), summary.assignments.to_string()),
+    ];
+    let requests = match context.estimate {
+        Some(estimate) => {
+            let requests = estimate.requests() as u64;
+            facts.push(("Requests needed".into(), requests.to_string()));
+            #[expect(clippy::cast_precision_loss, reason = "request counts are small")]
+            let minutes = requests as f64 / usable_minute.max(1) as f64;
+            facts.push((
+                "Time needed".into(),
+                format!(
+                    "about {:.0} min at {usable_minute} requests a minute",
+                    minutes.ceil()
+                ),
+            ));
+            requests
+        }
+        None => {
+            facts.push(("Requests sent".into(), summary.requests_sent.to_string()));
+            facts.push((
+                "Rate-limited (429s)".into(),
+                summary.rate_limited.to_string(),
+            ));
+            facts.push((
+                "Duration".into(),
+                format!("{:.0} s", summary.duration_secs.ceil()),
+            ));
+            summary.requests_sent
+        }
+    };
+    facts.push((
+        "The day's quota allows".into(),
+        format!(
+            "{usable_day} requests ({} less the {} % reserve)",
+            context.daily_quota, context.reserve_percent
+        ),
+    ));
+    facts.push((
+        "Days this batch needs".into(),
+        requests.div_ceil(usable_day.max(1)).max(1).to_string(),
+    ));
+    facts
+}
+
+fn change_title(change: Change) -> &'static str {
+    match change {
+        Change::New => "New assignments",
+        Change::Unchanged => "Already held: nothing sent",
+        Change::SetBalance => "Balance changes",
+        Change::Move => "Moves to another policy of the same type",
+        Change::Switch => "Pay-rule switches (ours starts later)",
+        Change::Replace => "Pay-rule replacements (ours removes a later one)",
+        Change::Unknown => "Not read from the account",
+    }
+}
+
+fn changes(users: &[UserLine]) -> Vec<ChangeSection> {
+    let mut guarded: Vec<ChangeRow> = Vec::new();
+    let mut by_change: BTreeMap<Change, Vec<ChangeRow>> = BTreeMap::new();
+    for user in users {
+        for a in &user.assignments {
+            let row = ChangeRow {
+                row: user.row,
+                who: user.identifier.clone(),
+                policy: format!("{} {}", a.policy_name, a.policy_id)
+                    .trim()
+                    .to_owned(),
+                holds: a.holds.clone(),
+                detail: a.error.clone(),
+            };
+            let is_guarded = a.status == AssignmentStatus::Conflict && a.change != Change::Unknown;
+            if is_guarded {
+                guarded.push(row);
+            } else {
+                by_change.entry(a.change).or_default().push(row);
+            }
+        }
+    }
+    let mut sections = Vec::new();
+    if !guarded.is_empty() {
+        sections.push(ChangeSection {
+            title: format!("Guarded: not sent ({})", guarded.len()),
+            note: "Each would lose what the user holds, as it says. --allow-overwrite sends them."
+                .into(),
+            guarded: true,
+            rows: guarded,
+        });
+    }
+    for (change, rows) in by_change {
+        sections.push(ChangeSection {
+            title: format!("{} ({})", change_title(change), rows.len()),
+            note: String::new(),
+            guarded: false,
+            rows,
+        });
+    }
+    sections
+}
+
+/// The sheet's name columns, joined: `Name`, or `First Name` and `Last Name`.
+fn name_of(sheet: &Sheet, index: usize) -> String {
+    let wanted = [
+        "name",
+        "fullname",
+        "firstname",
+        "lastname",
+        "givenname",
+        "surname",
+    ];
+    let row = &sheet.rows[index];
+    sheet
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| wanted.contains(&normalize_header(h).as_str()))
+        .map(|(i, _)| row.cell(i).display().trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn chunks(sheet: &Sheet, users: &[UserLine], email_column: Option<usize>) -> Vec<Chunk> {
+    let rows: Vec<Row> = users
+        .iter()
+        .map(|user| Row {
+            number: user.row,
+            name: name_of(sheet, user.index),
+            email: email_column
+                .map(|c| sheet.rows[user.index].cell(c).display().trim().to_owned())
+                .unwrap_or_default(),
+            employee_type: user.employee_type.clone(),
+            outcome: user.outcome.as_str(),
+            assignments: user
+                .assignments
+                .iter()
+                .map(|a| Assigned {
+                    policy: if a.policy_name.is_empty() {
+                        a.policy_id.clone()
+                    } else {
+                        a.policy_name.clone()
+                    },
+                    value: if a.effective_date.is_empty() {
+                        format!("{} {}", a.balance, a.unit).trim().to_owned()
+                    } else {
+                        format!("from {}", a.effective_date)
+                    },
+                    status: a.status.as_str(),
+                })
+                .collect(),
+            errors: user.errors.join("; "),
+        })
+        .collect();
+    let total = rows.len();
+    let mut chunks = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let part: Vec<Row> = rows.by_ref().take(CHUNK).collect();
+        let label = match (part.first(), part.last()) {
+            (Some(first), Some(last)) if total > CHUNK => {
+                format!("Rows {} to {}", first.number, last.number)
+            }
+            _ => format!("All {total} rows"),
+        };
+        chunks.push(Chunk {
+            label,
+            open: chunks.is_empty(),
+            rows: part,
+        });
+    }
+    chunks
+}
+
+/// Requests per minute against the limit, 429s and pauses marked.
+fn chart(timeline: &Timeline, limit: u32, duration: f64) -> Chart {
+    let minutes = ((duration.max(1.0)) / 60.0).ceil().max(1.0) as usize;
+    let mut counts = vec![0usize; minutes];
+    for at in &timeline.requests {
+        let minute = ((at / 60.0) as usize).min(minutes - 1);
+        counts[minute] += 1;
+    }
+    let peak = counts.iter().copied().max().unwrap_or(0);
+    let top = peak.max(limit as usize).max(1) as f64 * 1.1;
+    let (width, height) = (720u32, 240u32);
+    let (left, bottom) = (40.0, 20.0);
+    let plot_w = f64::from(width) - left - 10.0;
+    let plot_h = f64::from(height) - bottom - 10.0;
+    let step = plot_w / minutes as f64;
+    let y_of = |v: f64| 10.0 + plot_h - v / top * plot_h;
+    let x_of = |secs: f64| left + secs / 60.0 * step;
+    let bars = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &count)| {
+            let y = y_of(count as f64);
+            Bar {
+                x: coordinate(left + i as f64 * step + step * 0.1),
+                y: coordinate(y),
+                w: coordinate(step * 0.8),
+                h: coordinate(10.0 + plot_h - y),
+                count,
+            }
+        })
+        .collect();
+    Chart {
+        width,
+        height,
+        bars,
+        limit_y: coordinate(y_of(f64::from(limit))),
+        limit_label: format!("limit {limit}/min"),
+        pauses: timeline
+            .pauses
+            .iter()
+            .map(|(start, length)| {
+                (
+                    coordinate(x_of(*start)),
+                    coordinate((length / 60.0 * step).max(1.0)),
+                )
+            })
+            .collect(),
+        limited: timeline
+            .rate_limited
+            .iter()
+            .map(|at| coordinate(x_of(*at)))
+            .collect(),
+        minutes,
+        peak,
+    }
+}
+
+impl Outcome {
+    /// The CSS class of a tile or row of this outcome.
+    pub fn css(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+}

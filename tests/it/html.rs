@@ -1,0 +1,162 @@
+//! `report.html`, parsed as a browser would: content, escaping of hostile values, the
+//! chart after a run, nothing loaded from elsewhere, long tables in chunks.
+
+use scraper::{Html, Selector};
+
+use crate::util::{RunningSandbox, TODAY, ct, only_run_dir, sample_seed, write};
+
+fn page(report_dir: &std::path::Path) -> Html {
+    let path = only_run_dir(report_dir).join("report.html");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "owner-only, like the CSVs");
+    Html::parse_document(&std::fs::read_to_string(path).unwrap())
+}
+
+fn select<'a>(html: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+    html.select(&Selector::parse(css).unwrap()).collect()
+}
+
+fn text(html: &Html) -> String {
+    html.root_element().text().collect()
+}
+
+#[test]
+fn hostile_names_are_shown_as_text_and_nothing_is_loaded_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = write(
+        dir.path(),
+        "hires.csv",
+        "User ID,First Name,Last Name,Employee Type,Start Date\n\
+         9170357,<script>alert(1)</script>,<img src=x onerror=alert(2)>,full-time,2029-01-04\n\
+         9170358,\"Ana\"\" onmouseover=\"\"alert(3)\",Webb,full-time,2029-01-04\n",
+    );
+    let reports = dir.path().join("reports");
+    let out = ct()
+        .arg("plan")
+        .arg(&sheet)
+        .arg("--report-dir")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = page(&reports);
+    let scripts = select(&html, "script");
+    assert_eq!(scripts.len(), 1, "only the page's own script");
+    assert!(!scripts[0].inner_html().contains("alert"));
+    assert!(select(&html, "img").is_empty(), "the <img> is text");
+    assert!(select(&html, "[onmouseover], [onerror]").is_empty());
+    let shown = text(&html);
+    assert!(shown.contains("<script>alert(1)</script>"), "shown as text");
+    assert!(shown.contains("<img src=x onerror=alert(2)>"));
+    // Self-contained and locked down.
+    assert!(select(&html, "[src], [href], link, iframe, object, embed").is_empty());
+    let style: String = select(&html, "style")
+        .iter()
+        .map(|s| s.inner_html())
+        .collect();
+    assert!(!style.contains("url(") && !style.contains("@import"));
+    let csp = select(&html, r#"meta[http-equiv="Content-Security-Policy"]"#);
+    let policy = csp[0].value().attr("content").unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert!(policy.contains("script-src 'sha256-"), "{policy}");
+    // A plan has no chart, and says it was not checked.
+    assert!(select(&html, "svg.chart").is_empty());
+    assert!(shown.contains("offline"));
+    assert_eq!(select(&html, "#users tbody tr").len(), 2);
+}
+
+#[test]
+fn a_run_page_has_its_chart_tiles_and_guarded_changes() {
+    let mut seed = sample_seed(vec![]);
+    seed.holdings.time_off = vec![ct_onboard::sandbox::SeedTimeOff {
+        user_id: 9_170_357,
+        policy_id: "pol-vac-pt-001".into(),
+        balance: Some(12.5),
+    }];
+    let running = RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = running
+        .ct()
+        .args(["run", "samples/new-hires.csv", "--no-progress"])
+        .args(["--rate-per-minute", "1000000", "--report-dir"])
+        .arg(dir.path())
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one guarded change");
+    let html = page(dir.path());
+    assert!(!select(&html, "svg.chart rect.bar").is_empty(), "the chart");
+    assert_eq!(select(&html, "svg.chart line.limit").len(), 1);
+    let tiles: Vec<String> = select(&html, ".tile")
+        .iter()
+        .map(|t| t.text().collect::<String>())
+        .collect();
+    assert!(
+        tiles
+            .iter()
+            .any(|t| t.contains("29") && t.contains("succeeded")),
+        "{tiles:?}"
+    );
+    assert!(
+        tiles
+            .iter()
+            .any(|t| t.contains("1") && t.contains("conflict")),
+        "{tiles:?}"
+    );
+    let guarded = select(&html, "#changes .guarded");
+    assert_eq!(
+        guarded.len(),
+        1,
+        "guarded changes come first, in a section of their own"
+    );
+    let guarded_text: String = guarded[0].text().collect();
+    assert!(
+        guarded_text.contains("12.5 hours of Vacation - Part-time"),
+        "{guarded_text}"
+    );
+    assert!(text(&html).contains(&running.sandbox.url()), "the account");
+}
+
+#[test]
+fn ten_thousand_rows_come_in_collapsed_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sheet = String::from("user_id,employee_type\n");
+    for id in 1..=10_000 {
+        sheet += &format!("{id},intern\n");
+    }
+    let sheet = write(dir.path(), "many.csv", &sheet);
+    let reports = dir.path().join("reports");
+    let out = ct()
+        .arg("plan")
+        .arg(&sheet)
+        .args(["--today", TODAY, "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = page(&reports);
+    let chunks = select(&html, "#users > details");
+    assert_eq!(chunks.len(), 20, "500 rows a chunk");
+    let open = chunks
+        .iter()
+        .filter(|d| d.value().attr("open").is_some())
+        .count();
+    assert_eq!(open, 1, "only the first is open");
+    assert_eq!(
+        select(&html, "#users tbody tr").len(),
+        10_000,
+        "every row is there"
+    );
+}
