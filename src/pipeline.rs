@@ -742,15 +742,7 @@ pub fn save_plan(out: &Path, args: &InputArgs, checked: &Checked) -> Result<(), 
         SavedPlan::new(&checked.plan, client.base_url(), fingerprints).map_err(Error::Local)?;
     let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| Error::Local(e.to_string()))?;
     json.push(b'\n');
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::Usage(format!("{} is not a file name", out.display())))?;
-    report::write_atomic(dir, name, &json)
+    report::write_atomic_path(out, &json)
         .map_err(|e| Error::Local(format!("cannot write {}: {e}", out.display())))
 }
 

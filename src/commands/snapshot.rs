@@ -72,15 +72,7 @@ pub(crate) async fn snapshot(
     );
     yaml += &seed.to_yaml().map_err(Error::Local)?;
     let out = &args.out;
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::Usage(format!("{} is not a file name", out.display())))?;
-    crate::report::write_atomic(dir, name, yaml.as_bytes())
+    crate::report::write_atomic_path(out, yaml.as_bytes())
         .map_err(|e| Error::Local(format!("cannot write {}: {e}", out.display())))?;
     session.console.line(&format!(
         "Wrote {}: {} users, {} time-off and {} pay-rule policies, {} holdings. It holds personal data, \

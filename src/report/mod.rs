@@ -433,6 +433,19 @@ pub fn write_report(
     write_atomic(dir, "summary.json", &json)
 }
 
+/// Writes `bytes` to `path` atomically and owner-only (see [`write_atomic`]).
+pub fn write_atomic_path(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| std::io::Error::other(format!("{} is not a file name", path.display())))?;
+    write_atomic(dir, name, bytes)
+}
+
 /// Writes `bytes` to `dir/name` through a temporary file in the same folder and a rename,
 /// so a reader sees the old file or the whole new one, never a part. Mode 0600.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {

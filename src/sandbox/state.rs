@@ -222,6 +222,15 @@ impl Snapshot {
     pub fn count(&self, endpoint: &str) -> u64 {
         self.requests.get(endpoint).copied().unwrap_or(0)
     }
+
+    /// Write requests (PUTs) that reached the API.
+    pub fn writes(&self) -> u64 {
+        self.requests
+            .iter()
+            .filter(|(k, _)| k.starts_with("PUT"))
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// A fixed window of `len` seconds: which one it is and how many requests it has taken.

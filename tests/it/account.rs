@@ -111,12 +111,7 @@ fn line<'a>(lines: &'a [Record], user: u64, policy: &str) -> &'a Record {
 }
 
 fn puts(state: &Snapshot) -> u64 {
-    state
-        .requests
-        .iter()
-        .filter(|(k, _)| k.starts_with("PUT"))
-        .map(|(_, n)| n)
-        .sum()
+    state.writes()
 }
 
 #[test]

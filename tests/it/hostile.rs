@@ -175,14 +175,7 @@ fn sigint(child: &std::process::Child) {
 }
 
 fn puts(running: &RunningSandbox) -> u64 {
-    running
-        .sandbox
-        .snapshot()
-        .requests
-        .iter()
-        .filter(|(k, _)| k.starts_with("PUT"))
-        .map(|(_, n)| n)
-        .sum()
+    running.sandbox.snapshot().writes()
 }
 
 #[test]

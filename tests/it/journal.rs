@@ -84,14 +84,7 @@ fn samples() -> PathBuf {
 }
 
 fn puts(running: &RunningSandbox) -> u64 {
-    running
-        .sandbox
-        .snapshot()
-        .requests
-        .iter()
-        .filter(|(k, _)| k.starts_with("PUT"))
-        .map(|(_, n)| n)
-        .sum()
+    running.sandbox.snapshot().writes()
 }
 
 fn stderr_of(out: &std::process::Output) -> String {

@@ -60,7 +60,13 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
     names.sort();
     assert_eq!(
         names,
-        ["assignments.csv", "failed.csv", "summary.json", "users.csv"],
+        [
+            "assignments.csv",
+            "failed.csv",
+            "report.html",
+            "summary.json",
+            "users.csv"
+        ],
         "no temporary files left"
     );
     for name in &names {

@@ -306,15 +306,9 @@ fn running_out_of_daily_quota_defers_the_rest_and_exits_3() {
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["exit_code"], 3);
     assert!(summary["quota_resets_at"].is_string(), "{summary}");
-    let writes: u64 = state
-        .requests
-        .iter()
-        .filter(|(k, _)| k.starts_with("PUT"))
-        .map(|(_, n)| n)
-        .sum();
     assert_eq!(
         state.time_off_assignments.len() + state.pay_rule_assignments.len(),
-        writes as usize,
+        state.writes() as usize,
         "every write sent was applied; the rest of the requests were reads"
     );
 }
