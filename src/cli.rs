@@ -173,6 +173,9 @@ pub struct RunArgs {
     /// Do not read back what was written
     #[arg(long)]
     pub no_verify: bool,
+    /// Wait this long for another run's lock (such as 30m) instead of exiting 75 at once
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = crate::config::parse_duration)]
+    pub lock_timeout: std::time::Duration,
     #[command(flatten)]
     pub account: AccountArgs,
 }

@@ -10,6 +10,8 @@ use crate::input::ColumnMapping;
 use crate::problem::{Place, Problem};
 
 pub const DEFAULT_CONFIG: &str = "config/ct-onboard.toml";
+/// The environment variable that names the settings file.
+pub const CONFIG_ENV: &str = "CT_ONBOARD_CONFIG";
 pub const GLOBAL_BASE_URL: &str = "https://api.connecteam.com";
 pub const AU_BASE_URL: &str = "https://api-au.connecteam.com";
 
@@ -74,11 +76,17 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads a settings file. A missing default file is fine; a missing named one is not.
+    /// Reads the settings file: `--config FILE`, else the file `CT_ONBOARD_CONFIG` names,
+    /// else `config/ct-onboard.toml` in the current folder when there is one. A missing
+    /// default file is fine; a missing named one is not. Relative paths in the file
+    /// (`report_dir`, `state`, `manifest`, `api_key_file`) are taken from the file's
+    /// folder, so that the file works from any folder (cron, systemd).
     pub fn load(path: Option<&Path>) -> Result<Settings, Problem> {
-        let (path, named) = match path {
-            Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        let from_env = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty());
+        let (path, named) = match (path, from_env) {
+            (Some(p), _) => (p.to_path_buf(), true),
+            (None, Some(p)) => (PathBuf::from(p), true),
+            (None, None) => (PathBuf::from(DEFAULT_CONFIG), false),
         };
         let file = path.display().to_string();
         let text = match std::fs::read_to_string(&path) {
@@ -94,7 +102,7 @@ impl Settings {
                 ));
             }
         };
-        toml::from_str(&text).map_err(|e| {
+        let settings: Settings = toml::from_str(&text).map_err(|e| {
             let place = e.span().map_or(Place::File, |span| {
                 let before = &text[..span.start.min(text.len())];
                 let line = before.matches('\n').count() as u64 + 1;
@@ -102,7 +110,29 @@ impl Settings {
                 Place::Text { line, column }
             });
             Problem::new(&file, place, e.message().to_owned())
-        })
+        })?;
+        Ok(settings.rebased(path.parent().unwrap_or(Path::new(""))))
+    }
+
+    /// The settings with their relative paths taken from `dir` (a settings file's folder).
+    #[must_use]
+    fn rebased(self, dir: &Path) -> Settings {
+        let at = |p: Option<PathBuf>| {
+            p.map(|p| {
+                if p.is_relative() {
+                    tidy(&dir.join(p))
+                } else {
+                    p
+                }
+            })
+        };
+        Settings {
+            report_dir: at(self.report_dir),
+            state: at(self.state),
+            manifest: at(self.manifest),
+            api_key_file: at(self.api_key_file),
+            ..self
+        }
     }
 
     /// Fills every field this one leaves unset from `file`: flags win over the file.
@@ -273,6 +303,26 @@ impl Settings {
     }
 }
 
+/// `config/../reports` as `reports`: `..` after a named folder undone, lexically.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for part in path.components() {
+        match (part, out.last()) {
+            (Component::CurDir, _) => {}
+            (Component::ParentDir, Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            _ => out.push(part),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
+}
+
 /// A duration such as `10m`, `90s`, `1h` or `500ms`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
@@ -295,6 +345,29 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_in_a_settings_file_are_taken_from_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ct.toml");
+        std::fs::write(
+            &path,
+            "manifest = \"m.yaml\"\nreport_dir = \"../out\"\nstate = \"/var/lib/x.db\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.manifest(), dir.path().join("m.yaml"));
+        assert_eq!(
+            settings.report_dir(),
+            dir.path().parent().unwrap().join("out")
+        );
+        assert_eq!(settings.state(), PathBuf::from("/var/lib/x.db"));
+        assert_eq!(
+            tidy(Path::new("config/../reports")),
+            PathBuf::from("reports")
+        );
+        assert_eq!(tidy(Path::new("../x")), PathBuf::from("../x"));
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

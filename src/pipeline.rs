@@ -397,19 +397,51 @@ pub struct ApplyOptions {
     pub show_progress: bool,
 }
 
-/// Takes the journal's one-run lock: first, so that a second cron run stops at once.
-pub fn lock(flags: &Settings, config: Option<&Path>) -> Result<StateLock, Error> {
+/// Takes the journal's one-run lock: first, so that a second cron run stops at once, or
+/// after waiting up to `wait` for the other run to end (a signal ends the wait).
+pub async fn lock(
+    flags: &Settings,
+    config: Option<&Path>,
+    wait: std::time::Duration,
+    stop: &Stop,
+) -> Result<StateLock, Error> {
     let state = match Settings::load(config) {
         Ok(file) => flags.clone().or(file).state(),
         Err(_) => flags.state(), // the settings problem is reported when inputs load
     };
-    StateLock::acquire(&state).map_err(|e| match e {
-        LockError::Held(holder) => Error::Locked {
-            path: state,
-            holder,
-        },
-        LockError::Io(message) => Error::Local(message),
-    })
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        match StateLock::acquire(&state) {
+            Ok(lock) => return Ok(lock),
+            Err(LockError::Io(message)) => return Err(Error::Local(message)),
+            Err(LockError::Held(holder)) if tokio::time::Instant::now() >= deadline => {
+                return Err(Error::Locked {
+                    path: state,
+                    holder,
+                });
+            }
+            Err(LockError::Held(holder)) => {
+                if !std::mem::replace(&mut told, true) {
+                    tracing::info!(
+                        "{} is in use by {holder}; waiting up to {} s for it",
+                        state.display(),
+                        wait.as_secs()
+                    );
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            () = stop.halted() => return Err(Error::Api {
+                base_url: String::new(),
+                source: Box::new(crate::api::ApiError::unsent(
+                    crate::api::ErrorClass::Stopped,
+                    "interrupted while waiting for the lock".into(),
+                )),
+            }),
+        }
+    }
 }
 
 /// Stage 3, for real: every valid row's assignments made through the client, recorded

@@ -36,7 +36,15 @@ pub(crate) async fn run(
     // rehearsal journals to a scratch file, and needs no lock.
     let _lock = match rehearsing {
         true => None,
-        false => Some(pipeline::lock(&args.input.settings, config)?),
+        false => Some(
+            pipeline::lock(
+                &args.input.settings,
+                config,
+                args.lock_timeout,
+                session.stop,
+            )
+            .await?,
+        ),
     };
     let (checked, rehearsal) = match &args.plan {
         Some(saved) => (

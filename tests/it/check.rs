@@ -298,3 +298,46 @@ fn an_offline_plan_cannot_be_saved_for_applying() {
     );
     assert!(!dir.path().join("p.json").exists());
 }
+
+#[test]
+fn a_settings_file_works_from_any_folder_named_by_flag_or_environment() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = crate::util::root();
+    let settings = root.join("config/ct-onboard.toml");
+    let sheet = root.join("samples/new-hires.csv");
+    let by_flag = crate::util::ct_process()
+        .current_dir(elsewhere.path())
+        .arg("check")
+        .arg(&sheet)
+        .arg("--config")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert_eq!(
+        by_flag.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&by_flag.stderr)
+    );
+    let by_env = crate::util::ct_process()
+        .current_dir(elsewhere.path())
+        .arg("check")
+        .arg(&sheet)
+        .env("CT_ONBOARD_CONFIG", &settings)
+        .output()
+        .unwrap();
+    assert_eq!(
+        by_env.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&by_env.stderr)
+    );
+    let missing = crate::util::ct_process()
+        .current_dir(elsewhere.path())
+        .arg("check")
+        .arg(&sheet)
+        .env("CT_ONBOARD_CONFIG", elsewhere.path().join("nope.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2), "a named file must exist");
+}

@@ -319,11 +319,23 @@ fn a_second_run_on_the_same_state_exits_75_naming_the_holder() {
         0,
         "it did nothing"
     );
-    drop(held);
+    // With --lock-timeout it waits for the other run instead.
+    let waiting = site
+        .command(&running, &samples(), None, &["--lock-timeout", "30s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
     assert_eq!(
-        site.run(&running, &samples(), None, &[]).status.code(),
-        Some(0)
+        running.sandbox.snapshot().requests.values().sum::<u64>(),
+        0,
+        "still waiting"
     );
+    drop(held);
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(puts(&running), 86, "it ran once the lock was free");
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub fn ct_process() -> std::process::Command {
         .env("CT_ONBOARD_TODAY", TODAY)
         .env_remove("CONNECTEAM_API_KEY")
         .env_remove("CONNECTEAM_BASE_URL")
+        .env_remove("CT_ONBOARD_CONFIG")
         .env_remove("RUST_LOG");
     cmd
 }
