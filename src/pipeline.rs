@@ -741,6 +741,12 @@ pub async fn wait_for_stop_signal() {
 
 /// What a saved plan is checked against when it is applied.
 fn fingerprints(args: &InputArgs, settings: &Settings) -> Result<Fingerprints, String> {
+    if args.hires.as_os_str() == crate::input::STDIN {
+        return Err(
+            "a saved plan needs the sheet as a file, not standard input: it is checked again when applied"
+                .into(),
+        );
+    }
     let manifest = settings.manifest();
     let shaping = format!(
         "base_url={}\nsheet={:?}\ndate_format={:?}\ncolumns={:?}\nallow_retroactive={}\nskip_invalid={}",
@@ -769,7 +775,7 @@ pub fn save_plan(out: &Path, args: &InputArgs, checked: &Checked) -> Result<(), 
                 .into(),
         ));
     };
-    let fingerprints = fingerprints(args, &checked.inputs.settings).map_err(Error::Local)?;
+    let fingerprints = fingerprints(args, &checked.inputs.settings).map_err(Error::Usage)?;
     let saved =
         SavedPlan::new(&checked.plan, client.base_url(), fingerprints).map_err(Error::Local)?;
     let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| Error::Local(e.to_string()))?;

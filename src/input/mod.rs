@@ -79,7 +79,13 @@ pub struct Sheet {
 }
 
 /// Reads a `.csv` (or `.txt`/`.tsv`) or `.xlsx` sheet. `sheet_name` picks an XLSX sheet.
+/// What `-` as the sheet's path means: standard input.
+pub const STDIN: &str = "-";
+
 pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
+    if path.as_os_str() == STDIN {
+        return read_stdin(sheet_name);
+    }
     let file = path.display().to_string();
     let extension = path
         .extension()
@@ -88,6 +94,16 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
         .unwrap_or_default();
     let sheet = match extension.as_str() {
         "xlsx" | "xlsm" | "xls" | "ods" => xlsx::read_workbook(path, &file, sheet_name)?,
+        _ if sniff_zip(path) => {
+            // An .xlsx under another name (or none): a workbook is a zip archive.
+            let named = tempfile::Builder::new()
+                .suffix(".xlsx")
+                .tempfile()
+                .map_err(|e| Problem::new(&file, Place::File, format!("cannot read: {e}")))?;
+            std::fs::copy(path, named.path())
+                .map_err(|e| Problem::new(&file, Place::File, format!("cannot read: {e}")))?;
+            xlsx::read_workbook(named.path(), &file, sheet_name)?
+        }
         _ => {
             if sheet_name.is_some() {
                 return Err(Problem::new(
@@ -111,4 +127,42 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
         ));
     }
     Ok(sheet)
+}
+
+/// Whether a file starts like a zip archive (an XLSX workbook).
+fn sniff_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"PK\x03\x04")
+}
+
+/// The sheet from standard input: CSV in any encoding the files take, or an XLSX
+/// workbook (recognised by its zip signature). Messages name "standard input".
+fn read_stdin(sheet_name: Option<&str>) -> Result<Sheet, Problem> {
+    use std::io::{Read, Write};
+    let file = "standard input";
+    let unreadable =
+        |e: std::io::Error| Problem::new(file, Place::File, format!("cannot read: {e}"));
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    let workbook = bytes.starts_with(b"PK\x03\x04");
+    let mut spooled = tempfile::Builder::new()
+        .suffix(if workbook { ".xlsx" } else { ".csv" })
+        .tempfile()
+        .map_err(unreadable)?;
+    spooled.write_all(&bytes).map_err(unreadable)?;
+    let renamed = |p: Problem| Problem {
+        file: file.to_owned(),
+        ..p
+    };
+    let sheet = read_sheet(spooled.path(), sheet_name).map_err(renamed)?;
+    Ok(Sheet {
+        file: file.to_owned(),
+        problems: sheet.problems.into_iter().map(renamed).collect(),
+        ..sheet
+    })
 }

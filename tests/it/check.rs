@@ -341,3 +341,46 @@ fn a_settings_file_works_from_any_folder_named_by_flag_or_environment() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2), "a named file must exist");
 }
+
+#[test]
+fn the_sheet_can_come_from_standard_input() {
+    use std::io::Write;
+    let sheet = std::fs::read(crate::util::root().join("samples/new-hires.csv")).unwrap();
+    let mut child = crate::util::ct_process()
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&sheet).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("standard input: 30 rows valid"));
+
+    let mut child = crate::util::ct_process()
+        .args(["check", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"user_id,employee_type\n12x,intern\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("error: standard input: row 2, column \"user_id\" (A)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
