@@ -34,6 +34,15 @@ pub fn sniff_delimiter(text: &str) -> u8 {
 
 /// Parses decoded CSV text into a [`Sheet`]. Blank lines and rows of empty fields are
 /// skipped; row numbers are the file's line numbers, as Excel shows them.
+/// A cell as written, less Excel's text marker: the `'` that keeps `+1 512…` or `=x` from
+/// being read as a formula (ct-onboard's own reports add it) is not part of the value.
+pub fn without_text_marker(field: &str) -> &str {
+    match field.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => field,
+    }
+}
+
 pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(sniff_delimiter(text))
@@ -90,7 +99,7 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
                 if field.is_empty() {
                     Cell::Empty
                 } else {
-                    Cell::Text(field.to_owned())
+                    Cell::Text(without_text_marker(field).to_owned())
                 }
             })
             .collect();
@@ -182,6 +191,14 @@ mod tests {
         let sheet = parse_delimited("h.csv", "id,note\n1,\"a, b\nc\"\n2,x\n").unwrap();
         assert_eq!(sheet.rows[0].cells[1], Cell::Text("a, b\nc".into()));
         assert_eq!(sheet.rows[1].number, 4);
+    }
+
+    #[test]
+    fn excels_text_marker_is_not_part_of_the_value() {
+        assert_eq!(without_text_marker("'+1 512 555 0101"), "+1 512 555 0101");
+        assert_eq!(without_text_marker("'=SUM(A1)"), "=SUM(A1)");
+        assert_eq!(without_text_marker("O'Neill"), "O'Neill");
+        assert_eq!(without_text_marker("'quoted'"), "'quoted'");
     }
 
     #[test]

@@ -511,6 +511,20 @@ const USER_COLUMNS: [&str; 9] = [
     "error",
 ];
 
+/// A sheet column's header in `users.csv`: suffixed when it would repeat one of
+/// ct-onboard's own (`user_id (sheet)`), so that every column has a name of its own.
+fn carried_header(header: &str) -> Cow<'_, str> {
+    let key = normalize_header(header);
+    if USER_COLUMNS
+        .iter()
+        .any(|ours| normalize_header(ours) == key)
+    {
+        Cow::Owned(format!("{header} (sheet)"))
+    } else {
+        Cow::Borrowed(header)
+    }
+}
+
 fn users_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
     let mut w = csv_writer();
     write_row(
@@ -518,7 +532,7 @@ fn users_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
         USER_COLUMNS
             .iter()
             .map(|c| Cow::Borrowed(*c))
-            .chain(sheet.headers.iter().map(|h| Cow::Borrowed(h.as_str()))),
+            .chain(sheet.headers.iter().map(|h| carried_header(h))),
     )?;
     for user in users {
         let ours = [

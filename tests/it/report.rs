@@ -91,9 +91,9 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
             "succeeded",
             "failed",
             "error",
-            "User ID",
+            "User ID (sheet)",
             "Email",
-            "Employee Type",
+            "Employee Type (sheet)",
             "Start Date",
             "Name",
             "Note"
@@ -280,8 +280,13 @@ fn failed_csv_feeds_back_in_and_replaces_its_error_column() {
     let users = read_csv(&only_run_dir(&reports).join("users.csv"));
     assert_eq!(
         users[0].iter().filter(|h| *h == "error").count(),
-        2,
-        "ours and the fed-back sheet's own"
+        1,
+        "one column per name"
+    );
+    assert!(
+        users[0].iter().any(|h| h == "error (sheet)"),
+        "the fed-back sheet's own, suffixed: {:?}",
+        users[0]
     );
     let failed = read_csv(&only_run_dir(&reports).join("failed.csv"));
     assert_eq!(
