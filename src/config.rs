@@ -69,6 +69,10 @@ pub struct Settings {
     /// Header names for the columns ct-onboard reads (settings file only)
     #[arg(skip)]
     pub columns: Option<ColumnMapping>,
+    /// Whether `base_url` came from the settings file (not a flag or the environment).
+    #[arg(skip)]
+    #[serde(skip)]
+    pub base_url_in_file: bool,
     /// How lists go into query strings: "repeat" (userIds=1&userIds=2) or "comma"
     /// (settings file only)
     #[arg(skip)]
@@ -139,6 +143,7 @@ impl Settings {
     #[must_use]
     pub fn or(self, file: Settings) -> Settings {
         Settings {
+            base_url_in_file: self.base_url.is_none() && file.base_url.is_some(),
             base_url: self.base_url.or(file.base_url),
             region: self.region.or(file.region),
             rate_per_minute: self.rate_per_minute.or(file.rate_per_minute),
@@ -156,6 +161,17 @@ impl Settings {
             columns: self.columns.or(file.columns),
             query_arrays: self.query_arrays.or(file.query_arrays),
             rate_limit_patience: self.rate_limit_patience.or(file.rate_limit_patience),
+        }
+    }
+
+    /// Where the base URL comes from, for messages.
+    pub fn base_url_origin(&self) -> &'static str {
+        match (&self.base_url, std::env::var("CONNECTEAM_BASE_URL")) {
+            (Some(url), Ok(env)) if *url == env => "CONNECTEAM_BASE_URL",
+            (Some(_), _) if self.base_url_in_file => "the settings file",
+            (Some(_), _) => "--base-url",
+            (None, _) if self.region.is_some() => "the region setting",
+            (None, _) => "the default",
         }
     }
 
@@ -293,7 +309,7 @@ impl Settings {
                     problems.push(Problem::new(
                         "settings",
                         Place::Setting("base_url".into()),
-                        message,
+                        format!("{message} (from {})", self.base_url_origin()),
                     ));
                 }
             }

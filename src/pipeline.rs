@@ -109,7 +109,11 @@ pub fn connect(
     stop: &Arc<Stop>,
 ) -> Result<Option<Client>, Error> {
     let client = connect_to(settings, target)?;
-    Ok(client.map(|c| c.with_stop(Arc::clone(stop))))
+    let origin = match target {
+        Target::Settings => settings.base_url_origin(),
+        Target::Sandbox(_) => "the rehearsal",
+    };
+    Ok(client.map(|c| c.with_stop(Arc::clone(stop)).with_origin(origin)))
 }
 
 fn connect_to(settings: &Settings, target: Target<'_>) -> Result<Option<Client>, Error> {
@@ -158,7 +162,7 @@ impl Checked {
 }
 
 fn api_error(client: &Client) -> impl Fn(crate::api::ApiError) -> Error + '_ {
-    |source| Error::api(client.base_url(), source)
+    |source| Error::api(&client.described(), source)
 }
 
 /// Resolves the manifest's policies and the sheet's users against the account (when

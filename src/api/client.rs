@@ -88,8 +88,22 @@ pub struct Response<T> {
 
 /// Checks a base URL: https anywhere, plain http only to loopback (the sandbox).
 pub fn check_base_url(base_url: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(base_url)
-        .map_err(|e| format!("base URL \"{base_url}\" is not a URL: {e}"))?;
+    let url = reqwest::Url::parse(base_url).map_err(|e| {
+        format!(
+            "base URL \"{base_url}\" is not a URL ({e}): write it whole, such as https://api.connecteam.com"
+        )
+    })?;
+    if url.host().is_none() || url.cannot_be_a_base() {
+        return Err(format!(
+            "base URL \"{base_url}\" has no host: write it whole, such as https://api.connecteam.com"
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        let origin = url.origin().ascii_serialization();
+        return Err(format!(
+            "base URL \"{base_url}\" has a path or query: ct-onboard adds the API's paths itself; use {origin}"
+        ));
+    }
     match url.scheme() {
         "https" => Ok(url),
         "http" => {
@@ -411,12 +425,15 @@ impl Http {
     }
 }
 
+/// How a transport error that never reached the server (DNS, refused, TLS) begins.
+pub const COULD_NOT_CONNECT: &str = "could not connect";
+
 fn describe_transport(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut text = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
-        "could not connect".to_owned()
+        COULD_NOT_CONNECT.to_owned()
     } else {
         "connection failed".to_owned()
     };
@@ -453,6 +470,18 @@ mod tests {
         assert!(check_base_url("http://10.0.0.5").is_err());
         assert!(check_base_url("ftp://x").is_err());
         assert!(check_base_url("not a url").is_err());
+        assert!(
+            check_base_url("https://api.connecteam.com/v1")
+                .unwrap_err()
+                .contains("use https://api.connecteam.com"),
+        );
+        assert!(check_base_url("https://api.connecteam.com/?x=1").is_err());
+        assert!(check_base_url("https://api.connecteam.com/").is_ok());
+        assert!(
+            check_base_url("127.0.0.1:8080")
+                .unwrap_err()
+                .contains("write it whole"),
+        );
     }
 
     #[test]

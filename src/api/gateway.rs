@@ -103,6 +103,10 @@ impl RetryPolicy {
     }
 }
 
+/// Retries of a connection that never reached the server (DNS, connect, TLS) while no
+/// request has ever been answered: a typo in the host fails in seconds, not minutes.
+const UNREACHED_RETRIES: u32 = 1;
+
 /// Rate-limited answers to one request before it is given up as failed: a safety net
 /// against a server that never lets up, not a budget a normal run comes near.
 const MAX_RATE_LIMITED_RETRIES: u32 = 30;
@@ -167,6 +171,8 @@ impl Recorder {
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
+    /// Answers of any kind (a status code came back): the server is there.
+    answered: AtomicU64,
     rate_limited: AtomicU64,
     retries: AtomicU64,
 }
@@ -195,6 +201,7 @@ pub struct Client {
     stop: Arc<Stop>,
     counters: Arc<Counters>,
     patience: Duration,
+    origin: &'static str,
     recorder: Arc<Recorder>,
     /// When a request last succeeded (or the client was made).
     last_success: Arc<std::sync::Mutex<tokio::time::Instant>>,
@@ -209,6 +216,22 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client that says where its base URL came from (a flag, the environment, the
+    /// settings file) when it cannot reach it.
+    #[must_use]
+    pub fn with_origin(self, origin: &'static str) -> Client {
+        Client { origin, ..self }
+    }
+
+    /// The base URL and where it came from, for messages.
+    pub fn described(&self) -> String {
+        if self.origin.is_empty() {
+            self.base_url().to_owned()
+        } else {
+            format!("{} (from {})", self.base_url(), self.origin)
+        }
+    }
+
     /// A client that stops on `stop` (shared with the signal handler) instead of its own.
     #[must_use]
     pub fn with_stop(self, stop: Arc<Stop>) -> Client {
@@ -228,6 +251,7 @@ impl Client {
             stop: Arc::default(),
             counters: Arc::default(),
             patience: options.rate_limit_patience,
+            origin: "",
             recorder: Arc::default(),
             last_success: Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())),
         })
@@ -397,7 +421,14 @@ impl Client {
             attempts += 1;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             self.recorder.record(|t, now| t.requests.push(now));
-            let error = match self.in_flight(send()).await {
+            let answer = self.in_flight(send()).await;
+            if answer
+                .as_ref()
+                .map_or_else(|e| e.status.is_some(), |_| true)
+            {
+                self.counters.answered.fetch_add(1, Ordering::Relaxed);
+            }
+            let error = match answer {
                 Ok(response) => {
                     self.observe(&response.limits);
                     *self
@@ -437,7 +468,7 @@ impl Client {
                         ..error.clone()
                     })
                 }
-                ErrorClass::Retryable if retries < self.retry.max_retries => {
+                ErrorClass::Retryable if retries < self.retries_allowed(&error) => {
                     self.observe(&error.limits);
                     retries += 1;
                     None
@@ -494,6 +525,18 @@ impl Client {
                 ErrorClass::Stopped,
                 "abandoned in flight: the run was interrupted".into(),
             )),
+        }
+    }
+
+    /// How many retries a retryable failure gets: the policy's, or just one while the
+    /// server has never been reached at all.
+    fn retries_allowed(&self, error: &ApiError) -> u32 {
+        let never_reached = error.message.starts_with(super::client::COULD_NOT_CONNECT)
+            && self.counters.answered.load(Ordering::Relaxed) == 0;
+        if never_reached {
+            self.retry.max_retries.min(UNREACHED_RETRIES)
+        } else {
+            self.retry.max_retries
         }
     }
 

@@ -38,16 +38,26 @@ fn an_unreachable_api_before_any_write_exits_69_naming_the_url() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
+    // The default retry policy (5 retries, 500 ms doubling) would take ~15 s: a host
+    // that was never reached gets one retry, so this ends in about a second.
+    let started = std::time::Instant::now();
     let out = ct()
-        .args(["plan", "samples/new-hires.csv", "--max-retries", "1"])
-        .args(["--retry-backoff-ms", "5", "--base-url", &url])
+        .args(["plan", "samples/new-hires.csv", "--base-url", &url])
         .env("CONNECTEAM_API_KEY", "k")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(69), "{stderr}");
-    assert!(stderr.contains(&url), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{url} (from --base-url)")),
+        "{stderr}"
+    );
     assert!(stderr.contains("Nothing was sent"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -67,4 +77,27 @@ fn commands_run_in_process_with_captured_output() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("Plan (offline"), "{stdout}");
     assert!(reports.exists());
+}
+
+#[test]
+fn a_base_url_with_a_path_or_without_a_scheme_is_refused_before_anything() {
+    for (url, expect) in [
+        (
+            "https://api.connecteam.com/v1",
+            "use https://api.connecteam.com",
+        ),
+        ("127.0.0.1:8080", "write it whole"),
+    ] {
+        let out = ct()
+            .args(["plan", "samples/new-hires.csv", "--base-url", url])
+            .env("CONNECTEAM_API_KEY", "k")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(expect) && stderr.contains("(from --base-url)"),
+            "{stderr}"
+        );
+    }
 }
