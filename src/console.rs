@@ -109,6 +109,11 @@ impl Console {
         write(&self.out, &format!("{text}\n"));
     }
 
+    /// Text exactly as given, on stderr.
+    pub fn out_err(&self, text: &str) {
+        write(&self.err, text);
+    }
+
     /// A message that is not a result (banner, notice), on stderr.
     pub fn note(&self, text: &str) {
         write(&self.err, &format!("{text}\n"));

@@ -22,6 +22,22 @@ use crate::pipeline::Inputs;
 pub(crate) struct Session<'a> {
     pub console: &'a Console,
     pub stop: &'a Arc<Stop>,
+    pub output: crate::cli::OutputFormat,
+}
+
+impl Session<'_> {
+    /// A plan's or run's result: the text for people, or with `--output json` the
+    /// summary.json object alone on stdout (the text then goes to stderr).
+    fn result(&self, summary: &crate::report::Summary, text: &str) {
+        match self.output {
+            crate::cli::OutputFormat::Text => self.console.out(text),
+            crate::cli::OutputFormat::Json => {
+                let json = serde_json::to_string_pretty(summary).unwrap_or_default();
+                self.console.line(&json);
+                self.console.out_err(text);
+            }
+        }
+    }
 }
 
 /// Runs one command and decides the exit code.
@@ -38,6 +54,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     let session = Session {
         console,
         stop: &stop,
+        output: cli.output,
     };
     let result = match cli.command {
         Command::Check(args) => check(&args, config, console),

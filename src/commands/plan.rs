@@ -39,19 +39,20 @@ pub(crate) async fn plan(
     let (report, estimate) = pipeline::dry_run(&refreshed, account.allow_overwrite)?;
     let checked = &refreshed.checked;
     let checked_at = checked.client.as_ref().map(|c| c.base_url());
-    console.out(&render(
+    let mut text = render(
         &estimate,
         &checked.inputs.settings,
         checked.invalid_rows(),
         checked_at,
-    ));
-    console.line(&format!("Report: {}", report.dir.display()));
+    );
+    text += &format!("Report: {}\n", report.dir.display());
     if let Some(rehearsal) = &rehearsal {
-        console.line(&format!(
-            "Rehearsal against a simulated account seeded from {}. Nothing reached Connecteam.",
+        text += &format!(
+            "Rehearsal against a simulated account seeded from {}. Nothing reached Connecteam.\n",
             rehearsal.seeded_from
-        ));
+        );
     }
+    session.result(&report.summary, &text);
     if let Some(out) = out {
         pipeline::save_plan(out, args, checked)?;
         console.line(&format!(

@@ -79,17 +79,18 @@ pub(crate) async fn run(
         show_progress,
     };
     let report = pipeline::apply(refreshed, &options).await?;
-    console.line(&one_line(&report));
+    let mut text = one_line(&report) + "\n";
     if let Some(rehearsal) = &rehearsal {
         let state = rehearsal.sandbox.snapshot();
-        console.line(&format!(
+        text += &format!(
             "Rehearsal against a simulated account seeded from {}: it now holds {} time-off and {} pay-rule \
-             assignments. Nothing reached Connecteam.",
+             assignments. Nothing reached Connecteam.\n",
             rehearsal.seeded_from,
             state.time_off_assignments.len(),
             state.pay_rule_assignments.len()
-        ));
+        );
     }
+    session.result(&report.summary, &text);
     Ok(report.exit)
 }
 

@@ -101,3 +101,24 @@ fn a_base_url_with_a_path_or_without_a_scheme_is_refused_before_anything() {
         );
     }
 }
+
+#[test]
+fn output_json_prints_the_summary_object_alone_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ct()
+        .args([
+            "plan",
+            "samples/new-hires.csv",
+            "--output",
+            "json",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["mode"], "plan");
+    assert_eq!(summary["users"], 30);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Report: "));
+}
