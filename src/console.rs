@@ -18,6 +18,8 @@ struct Stream {
 pub struct Console {
     out: Sink,
     err: Sink,
+    /// Messages go to the logger (one JSON object a line) instead of plain stderr.
+    logged: bool,
 }
 
 /// What a captured console received, for tests.
@@ -86,6 +88,17 @@ impl Console {
         Console {
             out: sink(out),
             err: sink(err),
+            logged: false,
+        }
+    }
+
+    /// Every message on stderr becomes a log event (for `--log-format json`), so that each
+    /// stderr line is one JSON object; results stay on stdout.
+    #[must_use]
+    pub fn logged(self) -> Console {
+        Console {
+            logged: true,
+            ..self
         }
     }
 
@@ -111,27 +124,54 @@ impl Console {
 
     /// Text exactly as given, on stderr.
     pub fn out_err(&self, text: &str) {
-        write(&self.err, text);
+        if self.logged {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                tracing::info!(event = "result", "{}", line.trim());
+            }
+        } else {
+            write(&self.err, text);
+        }
     }
 
     /// A message that is not a result (banner, notice), on stderr.
     pub fn note(&self, text: &str) {
-        write(&self.err, &format!("{text}\n"));
+        if self.logged {
+            tracing::info!("{text}");
+        } else {
+            write(&self.err, &format!("{text}\n"));
+        }
     }
 
     pub fn warn(&self, text: impl std::fmt::Display) {
-        write(&self.err, &format!("warning: {text}\n"));
+        if self.logged {
+            tracing::warn!("{text}");
+        } else {
+            write(&self.err, &format!("warning: {text}\n"));
+        }
     }
 
     pub fn error(&self, text: impl std::fmt::Display) {
-        write(&self.err, &format!("error: {text}\n"));
+        if self.logged {
+            tracing::error!("{text}");
+        } else {
+            write(&self.err, &format!("error: {text}\n"));
+        }
     }
 
     /// The error that ended a command, with whatever it carries (every problem found).
     pub fn fail(&self, error: &crate::Error) {
         if let crate::Error::Invalid { problems, hint } = error {
             for problem in problems {
-                self.error(problem);
+                if self.logged {
+                    tracing::error!(
+                        event = "problem",
+                        file = %problem.file,
+                        row = problem.sheet_row,
+                        "{problem}"
+                    );
+                } else {
+                    self.error(problem);
+                }
             }
             if let Some(hint) = hint {
                 self.note(hint);

@@ -206,6 +206,7 @@ pub async fn execute(
         if let Some(key) = &event.sent {
             record(run, rows[event.slot], key, &event.line);
         }
+        log_unsettled(rows[event.slot], &event.line);
         if event.line.status == AssignmentStatus::Failed {
             failures += 1;
             if run.options.max_errors.is_some_and(|max| failures >= max) {
@@ -223,6 +224,34 @@ pub async fn execute(
         .zip(lines)
         .map(|(row, lines)| UserLine::new(row, lines))
         .collect()
+}
+
+/// A failed, conflicting or deferred assignment, as one log event with its fields.
+fn log_unsettled(row: &PlanRow, line: &AssignmentLine) {
+    if !matches!(
+        line.status,
+        AssignmentStatus::Failed | AssignmentStatus::Conflict | AssignmentStatus::Deferred
+    ) {
+        return;
+    }
+    tracing::warn!(
+        event = "assignment",
+        row = row.number,
+        user_id = row.user_id,
+        kind = line.kind,
+        policy_id = %line.policy_id,
+        status = line.status.as_str(),
+        change = line.change.as_str(),
+        http_status = line.http_status,
+        request_id = %line.request_id,
+        error = %line.error,
+        "row {}: {} {} {}: {}",
+        row.number,
+        line.kind,
+        line.policy_id,
+        line.status.as_str(),
+        line.error
+    );
 }
 
 fn record(run: &Run<'_>, row: &PlanRow, key: &Key, line: &AssignmentLine) {

@@ -7,10 +7,12 @@ use ct_onboard::cli::{Cli, LogFormat};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // ct-onboard's own events; what its dependencies say only at -vvv (or RUST_LOG).
     let level = match (cli.quiet, cli.verbose) {
         (q, _) if q > 0 => "warn",
-        (_, 0) => "info",
-        (_, 1) => "debug",
+        (_, 0) => "warn,ct_onboard=info",
+        (_, 1) => "warn,ct_onboard=debug",
+        (_, 2) => "warn,ct_onboard=trace",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
@@ -19,9 +21,21 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
-    match cli.log_format {
-        LogFormat::Json => logs.json().init(),
-        LogFormat::Text => logs.without_time().init(),
-    }
-    ct_onboard::run(cli, &ct_onboard::Console::std()).into()
+    let console = ct_onboard::Console::std();
+    let console = match cli.log_format {
+        LogFormat::Json => {
+            logs.json().init();
+            console.logged()
+        }
+        // A terminal has its own clock; a log file needs one.
+        LogFormat::Text if std::io::stderr().is_terminal() => {
+            logs.without_time().init();
+            console
+        }
+        LogFormat::Text => {
+            logs.init();
+            console
+        }
+    };
+    ct_onboard::run(cli, &console).into()
 }

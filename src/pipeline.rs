@@ -348,6 +348,7 @@ pub fn dry_run(refreshed: &Refreshed, allow_overwrite: bool) -> Result<(Report, 
         timeline: None,
     };
     let summary = write_report(&dir, &run_id, &checked.inputs, &users, summary, &shown)?;
+    log_summary(&summary);
     Ok((
         Report {
             users,
@@ -512,6 +513,7 @@ pub async fn apply(refreshed: Refreshed, options: &ApplyOptions) -> Result<Repor
     if let Err(message) = journal.finish_run(&run_id, summary.exit_code, &outcomes.join(", ")) {
         tracing::error!("{message}");
     }
+    log_summary(&summary);
     Ok(Report {
         users,
         summary,
@@ -574,7 +576,12 @@ async fn execute(
     };
     let progress = Progress::new(rows.len() as u64, options.show_progress);
     tracing::info!(
-        "starting: {} users, {} assignments, against {}",
+        event = "run",
+        run_id,
+        users = rows.len(),
+        assignments = plan.assignment_count(),
+        base_url = client.base_url(),
+        "starting run {run_id}: {} users, {} assignments, against {}",
         rows.len(),
         plan.assignment_count(),
         client.base_url()
@@ -741,6 +748,36 @@ pub async fn wait_for_stop_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// The summary as one log event: every count of `summary.json`.
+fn log_summary(summary: &Summary) {
+    tracing::info!(
+        event = "summary",
+        run_id = %summary.run_id,
+        mode = summary.mode,
+        users = summary.users,
+        assignments = summary.assignments,
+        requests_planned = summary.requests_planned,
+        requests_sent = summary.requests_sent,
+        rate_limited = summary.rate_limited,
+        retries = summary.retries,
+        quota_left = summary.quota_left,
+        duration_secs = summary.duration_secs,
+        exit_code = summary.exit_code,
+        outcomes = %compact(&summary.outcomes),
+        changes = %compact(&summary.changes),
+        "{} {}: {} users, exit {}",
+        summary.mode,
+        summary.run_id,
+        summary.users,
+        summary.exit_code
+    );
+}
+
+/// A value as compact JSON, for a log field.
+fn compact<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// What a saved plan is checked against when it is applied.

@@ -137,6 +137,13 @@ impl Throttle {
         if usable == 0 {
             let wait = left + jitter();
             Self::pause(&mut gate, wait);
+            tracing::info!(
+                event = "pause",
+                waiting_s = wait.as_secs_f64(),
+                reason = "minute budget spent",
+                "the minute's budget (less the reserve) is spent; all workers wait {:.1} s",
+                wait.as_secs_f64()
+            );
             Some(wait)
         } else {
             gate.spacing = left / u32::try_from(usable).unwrap_or(u32::MAX);
@@ -157,6 +164,9 @@ impl Throttle {
         };
         Self::pause(&mut gate, wait + jitter());
         tracing::info!(
+            event = "pause",
+            waiting_s = wait.as_secs_f64(),
+            reason = "rate-limited",
             "rate limit reached; all workers pause {:.1} s",
             wait.as_secs_f64()
         );

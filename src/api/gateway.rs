@@ -40,11 +40,15 @@ pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
 impl Stop {
     pub fn set(&self, reason: StopReason) {
-        let _ = self
+        let first = self
             .reason
-            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
         if reason == StopReason::AuthRefused {
             self.reason.store(reason as u8, Ordering::SeqCst);
+        }
+        if first || reason == StopReason::AuthRefused {
+            tracing::warn!(event = "stop", reason = ?reason, "the run stops starting new work: {reason:?}");
         }
         self.changed.notify_waiters();
     }
@@ -422,6 +426,14 @@ impl Client {
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             self.recorder.record(|t, now| t.requests.push(now));
             let answer = self.in_flight(send()).await;
+            match &answer {
+                Ok(r) => {
+                    tracing::debug!(event = "request", attempt = attempts, status = r.status, request_id = ?r.request_id)
+                }
+                Err(e) => {
+                    tracing::debug!(event = "request", attempt = attempts, status = ?e.status, class = ?e.class, error = %e.message)
+                }
+            }
             if answer
                 .as_ref()
                 .map_or_else(|e| e.status.is_some(), |_| true)

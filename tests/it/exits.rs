@@ -122,3 +122,87 @@ fn output_json_prints_the_summary_object_alone_on_stdout() {
     assert_eq!(summary["users"], 30);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Report: "));
 }
+
+/// Every stderr line as a JSON object.
+fn json_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+fn events<'a>(lines: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["fields"]["event"] == name)
+        .map(|l| &l["fields"])
+        .collect()
+}
+
+#[test]
+fn json_logs_are_one_object_a_line_with_the_run_each_failure_and_the_summary() {
+    let mut seed = crate::util::sample_seed(vec![]);
+    seed.faults = ct_onboard::sandbox::Faults {
+        client_error_rate: 1.0,
+        ..ct_onboard::sandbox::Faults::default()
+    };
+    let running = crate::util::RunningSandbox::start(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = running
+        .ct()
+        .args([
+            "run",
+            "samples/new-hires.csv",
+            "--log-format",
+            "json",
+            "--no-progress",
+        ])
+        .args([
+            "--rate-per-minute",
+            "1000000",
+            "--max-errors",
+            "3",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stderr);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    assert_eq!(events(&lines, "run").len(), 1);
+    let failed = events(&lines, "assignment");
+    assert!(failed.len() >= 3, "{failed:?}");
+    let first = failed[0];
+    assert_eq!(first["status"], "failed");
+    assert_eq!(first["http_status"], 409);
+    assert_eq!(first["request_id"], "sbx-409");
+    assert!(first["row"].is_u64() && first["user_id"].is_u64() && first["policy_id"].is_string());
+    assert!(first["error"].as_str().unwrap().contains("HAS_LOCKED_DAYS"));
+    assert!(
+        !events(&lines, "stop").is_empty(),
+        "--max-errors stopped it"
+    );
+    let summary = events(&lines, "summary");
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0]["exit_code"], 1);
+    assert!(summary[0]["outcomes"].as_str().unwrap().contains("failed"));
+
+    // Problems with the input too.
+    let bad = write(dir.path(), "bad.csv", "user_id,employee_type\n12x,intern\n");
+    let out = ct()
+        .args(["check", "--log-format", "json"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let lines = json_lines(&out.stderr);
+    let problems = events(&lines, "problem");
+    assert_eq!(problems[0]["row"], 2);
+}
