@@ -67,10 +67,11 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
                 ));
             }
         }
+        // Every record is a row, blank ones too: count it before skipping it.
+        let number = record.position().map_or(0, |p| lines.line_at(p.byte()));
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        let number = record.position().map_or(0, |p| lines.line_at(p.byte()));
         let Some(header) = &headers else {
             headers = Some(record.iter().map(|h| h.trim().to_owned()).collect());
             continue;
@@ -120,12 +121,12 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
     })
 }
 
-/// Line numbers of record starts. The csv crate's own position of a record is where the
-/// previous one ended (before line breaks and skipped blank lines), and counts CRLF
-/// oddly, so the line is counted here from the byte offset instead.
+/// Spreadsheet row numbers of CSV records, as a spreadsheet shows them: each record is
+/// one row however many line breaks its quoted cells hold, and each empty line between
+/// records is a row too. A line break is LF, CRLF or a bare CR (a "CSV (Macintosh)" file).
 struct LineCounter<'a> {
     text: &'a [u8],
-    offset: usize,
+    /// The row of the last record asked about (0: none yet).
     line: u64,
 }
 
@@ -133,13 +134,12 @@ impl<'a> LineCounter<'a> {
     fn new(text: &'a str) -> Self {
         Self {
             text: text.as_bytes(),
-            offset: 0,
-            line: 1,
+            line: 0,
         }
     }
 
-    /// The line of the first character at or after `byte` that is not a line break.
-    /// Offsets must not go backwards between calls.
+    /// The row of the record starting at `byte` (skipping line breaks it starts on).
+    /// Records must be asked about in order.
     fn line_at(&mut self, byte: u64) -> u64 {
         let mut start = usize::try_from(byte)
             .unwrap_or(usize::MAX)
@@ -147,15 +147,35 @@ impl<'a> LineCounter<'a> {
         while start < self.text.len() && matches!(self.text[start], b'\r' | b'\n') {
             start += 1;
         }
-        if start > self.offset {
-            self.line += self.text[self.offset..start]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            self.offset = start;
-        }
+        // Only the run of breaks just before the record counts: breaks inside the
+        // previous record's quoted cells are not rows.
+        let run_start = self.text[..start]
+            .iter()
+            .rposition(|b| !matches!(b, b'\r' | b'\n'))
+            .map_or(0, |i| i + 1);
+        let breaks = line_breaks(&self.text[run_start..start]);
+        self.line = if self.line == 0 {
+            1 + breaks
+        } else {
+            self.line + breaks.max(1)
+        };
         self.line
     }
+}
+
+/// Line breaks in a run of CR and LF bytes: CRLF is one, a lone CR or LF is one.
+fn line_breaks(run: &[u8]) -> u64 {
+    let mut breaks = 0;
+    let mut i = 0;
+    while i < run.len() {
+        breaks += 1;
+        i += if run[i] == b'\r' && run.get(i + 1) == Some(&b'\n') {
+            2
+        } else {
+            1
+        };
+    }
+    breaks
 }
 
 #[cfg(test)]
@@ -190,7 +210,19 @@ mod tests {
     fn quoted_fields_keep_delimiters_and_newlines() {
         let sheet = parse_delimited("h.csv", "id,note\n1,\"a, b\nc\"\n2,x\n").unwrap();
         assert_eq!(sheet.rows[0].cells[1], Cell::Text("a, b\nc".into()));
-        assert_eq!(sheet.rows[1].number, 4);
+        assert_eq!(
+            sheet.rows[1].number, 3,
+            "a line break inside a cell is not a row"
+        );
+    }
+
+    #[test]
+    fn bare_cr_and_crlf_files_number_rows_as_a_spreadsheet_does() {
+        for text in ["id,type\r1,a\r\r2,b\r", "id,type\r\n1,a\r\n\r\n2,b\r\n"] {
+            let sheet = parse_delimited("h.csv", text).unwrap();
+            let numbers: Vec<u64> = sheet.rows.iter().map(|r| r.number).collect();
+            assert_eq!(numbers, [2, 4], "{text:?}");
+        }
     }
 
     #[test]

@@ -384,3 +384,26 @@ fn the_sheet_can_come_from_standard_input() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_bad_row_in_a_bare_cr_or_quoted_newline_sheet_is_named_as_a_spreadsheet_shows_it() {
+    for (name, text) in [
+        (
+            "mac.csv",
+            "User ID,Employee Type,Start Date\r9170357,full-time,2029-01-04\r91x,full-time,2029-01-04\r9170358,intern,\r",
+        ),
+        (
+            "notes.csv",
+            "User ID,Employee Type,Note\n9170357,intern,\"two\nlines\"\n91x,intern,x\n9170358,intern,y\n",
+        ),
+    ] {
+        let (code, stderr) = check(text, None);
+        assert_eq!(code, 2, "{stderr}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{name}: only the bad row: {stderr}");
+        assert!(
+            errors[0].contains("row 3, column \"User ID\" (A)"),
+            "{name}: {stderr}"
+        );
+    }
+}
