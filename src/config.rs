@@ -21,50 +21,55 @@ pub const AU_BASE_URL: &str = "https://api-au.connecteam.com";
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// API base URL (overrides --region)
-    #[arg(long, env = "CONNECTEAM_BASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "CONNECTEAM_BASE_URL",
+        value_name = "URL",
+        help_heading = "Connecteam"
+    )]
     pub base_url: Option<String>,
     /// Connecteam region: global or au
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", help_heading = "Connecteam")]
     pub region: Option<String>,
     /// The account's per-minute request limit (Expert plan: 100)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Pacing")]
     pub rate_per_minute: Option<u32>,
     /// The account's daily request limit (Expert plan: 10000)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Pacing")]
     pub daily_quota: Option<u32>,
     /// Percent of the per-minute and daily limits left for other integrations
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", help_heading = "Pacing")]
     pub quota_reserve_percent: Option<u8>,
     /// Users processed at once
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Pacing")]
     pub concurrency: Option<usize>,
     /// Seconds before one request is abandoned and retried
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", help_heading = "Pacing")]
     pub request_timeout_secs: Option<u64>,
     /// Retries of one request after a 5xx, timeout or dropped connection
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Pacing")]
     pub max_retries: Option<u32>,
     /// The first retry's wait in milliseconds; it doubles each retry (with jitter), up to 30 s
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", help_heading = "Pacing")]
     pub retry_backoff_ms: Option<u64>,
     /// Where run reports are written
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub report_dir: Option<PathBuf>,
     /// The journal file
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Run control")]
     pub state: Option<PathBuf>,
     /// The manifest file
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Input")]
     pub manifest: Option<PathBuf>,
     /// strftime format of text dates in the sheet, such as %d/%m/%Y (default: YYYY-MM-DD only)
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", help_heading = "Input")]
     pub date_format: Option<String>,
     /// A file holding the API key, readable by its owner only
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Connecteam")]
     pub api_key_file: Option<PathBuf>,
     /// Stop (exit 3, the rest deferred) after being rate-limited this long with no request
     /// succeeding, such as 10m, 90s or 1h [default: 10m]
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help_heading = "Pacing")]
     pub rate_limit_patience: Option<String>,
     /// Header names for the columns ct-onboard reads (settings file only)
     #[arg(skip)]

@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(cli.color.on_stderr())
         .with_target(false);
     let console = ct_onboard::Console::std();
     let console = match cli.log_format {

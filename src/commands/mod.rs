@@ -76,7 +76,14 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
             console.out(&String::from_utf8_lossy(&text));
             Ok(Exit::Success)
         }
-        Command::Man => {
+        Command::Man { dir: Some(dir) } => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir))
+            .map_err(|e| Error::Local(format!("cannot write man pages in {}: {e}", dir.display())))
+            .map(|()| {
+                console.line(&format!("Man pages written to {}", dir.display()));
+                Exit::Success
+            }),
+        Command::Man { dir: None } => {
             let mut text = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
                 .render(&mut text)

@@ -206,3 +206,60 @@ fn json_logs_are_one_object_a_line_with_the_run_each_failure_and_the_summary() {
     let problems = events(&lines, "problem");
     assert_eq!(problems[0]["row"], 2);
 }
+
+#[test]
+fn help_groups_flags_and_says_the_environment_and_exit_codes_and_man_pages_exist() {
+    let out = ct().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for heading in [
+        "Input:",
+        "Connecteam:",
+        "Pacing:",
+        "Output:",
+        "Run control:",
+    ] {
+        assert!(help.lines().any(|l| l == heading), "{heading} in\n{help}");
+    }
+    assert!(help.contains("CONNECTEAM_API_KEY") && help.contains("CT_ONBOARD_CONFIG"));
+    assert!(help.contains("69   Connecteam unreachable"), "{help}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = ct()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for page in ["ct-onboard.1", "ct-onboard-run.1", "ct-onboard-snapshot.1"] {
+        assert!(dir.path().join(page).exists(), "{page}");
+    }
+    let main_page = std::fs::read_to_string(dir.path().join("ct-onboard.1")).unwrap();
+    assert!(main_page.contains("EXIT STATUS"));
+}
+
+#[test]
+fn no_color_and_color_never_keep_escape_codes_out_of_stderr() {
+    let running = crate::util::RunningSandbox::start(crate::util::sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, env) in [("--color=never", None), ("--color=auto", Some("1"))] {
+        let mut cmd = running.ct();
+        cmd.args(["plan", "samples/new-hires.csv", flag, "--report-dir"])
+            .arg(dir.path());
+        if let Some(v) = env {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.stderr.contains(&0x1b), "{flag}");
+    }
+    let out = running
+        .ct()
+        .args([
+            "plan",
+            "samples/new-hires.csv",
+            "--color=always",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.stderr.contains(&0x1b), "always means always");
+}
