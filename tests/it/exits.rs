@@ -263,3 +263,61 @@ fn no_color_and_color_never_keep_escape_codes_out_of_stderr() {
         .unwrap();
     assert!(out.stderr.contains(&0x1b), "always means always");
 }
+
+#[test]
+fn the_install_files_agree_with_the_readme_and_systemd_accepts_them() {
+    let root = crate::util::root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let cron = std::fs::read_to_string(root.join("contrib/cron/ct-onboard")).unwrap();
+    let job = cron.lines().last().unwrap();
+    assert!(
+        readme.contains(job),
+        "the README shows the cron.d line as it is"
+    );
+    let unit = std::fs::read_to_string(root.join("contrib/systemd/ct-onboard.service")).unwrap();
+    for needed in [
+        "LoadCredential=api-key:",
+        "--api-key-file %d/api-key",
+        "StateDirectory=ct-onboard",
+        "LogsDirectory=ct-onboard",
+        "SuccessExitStatus=3 75",
+    ] {
+        assert!(unit.contains(needed), "{needed}");
+    }
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("systemd-analyze is not here: the units are not verified");
+        return;
+    };
+    // Verified as installed, but with this build standing in for /usr/local/bin.
+    let dir = tempfile::tempdir().unwrap();
+    let binary = assert_cmd::cargo::cargo_bin!("ct-onboard");
+    write(
+        dir.path(),
+        "ct-onboard.service",
+        &unit.replace("/usr/local/bin/ct-onboard", &binary.display().to_string()),
+    );
+    std::fs::copy(
+        root.join("contrib/systemd/ct-onboard.timer"),
+        dir.path().join("ct-onboard.timer"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(analyze)
+        .current_dir(dir.path())
+        .args(["verify", "ct-onboard.service", "ct-onboard.timer"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
