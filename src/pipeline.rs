@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::exec::{self, Decision, ExecOptions};
 use crate::exit::Exit;
 use crate::holdings::{Diff, Holdings, Reads};
-use crate::input::{Columns, Sheet, read_sheet};
+use crate::input::{Columns, Sheet, header_hint, read_sheet};
 use crate::journal::{Journal, LockError, StateLock};
 use crate::manifest::{Manifest, read_manifest};
 use crate::plan::{Assignment, Plan, PlanOptions, PlanRow, plan};
@@ -60,12 +60,26 @@ impl Inputs {
         let manifest = read_manifest(&settings.manifest())
             .map_err(|mut p| problems.append(&mut p))
             .ok();
+        let mapping = settings.columns();
+        let fits = |headers: &[String]| Columns::find("", headers, &mapping).is_ok();
         let sheet = read_sheet(&args.hires, args.sheet.as_deref())
-            .map_err(|p| problems.push(p))
+            .map_err(|p| {
+                let hint = header_hint(&args.hires, &p.file, args.sheet.as_deref(), fits);
+                problems.push(p);
+                problems.extend(hint);
+            })
             .ok();
         let columns = sheet.as_ref().and_then(|s| {
             Columns::find(&s.file, &s.headers, &settings.columns())
-                .map_err(|mut p| problems.append(&mut p))
+                .map_err(|mut p| {
+                    problems.append(&mut p);
+                    problems.extend(header_hint(
+                        &args.hires,
+                        &s.file,
+                        args.sheet.as_deref(),
+                        fits,
+                    ));
+                })
                 .ok()
         });
         match (manifest, sheet, columns) {

@@ -18,6 +18,7 @@ use jiff::civil::Date;
 pub use columns::{ColumnMapping, Columns, Field, normalize_header};
 pub use decode::decode_text;
 pub use delimited::{parse_delimited, sniff_delimiter};
+pub use xlsx::header_hint;
 
 use crate::problem::{Place, Problem};
 

@@ -189,6 +189,67 @@ impl Rows {
     }
 }
 
+/// For a workbook whose sheet lacks the columns ct-onboard needs: which sheet was read,
+/// and the other sheets whose first row `fits` (has them), to name with `--sheet`.
+pub fn header_hint(
+    path: &Path,
+    file: &str,
+    read: Option<&str>,
+    fits: impl Fn(&[String]) -> bool,
+) -> Option<Problem> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    if !matches!(extension.as_str(), "xlsx" | "xlsm") {
+        return None;
+    }
+    let mut workbook: Xlsx<_> = open_workbook(path).ok()?;
+    let names = workbook.sheet_names();
+    let name = choose_sheet(&names, read, file).ok()?;
+    let others: Vec<String> = names
+        .iter()
+        .filter(|n| **n != name)
+        .filter(|n| first_row(&mut workbook, n).is_some_and(|h| fits(&h)))
+        .cloned()
+        .collect();
+    let which = if read.is_some() { "" } else { " (the first)" };
+    let message = match others.as_slice() {
+        [] => format!(
+            "read sheet \"{name}\"{which}; the workbook's sheets are: {}",
+            names.join(", ")
+        ),
+        _ => format!(
+            "read sheet \"{name}\"{which}, but sheet {} has the columns: pass --sheet \"{}\"",
+            others
+                .iter()
+                .map(|o| format!("\"{o}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            others[0]
+        ),
+    };
+    Some(Problem::new(file, Place::File, message))
+}
+
+/// A sheet's header row: its first row with a value.
+fn first_row<RS: std::io::Read + std::io::Seek>(
+    workbook: &mut Xlsx<RS>,
+    name: &str,
+) -> Option<Vec<String>> {
+    let mut reader = workbook.worksheet_cells_reader(name).ok()?;
+    let mut rows = Rows::default();
+    while let Ok(Some(cell)) = reader.next_cell() {
+        let value = from_ref(cell.get_value());
+        if value.is_blank() {
+            continue;
+        }
+        let (row, column) = cell.get_position();
+        if rows.current.as_ref().is_some_and(|(r, _)| *r != row) {
+            break;
+        }
+        rows.add(row, column, value);
+    }
+    rows.finish().map(|(headers, _)| headers)
+}
+
 /// A row's cells in their columns, up to `width` (cells past the header's last column
 /// belong to no column and are dropped).
 fn place(cells: Vec<(u32, Cell)>, width: usize) -> Vec<Cell> {

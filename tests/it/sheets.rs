@@ -172,3 +172,39 @@ fn regenerate_xlsx_files() {
     }
     book.save(root().join("samples/new-hires.xlsx")).unwrap();
 }
+
+#[test]
+fn a_workbook_whose_first_sheet_is_notes_names_it_and_the_sheet_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hires.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let notes = workbook.add_worksheet().set_name("Notes").unwrap();
+    notes
+        .write_string(0, 0, "Exported from HRIS on Monday")
+        .unwrap();
+    let hires = workbook.add_worksheet().set_name("Hires").unwrap();
+    hires.write_string(0, 0, "user_id").unwrap();
+    hires.write_string(0, 1, "employee_type").unwrap();
+    hires.write_number(1, 0, 9_170_357).unwrap();
+    hires.write_string(1, 1, "intern").unwrap();
+    workbook.save(&path).unwrap();
+    let out = crate::util::ct().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("read sheet \"Notes\" (the first), but sheet \"Hires\" has the columns: pass --sheet \"Hires\""),
+        "{stderr}"
+    );
+    let out = crate::util::ct()
+        .arg("check")
+        .arg(&path)
+        .args(["--sheet", "Hires"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
