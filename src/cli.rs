@@ -278,3 +278,91 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
 }
+
+/// Settings flags that a command does not use, hidden from its `--help` (still accepted,
+/// so that one command line of settings serves every command).
+const UNUSED_SETTINGS: &[(&str, &[&str])] = &[
+    (
+        "check",
+        &[
+            "base_url",
+            "region",
+            "api_key_file",
+            "rate_per_minute",
+            "daily_quota",
+            "quota_reserve_percent",
+            "concurrency",
+            "request_timeout_secs",
+            "max_retries",
+            "retry_backoff_ms",
+            "rate_limit_patience",
+            "report_dir",
+            "state",
+        ],
+    ),
+    ("plan", &["concurrency"]),
+    ("verify", &["concurrency", "report_dir", "state"]),
+    (
+        "snapshot",
+        &["concurrency", "report_dir", "state", "date_format"],
+    ),
+    (
+        "policies",
+        &[
+            "concurrency",
+            "report_dir",
+            "state",
+            "manifest",
+            "date_format",
+        ],
+    ),
+    (
+        "history",
+        &[
+            "base_url",
+            "region",
+            "api_key_file",
+            "rate_per_minute",
+            "daily_quota",
+            "quota_reserve_percent",
+            "concurrency",
+            "request_timeout_secs",
+            "max_retries",
+            "retry_backoff_ms",
+            "rate_limit_patience",
+            "report_dir",
+            "manifest",
+            "date_format",
+        ],
+    ),
+];
+
+/// The command line as `--help`, completions and the man page show it.
+pub fn command() -> clap::Command {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    for (name, unused) in UNUSED_SETTINGS {
+        command = command.mut_subcommand(*name, |sub| {
+            sub.mut_args(|arg| {
+                let hide = unused.contains(&arg.get_id().as_str()) || arg.is_hide_set();
+                arg.hide(hide)
+            })
+        });
+    }
+    command
+}
+
+/// Parses a command line (the first item is the program's name), or says why not.
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// Parses this process's command line, or prints why not and exits (2).
+pub fn parse() -> Cli {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+}

@@ -1,12 +1,11 @@
 use std::io::IsTerminal;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use ct_onboard::cli::{Cli, LogFormat};
+use ct_onboard::cli::LogFormat;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = ct_onboard::cli::parse();
     // ct-onboard's own events; what its dependencies say only at -vvv (or RUST_LOG).
     let level = match (cli.quiet, cli.verbose) {
         (q, _) if q > 0 => "warn",
@@ -18,7 +17,7 @@ fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(ct_onboard::progress::StderrAroundBar)
         .with_ansi(cli.color.on_stderr())
         .with_target(false);
     let console = ct_onboard::Console::std();

@@ -414,6 +414,8 @@ pub struct ApplyOptions {
     /// Read back what was written (`--no-verify` turns it off).
     pub verify: bool,
     pub show_progress: bool,
+    /// Colour on stderr (the progress bar).
+    pub color: bool,
 }
 
 /// Takes the journal's one-run lock: first, so that a second cron run stops at once, or
@@ -588,7 +590,16 @@ async fn execute(
         max_errors: options.max_errors,
         limit: options.limit,
     };
-    let progress = Progress::new(rows.len() as u64, options.show_progress);
+    let probe = {
+        let client = client.clone();
+        Box::new(move || client.paused()) as crate::progress::PauseProbe
+    };
+    let progress = Progress::new(
+        rows.len() as u64,
+        options.show_progress,
+        options.color,
+        Some(probe),
+    );
     tracing::info!(
         event = "run",
         run_id,
@@ -607,7 +618,17 @@ async fn execute(
         options: &exec_options,
         progress: &progress,
     };
-    let executed = exec::execute(&run, &rows, &decisions).await;
+    // The bar's words change during a pause, when no user finishes.
+    let ticking = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            progress.tick();
+        }
+    };
+    let executed = tokio::select! {
+        lines = exec::execute(&run, &rows, &decisions) => lines,
+        () = ticking => unreachable!("the ticker never ends"),
+    };
     progress.finish();
     let executed = match (&refreshed.checked.directory, options.verify) {
         (Some(directory), true) if client.stop().get() != Some(StopReason::Interrupted) => {

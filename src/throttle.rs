@@ -35,6 +35,8 @@ pub struct DayBudget {
 #[derive(Debug, Default)]
 struct Gate {
     pause_until: Option<Instant>,
+    /// Why every worker is paused, while it is.
+    pause_reason: &'static str,
     next_slot: Option<Instant>,
     spacing: Duration,
     /// Consecutive rate limits without a reset header: the fallback pause doubles.
@@ -136,7 +138,7 @@ impl Throttle {
         gate.blind_pauses = 0;
         if usable == 0 {
             let wait = left + jitter();
-            Self::pause(&mut gate, wait);
+            Self::pause(&mut gate, wait, "the minute's budget is spent");
             tracing::info!(
                 event = "pause",
                 waiting_s = wait.as_secs_f64(),
@@ -162,7 +164,7 @@ impl Throttle {
                 Duration::from_secs(1 << gate.blind_pauses.min(6)).min(MAX_PAUSE)
             }
         };
-        Self::pause(&mut gate, wait + jitter());
+        Self::pause(&mut gate, wait + jitter(), "rate-limited by Connecteam");
         tracing::info!(
             event = "pause",
             waiting_s = wait.as_secs_f64(),
@@ -173,8 +175,9 @@ impl Throttle {
         wait
     }
 
-    fn pause(gate: &mut Gate, wait: Duration) {
+    fn pause(gate: &mut Gate, wait: Duration, reason: &'static str) {
         let until = Instant::now() + wait;
+        gate.pause_reason = reason;
         gate.pause_until = Some(gate.pause_until.map_or(until, |p| p.max(until)));
         // The next window's budget is unknown until its first response: pace freely.
         gate.spacing = Duration::ZERO;
@@ -217,6 +220,14 @@ impl Throttle {
 
     pub fn day(&self) -> DayBudget {
         *lock(&self.day)
+    }
+
+    /// How much longer every worker waits, and why, while they are paused.
+    pub fn paused(&self) -> Option<(Duration, &'static str)> {
+        let gate = lock(&self.gate);
+        let until = gate.pause_until?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some((left, gate.pause_reason))
     }
 
     /// The per-minute limit the server last announced, if any.

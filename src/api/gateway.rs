@@ -284,6 +284,11 @@ impl Client {
         self.throttle.minute_limit()
     }
 
+    /// How much longer every request waits, and why, while the throttle pauses them.
+    pub fn paused(&self) -> Option<(Duration, &'static str)> {
+        self.throttle.paused()
+    }
+
     /// What to tell the user about work left for after the day's reset.
     pub fn deferred_message(&self) -> String {
         self.throttle.deferred_message()

@@ -23,6 +23,7 @@ pub(crate) struct Session<'a> {
     pub console: &'a Console,
     pub stop: &'a Arc<Stop>,
     pub output: crate::cli::OutputFormat,
+    pub color: bool,
 }
 
 impl Session<'_> {
@@ -55,6 +56,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
         console,
         stop: &stop,
         output: cli.output,
+        color: cli.color.on_stderr(),
     };
     let result = match cli.command {
         Command::Check(args) => check(&args, config, console),
@@ -67,17 +69,12 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
         Command::Sandbox(args) => account::sandbox(&args, console).await,
         Command::Completions { shell } => {
             let mut text = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "ct-onboard",
-                &mut text,
-            );
+            clap_complete::generate(shell, &mut crate::cli::command(), "ct-onboard", &mut text);
             console.out(&String::from_utf8_lossy(&text));
             Ok(Exit::Success)
         }
         Command::Man { dir: Some(dir) } => std::fs::create_dir_all(&dir)
-            .and_then(|()| clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir))
+            .and_then(|()| clap_mangen::generate_to(crate::cli::command(), &dir))
             .map_err(|e| Error::Local(format!("cannot write man pages in {}: {e}", dir.display())))
             .map(|()| {
                 console.line(&format!("Man pages written to {}", dir.display()));
@@ -85,7 +82,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
             }),
         Command::Man { dir: None } => {
             let mut text = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            clap_mangen::Man::new(crate::cli::command())
                 .render(&mut text)
                 .map_err(|e| Error::Local(format!("cannot render the man page: {e}")))
                 .map(|()| {

@@ -77,6 +77,7 @@ pub(crate) async fn run(
         allow_overwrite: args.account.allow_overwrite,
         verify: !args.no_verify,
         show_progress,
+        color: session.color,
     };
     let report = pipeline::apply(refreshed, &options).await?;
     let mut text = one_line(&report) + "\n";

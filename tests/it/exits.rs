@@ -222,6 +222,11 @@ fn help_groups_flags_and_says_the_environment_and_exit_codes_and_man_pages_exist
     }
     assert!(help.contains("CONNECTEAM_API_KEY") && help.contains("CT_ONBOARD_CONFIG"));
     assert!(help.contains("69   Connecteam unreachable"), "{help}");
+    // Each command shows the flags it uses.
+    let policies = ct().args(["policies", "--help"]).output().unwrap();
+    let policies = String::from_utf8_lossy(&policies.stdout);
+    assert!(policies.contains("--base-url") && policies.contains("--rate-per-minute"));
+    assert!(!policies.contains("--manifest") && !policies.contains("--concurrency"));
     let dir = tempfile::tempdir().unwrap();
     let out = ct()
         .args(["man", "--dir"])

@@ -401,6 +401,11 @@ fn limit_runs_only_the_first_users_as_a_canary() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["--limit", "3"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("30/30 users settled (3 sent to, 27 not started)"),
+        "the progress counts say what happened: {}",
+        stderr_of(&out)
+    );
     let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
     let outcomes: Vec<&str> = users.iter().map(|u| &u["outcome"]).collect();
     assert_eq!(outcomes[..3], ["succeeded"; 3]);

@@ -35,8 +35,7 @@ pub fn ct_process() -> std::process::Command {
 /// stdout and stderr. Paths are relative to the repository root, as for [`ct`]; nothing
 /// is read from the environment that a flag can say instead.
 pub fn ct_in(args: &[&std::ffi::OsStr]) -> (u8, String, String) {
-    use clap::Parser;
-    let cli = ct_onboard::Cli::try_parse_from(
+    let cli = ct_onboard::cli::try_parse_from(
         [std::ffi::OsStr::new("ct-onboard")]
             .into_iter()
             .chain(args.iter().copied()),
