@@ -265,6 +265,9 @@ pub struct HistoryArgs {
     /// One user's assignment states
     #[arg(long, value_name = "ID")]
     pub user: Option<u64>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub settings: Settings,
 }

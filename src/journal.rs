@@ -50,7 +50,7 @@ CREATE INDEX assignments_by_user ON assignments (user_id);
 ";
 
 /// What identifies one assignment across runs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Key {
     pub base_url: String,
     pub user_id: u64,
@@ -83,7 +83,8 @@ pub fn fingerprint(assignment: &Assignment) -> String {
 }
 
 /// Where an assignment stands in the journal. Stored as the words of [`State::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum State {
     /// Written before the first request; still so if the process died mid-request.
     InFlight,
@@ -137,7 +138,7 @@ pub struct Finished<'a> {
 }
 
 /// One assignment's journal row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Entry {
     pub key: Key,
     pub fingerprint: String,
@@ -152,7 +153,7 @@ pub struct Entry {
 }
 
 /// One run's row, for `history`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunRecord {
     pub id: String,
     pub started_at: String,

@@ -16,6 +16,10 @@ pub(crate) fn history(
 ) -> Result<Exit, Error> {
     let file = Settings::load(config).map_err(|p| Error::invalid(vec![p]))?;
     let state = args.settings.clone().or(file).state();
+    if !state.exists() && args.json {
+        console.line("[]");
+        return Ok(Exit::Success);
+    }
     if !state.exists() {
         console.line(&format!(
             "No journal at {} yet: nothing has run with this state file.",
@@ -24,12 +28,22 @@ pub(crate) fn history(
         return Ok(Exit::Success);
     }
     let journal = Journal::open(&state).map_err(Error::Local)?;
-    let text = match args.user {
-        Some(user) => render_user(user, &journal.user_entries(user).map_err(Error::Local)?),
-        None => render_runs(&journal.runs().map_err(Error::Local)?),
+    let text = match (args.user, args.json) {
+        (Some(user), false) => {
+            render_user(user, &journal.user_entries(user).map_err(Error::Local)?)
+        }
+        (None, false) => render_runs(&journal.runs().map_err(Error::Local)?),
+        (Some(user), true) => json(&journal.user_entries(user).map_err(Error::Local)?)?,
+        (None, true) => json(&journal.runs().map_err(Error::Local)?)?,
     };
     console.out(&text);
     Ok(Exit::Success)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value)
+        .map(|text| text + "\n")
+        .map_err(|e| Error::Local(e.to_string()))
 }
 
 /// Left-aligned columns, two spaces apart.

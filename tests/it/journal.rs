@@ -353,6 +353,12 @@ fn history_lists_runs_and_one_users_assignments() {
             .contains("nothing has run")
     );
     assert!(!site.state().exists(), "history creates nothing");
+    let empty = crate::util::ct()
+        .args(["history", "--json", "--state"])
+        .arg(site.state())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&empty.stdout).trim(), "[]");
 
     let running = RunningSandbox::start(sample_seed(vec![]));
     site.run(&running, &samples(), None, &["--limit", "2"]);
@@ -392,6 +398,26 @@ fn history_lists_runs_and_one_users_assignments() {
     assert!(
         text.contains("pay_rule  12346           done   effective 2029-01-04"),
         "{text}"
+    );
+    let json = crate::util::ct()
+        .args(["history", "--json", "--user", "9170357", "--state"])
+        .arg(site.state())
+        .output()
+        .unwrap();
+    let entries: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3);
+    assert_eq!(entries[0]["state"], "done");
+    let runs = crate::util::ct()
+        .args(["history", "--json", "--state"])
+        .arg(site.state())
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["exit_code"].is_u64())
     );
 }
 
