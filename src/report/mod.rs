@@ -395,7 +395,12 @@ pub fn new_run_id() -> String {
 
 /// Creates `report_dir/<run_id>/` (owner-only), adding `-2`, `-3`… if two runs share a second.
 pub fn create_run_dir(report_dir: &Path, run_id: &str) -> std::io::Result<(PathBuf, String)> {
-    std::fs::create_dir_all(report_dir)?;
+    // Owner-only from the top: the folder of reports holds personal data too.
+    let mut parent = std::fs::DirBuilder::new();
+    parent.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut parent, 0o700);
+    parent.create(report_dir)?;
     for n in 1u32.. {
         let id = if n == 1 {
             run_id.to_owned()
