@@ -282,35 +282,35 @@ pub struct SandboxArgs {
     pub seed: Option<PathBuf>,
 }
 
+/// The settings flags of talking to Connecteam, and of pacing the requests.
+const ACCOUNT_SETTINGS: &[&str] = &[
+    "base_url",
+    "region",
+    "api_key_file",
+    "rate_per_minute",
+    "daily_quota",
+    "quota_reserve_percent",
+    "request_timeout_secs",
+    "max_retries",
+    "retry_backoff_ms",
+    "rate_limit_patience",
+];
+
 /// Settings flags that a command does not use, hidden from its `--help` (still accepted,
-/// so that one command line of settings serves every command).
-const UNUSED_SETTINGS: &[(&str, &[&str])] = &[
-    (
-        "check",
-        &[
-            "base_url",
-            "region",
-            "api_key_file",
-            "rate_per_minute",
-            "daily_quota",
-            "quota_reserve_percent",
-            "concurrency",
-            "request_timeout_secs",
-            "max_retries",
-            "retry_backoff_ms",
-            "rate_limit_patience",
-            "report_dir",
-            "state",
-        ],
-    ),
-    ("plan", &["concurrency"]),
-    ("verify", &["concurrency", "report_dir", "state"]),
+/// so that one command line of settings serves every command): the account's flags
+/// where a command reads no account, plus these.
+const UNUSED_SETTINGS: &[(&str, bool, &[&str])] = &[
+    ("check", true, &["concurrency", "report_dir", "state"]),
+    ("plan", false, &["concurrency"]),
+    ("verify", false, &["concurrency", "report_dir", "state"]),
     (
         "snapshot",
+        false,
         &["concurrency", "report_dir", "state", "date_format"],
     ),
     (
         "policies",
+        false,
         &[
             "concurrency",
             "report_dir",
@@ -321,32 +321,21 @@ const UNUSED_SETTINGS: &[(&str, &[&str])] = &[
     ),
     (
         "history",
-        &[
-            "base_url",
-            "region",
-            "api_key_file",
-            "rate_per_minute",
-            "daily_quota",
-            "quota_reserve_percent",
-            "concurrency",
-            "request_timeout_secs",
-            "max_retries",
-            "retry_backoff_ms",
-            "rate_limit_patience",
-            "report_dir",
-            "manifest",
-            "date_format",
-        ],
+        true,
+        &["concurrency", "report_dir", "manifest", "date_format"],
     ),
 ];
 
 /// The command line as `--help`, completions and the man page show it.
 pub fn command() -> clap::Command {
     let mut command = <Cli as clap::CommandFactory>::command();
-    for (name, unused) in UNUSED_SETTINGS {
+    for (name, offline, unused) in UNUSED_SETTINGS {
         command = command.mut_subcommand(*name, |sub| {
             sub.mut_args(|arg| {
-                let hide = unused.contains(&arg.get_id().as_str()) || arg.is_hide_set();
+                let id = arg.get_id().as_str();
+                let hide = unused.contains(&id)
+                    || (*offline && ACCOUNT_SETTINGS.contains(&id))
+                    || arg.is_hide_set();
                 arg.hide(hide)
             })
         });

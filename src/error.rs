@@ -31,6 +31,9 @@ pub enum Error {
     /// A local file could not be read or written: the journal, a report, a saved plan.
     #[error("{0}")]
     Local(String),
+    /// A signal ended the command before it could start its work.
+    #[error("{0}")]
+    Interrupted(String),
     /// Connecteam answered what cannot be read, and the command needs it read
     /// (`--require-refresh`, `verify`).
     #[error("{0}")]
@@ -85,6 +88,7 @@ impl Error {
             },
             Error::Locked { .. } => Exit::Locked,
             Error::Unreadable(_) => Exit::Unavailable,
+            Error::Interrupted(_) => Exit::Interrupted,
             Error::Local(_) => Exit::CannotWrite,
         }
     }
@@ -117,6 +121,7 @@ mod tests {
         };
         assert_eq!(locked.exit().code(), 75);
         assert_eq!(Error::Local("disk full".into()).exit().code(), 74);
+        assert_eq!(Error::Interrupted("x".into()).exit().code(), 130);
     }
 
     #[test]

@@ -389,16 +389,12 @@ async fn send_recorded(
     }
     let started_at = now();
     let sent = send(run.client, user_id, assignment).await;
-    let never_sent = sent.attempts == 0;
-    let mut line = AssignmentLine {
+    let line = AssignmentLine {
         started_at,
         finished_at: now(),
         attempts: sent.attempts,
-        ..answered(assignment, sent.result)
+        ..answered(assignment, sent.result, sent.attempts)
     };
-    if never_sent && line.status == AssignmentStatus::Failed && run.client.stop().ends_retries() {
-        line.status = AssignmentStatus::NotAttempted;
-    }
     (line, Some(key))
 }
 
@@ -406,10 +402,12 @@ fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-/// The report line of a call's last answer.
+/// The report line of a call's last answer (a stop before the first attempt: not
+/// attempted; after it: failed).
 fn answered(
     assignment: &Assignment,
     result: Result<(u16, Option<String>, Option<u64>), ApiError>,
+    attempts: u32,
 ) -> AssignmentLine {
     match result {
         Ok((status, request_id, assignment_id)) => AssignmentLine {
@@ -422,6 +420,7 @@ fn answered(
         Err(error) => AssignmentLine {
             status: match error.class {
                 ErrorClass::QuotaExhausted => AssignmentStatus::Deferred,
+                ErrorClass::Stopped if attempts == 0 => AssignmentStatus::NotAttempted,
                 _ => AssignmentStatus::Failed,
             },
             http_status: error.status,

@@ -127,6 +127,12 @@ impl Names {
         names
     }
 
+    /// The type ID of a time-off policy the account has.
+    fn type_of(&self, policy: &crate::manifest::TimeOffPolicy) -> Option<String> {
+        let (_, type_id, _) = self.time_off.get(policy.id.as_deref()?)?;
+        Some(type_id.clone())
+    }
+
     fn time_off<'a>(&'a self, id: &'a str) -> &'a str {
         self.time_off.get(id).map_or(id, |(name, _, _)| name)
     }
@@ -161,8 +167,7 @@ impl Reads {
             for a in &row.assignments {
                 match a {
                     Assignment::TimeOff { policy, .. } => {
-                        let ty = policy.id.as_deref().and_then(|id| names.time_off.get(id));
-                        reads.policy_types.extend(ty.map(|(_, ty, _)| ty.clone()));
+                        reads.policy_types.extend(names.type_of(policy));
                     }
                     Assignment::PayRule { .. } => any_pay_rule = true,
                 }
@@ -189,8 +194,7 @@ impl Reads {
             reads.users.push(user);
             match a {
                 Assignment::TimeOff { policy, .. } => {
-                    let ty = policy.id.as_deref().and_then(|id| names.time_off.get(id));
-                    reads.policy_types.extend(ty.map(|(_, ty, _)| ty.clone()));
+                    reads.policy_types.extend(names.type_of(policy));
                 }
                 Assignment::PayRule { policy, .. } => {
                     reads.pay_rule_policies.extend(policy.id);

@@ -454,13 +454,9 @@ pub async fn lock(
         }
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
-            () = stop.halted() => return Err(Error::Api {
-                base_url: String::new(),
-                source: Box::new(crate::api::ApiError::unsent(
-                    crate::api::ErrorClass::Stopped,
-                    "interrupted while waiting for the lock".into(),
-                )),
-            }),
+            () = stop.halted() => return Err(Error::Interrupted(
+                "interrupted while waiting for the lock; nothing was sent".into(),
+            )),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use askama::Template;
 use sha2::{Digest, Sha256};
 
-use super::{AssignmentStatus, Estimate, Outcome, Summary, UserLine};
+use super::{AssignmentStatus, Estimate, Summary, UserLine};
 use crate::api::Timeline;
 use crate::holdings::Change;
 use crate::input::{Sheet, normalize_header};
@@ -477,13 +477,6 @@ fn chart(timeline: &Timeline, limit: u32, duration: f64) -> Chart {
             .collect(),
         minutes,
         peak,
-    }
-}
-
-impl Outcome {
-    /// The CSS class of a tile or row of this outcome.
-    pub fn css(self) -> &'static str {
-        self.as_str()
     }
 }
 
