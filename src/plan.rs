@@ -280,14 +280,13 @@ impl<'a> RowPlanner<'a> {
         row: &SheetRow,
         problems: &mut RowProblems<'_>,
     ) -> Vec<Assignment> {
-        let mut assignments: Vec<Assignment> = ty
-            .time_off
-            .iter()
-            .map(|rule| Assignment::TimeOff {
-                policy: rule.policy.clone(),
-                balance: rule.balance,
-            })
-            .collect();
+        // Sized exactly: a sheet of 100,000 rows holds 100,000 of these.
+        let mut assignments =
+            Vec::with_capacity(ty.time_off.len() + usize::from(ty.pay_rule.is_some()));
+        assignments.extend(ty.time_off.iter().map(|rule| Assignment::TimeOff {
+            policy: rule.policy.clone(),
+            balance: rule.balance,
+        }));
         if let Some(rule) = &ty.pay_rule
             && let Some(effective_date) = self.effective_date(ty, rule, row, problems)
         {

@@ -1,6 +1,6 @@
 //! CSV, semicolon- and tab-separated sheets.
 
-use super::{Cell, Sheet, SheetRow};
+use super::{Cell, RowBuilder, Sheet};
 use crate::problem::{Place, Problem};
 
 /// Picks `,`, `;` or tab: whichever occurs most often outside quotes in the header line.
@@ -53,6 +53,7 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     let mut record = csv::StringRecord::new();
+    let mut building = RowBuilder::default();
     let mut lines = LineCounter::new(text);
     loop {
         match reader.read_record(&mut record) {
@@ -93,18 +94,14 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
                 ),
             ));
         }
-        let cells = record
-            .iter()
-            .take(header.len())
-            .map(|field| {
-                if field.is_empty() {
-                    Cell::Empty
-                } else {
-                    Cell::Text(without_text_marker(field).to_owned())
-                }
-            })
-            .collect();
-        rows.push(SheetRow { number, cells });
+        for field in record.iter().take(header.len()) {
+            building.push(if field.is_empty() {
+                Cell::Empty
+            } else {
+                Cell::Text(without_text_marker(field))
+            });
+        }
+        rows.push(building.finish_as_is(number));
     }
     let Some(headers) = headers else {
         return Err(Problem::new(
@@ -209,7 +206,7 @@ mod tests {
     #[test]
     fn quoted_fields_keep_delimiters_and_newlines() {
         let sheet = parse_delimited("h.csv", "id,note\n1,\"a, b\nc\"\n2,x\n").unwrap();
-        assert_eq!(sheet.rows[0].cells[1], Cell::Text("a, b\nc".into()));
+        assert_eq!(sheet.rows[0].cell(1), Cell::Text("a, b\nc"));
         assert_eq!(
             sheet.rows[1].number, 3,
             "a line break inside a cell is not a row"

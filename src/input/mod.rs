@@ -22,31 +22,32 @@ pub use xlsx::header_hint;
 
 use crate::problem::{Place, Problem};
 
-/// One cell as read. CSV gives only text; XLSX also gives numbers, dates and booleans.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+/// One cell as read, borrowed from its row. CSV gives only text; XLSX also gives
+/// numbers, dates and booleans.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
     Empty,
-    Text(String),
+    Text(&'a str),
     Number(f64),
     Date(Date),
     Bool(bool),
     /// An Excel error value such as `#N/A`.
-    Error(String),
+    Error(&'a str),
 }
 
-impl Cell {
+impl<'a> Cell<'a> {
     /// The cell as text, the way it is carried through to the report.
-    pub fn display(&self) -> Cow<'_, str> {
+    pub fn display(self) -> Cow<'a, str> {
         match self {
             Cell::Empty => Cow::Borrowed(""),
             Cell::Text(s) | Cell::Error(s) => Cow::Borrowed(s),
-            Cell::Number(n) => Cow::Owned(values::format_number(*n)),
+            Cell::Number(n) => Cow::Owned(values::format_number(n)),
             Cell::Date(d) => Cow::Owned(d.to_string()),
-            Cell::Bool(b) => Cow::Borrowed(if *b { "TRUE" } else { "FALSE" }),
+            Cell::Bool(b) => Cow::Borrowed(if b { "TRUE" } else { "FALSE" }),
         }
     }
 
-    pub fn is_blank(&self) -> bool {
+    pub fn is_blank(self) -> bool {
         match self {
             Cell::Empty => true,
             Cell::Text(s) => s.trim().is_empty(),
@@ -56,17 +57,159 @@ impl Cell {
 }
 
 /// A data row with its spreadsheet row number (the header is row 1 in a plain sheet).
+///
+/// A sheet of 100,000 rows holds 800,000 cells, so a row is stored compactly: the text
+/// of all its cells in one allocation, and per cell a 16-byte slot that points into it.
+/// A row is built with a [`RowBuilder`] and read back through [`SheetRow::cell`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SheetRow {
     pub number: u64,
-    pub cells: Vec<Cell>,
+    text: Box<str>,
+    slots: Box<[Slot]>,
+}
+
+/// Where a cell's value is: inline, or a span of its row's text. Offsets fit in `u32`
+/// because no sheet past [`MAX_SHEET_BYTES`] is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Empty,
+    Text { start: u32, len: u32 },
+    Number(f64),
+    Date(Date),
+    Bool(bool),
+    Error { start: u32, len: u32 },
 }
 
 impl SheetRow {
-    pub fn cell(&self, index: usize) -> &Cell {
-        self.cells.get(index).unwrap_or(&Cell::Empty)
+    /// The cell in column `index` (0-based); past the row's end, empty.
+    pub fn cell(&self, index: usize) -> Cell<'_> {
+        self.slots
+            .get(index)
+            .map_or(Cell::Empty, |slot| self.view(*slot))
+    }
+
+    /// The row's cells, left to right: as many as the sheet's header has columns, or
+    /// fewer when a CSV row is short.
+    pub fn cells(&self) -> impl ExactSizeIterator<Item = Cell<'_>> + '_ {
+        self.slots.iter().map(|slot| self.view(*slot))
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn view(&self, slot: Slot) -> Cell<'_> {
+        let span = |start: u32, len: u32| {
+            let start = start as usize;
+            &self.text[start..start + len as usize]
+        };
+        match slot {
+            Slot::Empty => Cell::Empty,
+            Slot::Text { start, len } => Cell::Text(span(start, len)),
+            Slot::Number(n) => Cell::Number(n),
+            Slot::Date(d) => Cell::Date(d),
+            Slot::Bool(b) => Cell::Bool(b),
+            Slot::Error { start, len } => Cell::Error(span(start, len)),
+        }
     }
 }
+
+/// Builds [`SheetRow`]s one at a time, reusing its buffers from row to row.
+#[derive(Debug, Default)]
+pub struct RowBuilder {
+    text: String,
+    slots: Vec<Slot>,
+}
+
+impl RowBuilder {
+    /// Sets column `index` (0-based), widening the row with empty cells as needed. A
+    /// column set twice keeps its last value.
+    pub fn set(&mut self, index: usize, cell: Cell<'_>) {
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, Slot::Empty);
+        }
+        self.slots[index] = self.slot(cell);
+    }
+
+    /// Appends the next cell.
+    pub fn push(&mut self, cell: Cell<'_>) {
+        let slot = self.slot(cell);
+        self.slots.push(slot);
+    }
+
+    /// Whether every cell so far is blank.
+    pub fn is_blank(&self) -> bool {
+        self.slots.iter().all(|slot| match *slot {
+            Slot::Empty => true,
+            Slot::Text { start, len } => {
+                let start = start as usize;
+                self.text[start..start + len as usize].trim().is_empty()
+            }
+            _ => false,
+        })
+    }
+
+    /// The row built so far, `width` cells wide (padded with empty cells, or cut: cells
+    /// past the header's last column belong to no column). The builder is left empty.
+    pub fn finish(&mut self, number: u64, width: usize) -> SheetRow {
+        self.slots.resize(width, Slot::Empty);
+        let row = SheetRow {
+            number,
+            text: self.text.as_str().into(),
+            slots: self.slots.as_slice().into(),
+        };
+        self.clear();
+        row
+    }
+
+    /// Like [`RowBuilder::finish`], keeping the cells as they are (a short CSV row
+    /// stays short).
+    pub fn finish_as_is(&mut self, number: u64) -> SheetRow {
+        let width = self.slots.len();
+        self.finish(number, width)
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.slots.clear();
+    }
+
+    fn slot(&mut self, cell: Cell<'_>) -> Slot {
+        let mut span = |s: &str| {
+            let start = self.text.len();
+            self.text.push_str(s);
+            (offset(start), offset(s.len()))
+        };
+        match cell {
+            Cell::Empty => Slot::Empty,
+            Cell::Text(s) => {
+                let (start, len) = span(s);
+                Slot::Text { start, len }
+            }
+            Cell::Number(n) => Slot::Number(n),
+            Cell::Date(d) => Slot::Date(d),
+            Cell::Bool(b) => Slot::Bool(b),
+            Cell::Error(s) => {
+                let (start, len) = span(s);
+                Slot::Error { start, len }
+            }
+        }
+    }
+}
+
+/// A row's text offset. Sheets are capped at [`MAX_SHEET_BYTES`], so a row's text is.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).expect("sheets are capped at MAX_SHEET_BYTES, far below 4 GiB")
+}
+
+/// The most a sheet may be: a CSV file's size, or an XLSX workbook's worksheets
+/// unpacked. Far above any HR sheet (100,000 rows are about 9 MB of CSV and 30 MB of
+/// worksheet XML), far below what would exhaust a machine.
+pub const MAX_SHEET_BYTES: u64 = 500_000_000;
 
 /// The new-hire sheet as read, before any value is interpreted.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,9 +256,7 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
                     "--sheet applies to XLSX workbooks only; this file is read as CSV",
                 ));
             }
-            let bytes = std::fs::read(path).map_err(|e| {
-                Problem::new(&file, Place::File, format!("cannot read the file: {e}"))
-            })?;
+            let bytes = read_capped(std::fs::File::open(path), &file, MAX_SHEET_BYTES)?;
             let text = decode_text(bytes);
             parse_delimited(&file, &text)?
         }
@@ -130,6 +271,34 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
     Ok(sheet)
 }
 
+/// All of a sheet's bytes, refused past [`MAX_SHEET_BYTES`] without reading further
+/// (a sheet on a pipe, or `/dev/zero`, has no size to check first).
+fn read_capped(
+    opened: std::io::Result<impl std::io::Read>,
+    file: &str,
+    cap: u64,
+) -> Result<Vec<u8>, Problem> {
+    use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| Problem::new(file, Place::File, format!("cannot read the file: {e}"));
+    let mut bytes = Vec::new();
+    opened
+        .and_then(|r| r.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > cap {
+        return Err(Problem::new(
+            file,
+            Place::File,
+            format!(
+                "it is larger than the {} MB ct-onboard reads: \
+                 copy the new hires into a sheet of their own",
+                cap / 1_000_000
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Whether a file starts like a zip archive (an XLSX workbook).
 fn sniff_zip(path: &Path) -> bool {
     use std::io::Read;
@@ -142,14 +311,11 @@ fn sniff_zip(path: &Path) -> bool {
 /// The sheet from standard input: CSV in any encoding the files take, or an XLSX
 /// workbook (recognised by its zip signature). Messages name "standard input".
 fn read_stdin(sheet_name: Option<&str>) -> Result<Sheet, Problem> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let file = "standard input";
     let unreadable =
         |e: std::io::Error| Problem::new(file, Place::File, format!("cannot read: {e}"));
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+    let bytes = read_capped(Ok(std::io::stdin().lock()), file, MAX_SHEET_BYTES)?;
     let workbook = bytes.starts_with(b"PK\x03\x04");
     let mut spooled = tempfile::Builder::new()
         .suffix(if workbook { ".xlsx" } else { ".csv" })
@@ -166,4 +332,63 @@ fn read_stdin(sheet_name: Option<&str>) -> Result<Sheet, Problem> {
         problems: sheet.problems.into_iter().map(renamed).collect(),
         ..sheet
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_holds_its_cells_text_in_one_place() {
+        let mut building = RowBuilder::default();
+        building.push(Cell::Text("Ada"));
+        building.push(Cell::Empty);
+        building.push(Cell::Number(7.0));
+        building.push(Cell::Error("#N/A"));
+        building.set(5, Cell::Text("Z"));
+        building.set(0, Cell::Text("Grace"));
+        let row = building.finish(4, 7);
+        assert_eq!(row.number, 4);
+        assert_eq!(row.len(), 7);
+        let cells: Vec<Cell<'_>> = row.cells().collect();
+        assert_eq!(
+            cells,
+            [
+                Cell::Text("Grace"),
+                Cell::Empty,
+                Cell::Number(7.0),
+                Cell::Error("#N/A"),
+                Cell::Empty,
+                Cell::Text("Z"),
+                Cell::Empty,
+            ]
+        );
+        assert_eq!(row.cell(99), Cell::Empty);
+        assert!(building.is_blank(), "the builder starts over");
+        building.push(Cell::Text(" b "));
+        let row = building.finish(5, 0);
+        assert!(row.is_empty(), "cut to the header's width");
+    }
+
+    #[test]
+    fn blank_means_empty_or_whitespace_text() {
+        let mut building = RowBuilder::default();
+        building.push(Cell::Text("  "));
+        building.push(Cell::Empty);
+        assert!(building.is_blank());
+        building.push(Cell::Bool(false));
+        assert!(!building.is_blank());
+    }
+
+    #[test]
+    fn a_sheet_past_the_cap_is_refused_without_reading_it_all() {
+        let endless = std::io::repeat(b'x');
+        let refused = read_capped(Ok(endless), "zero", 1_000_000).unwrap_err();
+        assert!(
+            refused.message.contains("larger than the 1 MB"),
+            "{refused}"
+        );
+        let small = read_capped(Ok(&b"a,b\n"[..]), "ok.csv", 1_000_000).unwrap();
+        assert_eq!(small, b"a,b\n");
+    }
 }

@@ -21,14 +21,14 @@ pub fn format_number(n: f64) -> String {
 
 /// A Connecteam user ID: a positive whole number. `9170357.0` (a spreadsheet float) is
 /// accepted; `9.17E+06` is refused because its digits are gone.
-pub fn user_id(cell: &Cell) -> Result<Option<u64>, String> {
+pub fn user_id(cell: Cell<'_>) -> Result<Option<u64>, String> {
     match cell {
         Cell::Empty => Ok(None),
         Cell::Number(n) => {
-            if n.fract() != 0.0 || *n < 1.0 || *n > MAX_EXACT {
+            if n.fract() != 0.0 || !(1.0..=MAX_EXACT).contains(&n) {
                 Err(format!(
                     "{} is not a Connecteam user ID (a positive whole number)",
-                    format_number(*n)
+                    format_number(n)
                 ))
             } else {
                 #[expect(
@@ -36,7 +36,7 @@ pub fn user_id(cell: &Cell) -> Result<Option<u64>, String> {
                     clippy::cast_sign_loss,
                     reason = "checked whole and in range"
                 )]
-                Ok(Some(*n as u64))
+                Ok(Some(n as u64))
             }
         }
         Cell::Text(raw) => {
@@ -82,7 +82,7 @@ pub fn user_id(cell: &Cell) -> Result<Option<u64>, String> {
 }
 
 /// An email address, trimmed and lower-cased for matching.
-pub fn email(cell: &Cell) -> Result<Option<String>, String> {
+pub fn email(cell: Cell<'_>) -> Result<Option<String>, String> {
     let Some(s) = text(cell) else { return Ok(None) };
     let lower = s.to_lowercase();
     let valid = match lower.split_once('@') {
@@ -104,7 +104,7 @@ pub fn email(cell: &Cell) -> Result<Option<String>, String> {
 }
 
 /// Trimmed text, `None` when blank.
-pub fn text(cell: &Cell) -> Option<String> {
+pub fn text(cell: Cell<'_>) -> Option<String> {
     let shown = cell.display();
     let trimmed = shown.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
@@ -112,13 +112,13 @@ pub fn text(cell: &Cell) -> Option<String> {
 
 /// A calendar date: a real date cell, ISO `YYYY-MM-DD` text, or text in the configured
 /// `date_format` (strftime, such as `%d/%m/%Y`). Never a guess between day and month.
-pub fn date(cell: &Cell, format: Option<&str>) -> Result<Option<Date>, String> {
+pub fn date(cell: Cell<'_>, format: Option<&str>) -> Result<Option<Date>, String> {
     match cell {
         Cell::Empty => Ok(None),
-        Cell::Date(d) => Ok(Some(*d)),
+        Cell::Date(d) => Ok(Some(d)),
         Cell::Number(n) => Err(format!(
             "{} is a number, not a date; format the cell as a date in Excel",
-            format_number(*n)
+            format_number(n)
         )),
         Cell::Text(raw) => {
             let s = raw.trim();
@@ -176,74 +176,74 @@ pub fn parse_iso_date(s: &str) -> Result<Date, String> {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Cell {
-        Cell::Text(s.to_owned())
+    fn t(s: &str) -> Cell<'_> {
+        Cell::Text(s)
     }
 
     #[test]
     fn user_ids_accept_spreadsheet_floats_and_refuse_lost_digits() {
-        assert_eq!(user_id(&t(" 9170357 ")), Ok(Some(9_170_357)));
-        assert_eq!(user_id(&t("9170357.0")), Ok(Some(9_170_357)));
-        assert_eq!(user_id(&t("9170357.000")), Ok(Some(9_170_357)));
-        assert_eq!(user_id(&Cell::Number(9_170_357.0)), Ok(Some(9_170_357)));
-        assert_eq!(user_id(&Cell::Empty), Ok(None));
+        assert_eq!(user_id(t(" 9170357 ")), Ok(Some(9_170_357)));
+        assert_eq!(user_id(t("9170357.0")), Ok(Some(9_170_357)));
+        assert_eq!(user_id(t("9170357.000")), Ok(Some(9_170_357)));
+        assert_eq!(user_id(Cell::Number(9_170_357.0)), Ok(Some(9_170_357)));
+        assert_eq!(user_id(Cell::Empty), Ok(None));
         assert!(
-            user_id(&t("9.17E+06"))
+            user_id(t("9.17E+06"))
                 .unwrap_err()
                 .contains("scientific notation")
         );
-        assert!(user_id(&t("9170357.5")).is_err());
-        assert!(user_id(&t("0")).is_err());
-        assert!(user_id(&t("-4")).is_err());
-        assert!(user_id(&t("abc")).is_err());
+        assert!(user_id(t("9170357.5")).is_err());
+        assert!(user_id(t("0")).is_err());
+        assert!(user_id(t("-4")).is_err());
+        assert!(user_id(t("abc")).is_err());
         assert!(
-            user_id(&t("99999999999999999999999"))
+            user_id(t("99999999999999999999999"))
                 .unwrap_err()
                 .contains("too large")
         );
-        assert!(user_id(&Cell::Number(1.5)).is_err());
+        assert!(user_id(Cell::Number(1.5)).is_err());
     }
 
     #[test]
     fn emails_are_normalised_and_checked() {
         assert_eq!(
-            email(&t(" Ana.Lopez@Example.COM ")),
+            email(t(" Ana.Lopez@Example.COM ")),
             Ok(Some("ana.lopez@example.com".into()))
         );
-        assert!(email(&t("ana.lopez")).is_err());
-        assert!(email(&t("ana@localhost")).is_err());
-        assert!(email(&t("a b@x.com")).is_err());
-        assert_eq!(email(&t("  ")), Ok(None));
+        assert!(email(t("ana.lopez")).is_err());
+        assert!(email(t("ana@localhost")).is_err());
+        assert!(email(t("a b@x.com")).is_err());
+        assert_eq!(email(t("  ")), Ok(None));
     }
 
     #[test]
     fn dates_are_iso_unless_configured_and_never_guessed() {
         let jan5 = jiff::civil::date(2027, 1, 5);
-        assert_eq!(date(&t("2027-01-05"), None), Ok(Some(jan5)));
-        assert_eq!(date(&Cell::Date(jan5), None), Ok(Some(jan5)));
-        assert_eq!(date(&t("05/01/2027"), Some("%d/%m/%Y")), Ok(Some(jan5)));
+        assert_eq!(date(t("2027-01-05"), None), Ok(Some(jan5)));
+        assert_eq!(date(Cell::Date(jan5), None), Ok(Some(jan5)));
+        assert_eq!(date(t("05/01/2027"), Some("%d/%m/%Y")), Ok(Some(jan5)));
         assert!(
-            date(&t("01/02/2027"), None)
+            date(t("01/02/2027"), None)
                 .unwrap_err()
                 .contains("ambiguous")
         );
         assert!(
-            date(&t("13/02/2027"), None)
+            date(t("13/02/2027"), None)
                 .unwrap_err()
                 .contains("YYYY-MM-DD")
         );
         assert!(
-            date(&t("2027-02-30"), None)
+            date(t("2027-02-30"), None)
                 .unwrap_err()
                 .contains("not a real date")
         );
-        assert!(date(&t("2027-1-5"), None).is_err());
+        assert!(date(t("2027-1-5"), None).is_err());
         assert!(
-            date(&Cell::Number(46_388.0), None)
+            date(Cell::Number(46_388.0), None)
                 .unwrap_err()
                 .contains("number, not a date")
         );
-        assert!(date(&t("31/12/2027"), Some("%m/%d/%Y")).is_err());
+        assert!(date(t("31/12/2027"), Some("%m/%d/%Y")).is_err());
     }
 
     #[test]

@@ -8,14 +8,13 @@ use std::path::Path;
 
 use calamine::{Data, DataRef, Reader, Xlsx, open_workbook, open_workbook_auto};
 
-use super::{Cell, Sheet, SheetRow};
-use crate::problem::{Place, Problem};
+use super::{Cell, MAX_SHEET_BYTES, RowBuilder, Sheet, SheetRow};
+use crate::problem::{Place, Problem, Quoted, column_letter};
 
-/// The most the worksheets of an `.xlsx` may unpack to, together: far above any HR sheet
-/// (100,000 rows are about 30 MB), far below what would exhaust a machine.
-pub const MAX_WORKSHEET_BYTES: u64 = 512 * 1024 * 1024;
 /// The most non-empty cells one sheet may hold.
 pub const MAX_CELLS: u64 = 20_000_000;
+/// The most characters Excel lets a cell hold; a longer one was not written by Excel.
+pub const MAX_CELL_CHARS: usize = 32_767;
 
 pub fn read_workbook(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
     let extension = path
@@ -51,8 +50,9 @@ fn choose_sheet(names: &[String], wanted: Option<&str>, file: &str) -> Result<St
     }
 }
 
-/// Refuses a workbook whose worksheets would unpack past [`MAX_WORKSHEET_BYTES`], from
-/// the sizes its zip directory declares, before anything is unpacked.
+/// Refuses a workbook whose worksheets and shared strings would unpack past `cap` (the
+/// reader uses [`MAX_SHEET_BYTES`]), from the sizes its zip directory declares, before
+/// anything is unpacked.
 fn check_unpacked_size(path: &Path, file: &str, cap: u64) -> Result<(), Problem> {
     let opened = std::fs::File::open(path)
         .map_err(|e| Problem::new(file, Place::File, format!("cannot open the workbook: {e}")))?;
@@ -63,9 +63,9 @@ fn check_unpacked_size(path: &Path, file: &str, cap: u64) -> Result<(), Problem>
         let entry = archive
             .by_index_raw(i)
             .map_err(|e| Problem::new(file, Place::File, format!("a damaged workbook: {e}")))?;
-        let is_sheet = entry
-            .name()
-            .is_ok_and(|n| n.starts_with("xl/worksheets/") && n.ends_with(".xml"));
+        let is_sheet = entry.name().is_ok_and(|n| {
+            (n.starts_with("xl/worksheets/") && n.ends_with(".xml")) || n == "xl/sharedStrings.xml"
+        });
         if is_sheet {
             total = total.saturating_add(entry.size());
         }
@@ -86,7 +86,7 @@ fn check_unpacked_size(path: &Path, file: &str, cap: u64) -> Result<(), Problem>
 }
 
 fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
-    check_unpacked_size(path, file, MAX_WORKSHEET_BYTES)?;
+    check_unpacked_size(path, file, MAX_SHEET_BYTES)?;
     let mut workbook: Xlsx<_> = open_workbook(path)
         .map_err(|e| Problem::new(file, Place::File, format!("cannot open the workbook: {e}")))?;
     let name = choose_sheet(&workbook.sheet_names(), sheet_name, file)?;
@@ -98,12 +98,14 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
         )
     };
     let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
-    // Cells arrive row by row: each row is placed in its columns as soon as it is whole,
-    // so only the cells present are ever held, once.
+    // Cells arrive row by row: each row is built as its cells come, so only the cells
+    // present are ever held, once.
     let mut rows = Rows::default();
     let mut count = 0u64;
     while let Some(cell) = reader.next_cell().map_err(unreadable)? {
-        let value = from_ref(cell.get_value());
+        let (row, column) = cell.get_position();
+        let mut scratch = Data::Empty;
+        let value = cell_of(cell.get_value(), &mut scratch);
         if value.is_blank() {
             continue;
         }
@@ -118,7 +120,22 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
                 ),
             ));
         }
-        let (row, column) = cell.get_position();
+        if let Cell::Text(text) = value
+            && text.len() > MAX_CELL_CHARS
+            && text.chars().count() > MAX_CELL_CHARS
+        {
+            return Err(Problem::new(
+                file,
+                Place::Cell {
+                    row: u64::from(row) + 1,
+                    column: column_letter(column as usize),
+                },
+                format!(
+                    "{} is longer than the {MAX_CELL_CHARS} characters Excel allows in a cell",
+                    Quoted(text)
+                ),
+            ));
+        }
         rows.add(row, column, value);
     }
     let Some((headers, rows)) = rows.finish() else {
@@ -142,44 +159,45 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
 struct Rows {
     headers: Option<Vec<String>>,
     width: usize,
-    current: Option<(u32, Vec<(u32, Cell)>)>,
+    /// The sheet row (0-based) being built, if any.
+    current: Option<u32>,
+    building: RowBuilder,
     done: Vec<SheetRow>,
 }
 
 impl Rows {
-    fn add(&mut self, row: u32, column: u32, value: Cell) {
-        if self.current.as_ref().is_some_and(|(r, _)| *r != row) {
+    fn add(&mut self, row: u32, column: u32, value: Cell<'_>) {
+        if self.current.is_some_and(|r| r != row) {
             self.close();
         }
-        self.current
-            .get_or_insert_with(|| (row, Vec::new()))
-            .1
-            .push((column, value));
+        self.current = Some(row);
+        let column = column as usize;
+        // Past the header's last column a cell belongs to no column.
+        if self.headers.is_none() || column < self.width {
+            self.building.set(column, value);
+        }
     }
 
     fn close(&mut self) {
-        let Some((row, cells)) = self.current.take() else {
+        let Some(row) = self.current.take() else {
             return;
         };
         if self.headers.is_none() {
-            self.width = cells
-                .iter()
-                .map(|(c, _)| *c as usize + 1)
-                .max()
-                .unwrap_or(0);
-            let headers = place(cells, self.width)
-                .iter()
-                .map(|c| c.display().trim().to_owned())
-                .collect();
-            self.headers = Some(headers);
+            let header = self.building.finish_as_is(0);
+            self.width = header.len();
+            self.headers = Some(
+                header
+                    .cells()
+                    .map(|c| c.display().trim().to_owned())
+                    .collect(),
+            );
             return;
         }
-        let cells = place(cells, self.width);
-        if !cells.iter().all(Cell::is_blank) {
-            self.done.push(SheetRow {
-                number: u64::from(row) + 1,
-                cells,
-            });
+        if self.building.is_blank() {
+            self.building.clear();
+        } else {
+            let row = self.building.finish(u64::from(row) + 1, self.width);
+            self.done.push(row);
         }
     }
 
@@ -237,12 +255,13 @@ fn first_row<RS: std::io::Read + std::io::Seek>(
     let mut reader = workbook.worksheet_cells_reader(name).ok()?;
     let mut rows = Rows::default();
     while let Ok(Some(cell)) = reader.next_cell() {
-        let value = from_ref(cell.get_value());
+        let (row, column) = cell.get_position();
+        let mut scratch = Data::Empty;
+        let value = cell_of(cell.get_value(), &mut scratch);
         if value.is_blank() {
             continue;
         }
-        let (row, column) = cell.get_position();
-        if rows.current.as_ref().is_some_and(|(r, _)| *r != row) {
+        if rows.current.is_some_and(|r| r != row) {
             break;
         }
         rows.add(row, column, value);
@@ -250,22 +269,16 @@ fn first_row<RS: std::io::Read + std::io::Seek>(
     rows.finish().map(|(headers, _)| headers)
 }
 
-/// A row's cells in their columns, up to `width` (cells past the header's last column
-/// belong to no column and are dropped).
-fn place(cells: Vec<(u32, Cell)>, width: usize) -> Vec<Cell> {
-    let mut row = vec![Cell::Empty; width];
-    for (column, value) in cells {
-        if let Some(slot) = row.get_mut(column as usize) {
-            *slot = value;
-        }
-    }
-    row
-}
-
-fn from_ref(data: &DataRef<'_>) -> Cell {
+/// A streamed cell as a [`Cell`]: shared strings are borrowed where they are; the rare
+/// other kinds go through `scratch` as calamine's owned [`Data`].
+fn cell_of<'a>(data: &'a DataRef<'_>, scratch: &'a mut Data) -> Cell<'a> {
     match data {
-        DataRef::SharedString(s) => Cell::Text((*s).to_owned()),
-        other => to_cell(&Data::from(other.clone())),
+        DataRef::SharedString(s) => Cell::Text(s),
+        DataRef::String(s) => Cell::Text(s),
+        other => {
+            *scratch = Data::from(other.clone());
+            to_cell(scratch)
+        }
     }
 }
 
@@ -294,26 +307,30 @@ fn read_range(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet
     let first_col = range.start().map_or(0, |(_, c)| c as usize);
     let mut headers: Option<Vec<String>> = None;
     let mut rows = Vec::new();
+    let mut building = RowBuilder::default();
     for (offset, row) in range.rows().enumerate() {
         let number = u64::from(first_row) + offset as u64 + 1;
-        let mut cells: Vec<Cell> = std::iter::repeat_n(Cell::Empty, first_col).collect();
-        cells.extend(row.iter().map(to_cell));
-        if cells.iter().all(Cell::is_blank) {
+        for _ in 0..first_col {
+            building.push(Cell::Empty);
+        }
+        for data in row {
+            building.push(to_cell(data));
+        }
+        if building.is_blank() {
+            building.clear();
             continue;
         }
         match &headers {
             None => {
+                let header = building.finish_as_is(0);
                 headers = Some(
-                    cells
-                        .iter()
+                    header
+                        .cells()
                         .map(|c| c.display().trim().to_owned())
                         .collect(),
-                )
+                );
             }
-            Some(header) => {
-                cells.truncate(header.len());
-                rows.push(SheetRow { number, cells });
-            }
+            Some(header) => rows.push(building.finish(number, header.len())),
         }
     }
     let Some(headers) = headers else {
@@ -331,10 +348,10 @@ fn read_range(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet
     })
 }
 
-fn to_cell(data: &Data) -> Cell {
+fn to_cell(data: &Data) -> Cell<'_> {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(s) => Cell::Text(s.clone()),
+        Data::String(s) | Data::DurationIso(s) => Cell::Text(s),
         #[expect(
             clippy::cast_precision_loss,
             reason = "Excel stores every number as f64 anyway"
@@ -344,18 +361,31 @@ fn to_cell(data: &Data) -> Cell {
         Data::Bool(b) => Cell::Bool(*b),
         Data::DateTime(dt) if dt.is_datetime() => {
             let (y, m, d, ..) = dt.to_ymd_hms_milli();
-            match jiff::civil::Date::new(y.cast_signed(), m.cast_signed(), d.cast_signed()) {
-                Ok(date) => Cell::Date(date),
-                Err(_) => Cell::Error(format!("invalid date serial {}", dt.as_f64())),
-            }
+            // A serial past the calendar is left a number, which is then "not a date".
+            jiff::civil::Date::new(y.cast_signed(), m.cast_signed(), d.cast_signed())
+                .map_or(Cell::Number(dt.as_f64()), Cell::Date)
         }
         Data::DateTime(dt) => Cell::Number(dt.as_f64()),
         Data::DateTimeIso(s) => s
             .get(..10)
             .and_then(|d| d.parse().ok())
-            .map_or_else(|| Cell::Text(s.clone()), Cell::Date),
-        Data::DurationIso(s) => Cell::Text(s.clone()),
-        Data::Error(e) => Cell::Error(e.to_string()),
+            .map_or(Cell::Text(s), Cell::Date),
+        Data::Error(e) => Cell::Error(error_text(e)),
+    }
+}
+
+/// An error value as Excel shows it.
+fn error_text(error: &calamine::CellErrorType) -> &'static str {
+    use calamine::CellErrorType as E;
+    match error {
+        E::Div0 => "#DIV/0!",
+        E::NA => "#N/A",
+        E::Name => "#NAME?",
+        E::Null => "#NULL!",
+        E::Num => "#NUM!",
+        E::Ref => "#REF!",
+        E::Value => "#VALUE!",
+        E::GettingData => "#DATA!",
     }
 }
 
@@ -369,17 +399,94 @@ mod tests {
 
     #[test]
     fn worksheets_that_unpack_past_the_cap_are_refused_before_reading() {
-        assert!(check_unpacked_size(&fixture(), "h.xlsx", MAX_WORKSHEET_BYTES).is_ok());
+        assert!(check_unpacked_size(&fixture(), "h.xlsx", MAX_SHEET_BYTES).is_ok());
         let refused = check_unpacked_size(&fixture(), "h.xlsx", 10).unwrap_err();
         assert!(refused.message.contains("unpack to"), "{refused}");
     }
 
+    /// A workbook of one sheet, written by hand: what Excel would never write.
+    fn handmade_xlsx(sheet_xml: &str) -> tempfile::NamedTempFile {
+        use std::io::Write;
+        let file = tempfile::Builder::new().suffix(".xlsx").tempfile().unwrap();
+        let mut zip = zip::ZipWriter::new(file.reopen().unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let parts = [
+            (
+                "[Content_Types].xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+            ),
+            (
+                "_rels/.rels",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+            ),
+            (
+                "xl/workbook.xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Hires" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+            ),
+            (
+                "xl/_rels/workbook.xml.rels",
+                r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+            ),
+            ("xl/worksheets/sheet1.xml", sheet_xml),
+        ];
+        for (name, text) in parts {
+            zip.start_file(name, stored).unwrap();
+            zip.write_all(text.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+        file
+    }
+
+    fn sheet_xml(rows: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{rows}</sheetData></worksheet>"#
+        )
+    }
+
+    #[test]
+    fn a_handmade_workbook_reads_like_one_from_excel() {
+        let book = handmade_xlsx(&sheet_xml(
+            r#"<row r="1"><c r="A1" t="inlineStr"><is><t>user_id</t></is></c><c r="B1" t="inlineStr"><is><t>employee_type</t></is></c></row><row r="3"><c r="A3"><v>9170357</v></c><c r="B3" t="inlineStr"><is><t>intern</t></is></c><c r="C3" t="e"><v>#N/A</v></c></row>"#,
+        ));
+        let sheet = read_xlsx(book.path(), "h.xlsx", None).unwrap();
+        assert_eq!(sheet.headers, ["user_id", "employee_type"]);
+        assert_eq!(sheet.rows.len(), 1);
+        assert_eq!(sheet.rows[0].number, 3);
+        let cells: Vec<Cell<'_>> = sheet.rows[0].cells().collect();
+        assert_eq!(cells, [Cell::Number(9_170_357.0), Cell::Text("intern")]);
+    }
+
+    #[test]
+    fn a_cell_longer_than_excel_allows_is_refused_by_its_place() {
+        let long = "x".repeat(MAX_CELL_CHARS + 1);
+        let book = handmade_xlsx(&sheet_xml(&format!(
+            r#"<row r="1"><c r="A1" t="inlineStr"><is><t>user_id</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>{long}</t></is></c></row>"#
+        )));
+        let refused = read_xlsx(book.path(), "h.xlsx", None).unwrap_err();
+        assert_eq!(
+            refused.place,
+            Place::Cell {
+                row: 2,
+                column: "A".into()
+            }
+        );
+        assert!(refused.message.contains("32767 characters"), "{refused}");
+        assert!(refused.to_string().len() < 200, "{refused}");
+    }
+
     #[test]
     fn cells_land_in_their_own_columns_and_past_the_header_are_dropped() {
-        let row = place(
-            vec![(2, Cell::Text("c".into())), (9, Cell::Text("far".into()))],
-            3,
-        );
-        assert_eq!(row, vec![Cell::Empty, Cell::Empty, Cell::Text("c".into())]);
+        let mut rows = Rows::default();
+        rows.add(0, 0, Cell::Text("a"));
+        rows.add(0, 2, Cell::Text("c"));
+        rows.add(1, 2, Cell::Text("z"));
+        rows.add(1, 9, Cell::Text("far"));
+        rows.add(1, 0, Cell::Number(7.0));
+        let (headers, done) = rows.finish().unwrap();
+        assert_eq!(headers, ["a", "", "c"]);
+        let cells: Vec<Cell<'_>> = done[0].cells().collect();
+        assert_eq!(cells, [Cell::Number(7.0), Cell::Empty, Cell::Text("z")]);
+        assert_eq!(done[0].number, 2);
     }
 }

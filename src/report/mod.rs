@@ -17,7 +17,7 @@ mod html;
 pub use html::PageContext;
 
 use crate::holdings::{Change, Diff};
-use crate::input::{Sheet, normalize_header};
+use crate::input::{Cell, Sheet, normalize_header};
 use crate::plan::{Assignment, Identity, PlanRow};
 
 /// What happened to one sheet row.
@@ -556,9 +556,8 @@ fn users_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
             user.errors.join("; "),
         ];
         let carried = sheet.rows[user.index]
-            .cells
-            .iter()
-            .map(|c| c.display())
+            .cells()
+            .map(Cell::display)
             .chain(std::iter::repeat(Cow::Borrowed("")));
         write_row(
             &mut w,
