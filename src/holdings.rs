@@ -102,6 +102,8 @@ pub struct Holdings {
     pay_rules_unknown: Option<String>,
     pay_rules_read: bool,
     names: Names,
+    /// Why nothing at all was read, when nothing was.
+    unread: Option<String>,
 }
 
 /// Policy names for the words of `holds` and `loses`.
@@ -250,9 +252,13 @@ fn why(e: &ApiError) -> String {
 impl Holdings {
     /// No account read: every diff is `unknown` (offline plans).
     pub fn offline() -> Holdings {
+        Holdings::unread("offline: no API key")
+    }
+
+    /// Nothing read, for `why`: every diff is `unknown`.
+    pub fn unread(why: &str) -> Holdings {
         Holdings {
-            pay_rules_unknown: Some("offline: no API key".into()),
-            pay_rules_read: true,
+            unread: Some(why.to_owned()),
             ..Holdings::default()
         }
     }
@@ -358,6 +364,9 @@ impl Holdings {
 
     /// Parts of the account that could not be read, in words, for the plan to show.
     pub fn unknown(&self) -> Vec<String> {
+        if let Some(why) = &self.unread {
+            return vec![format!("any user: {why}")];
+        }
         let mut parts: Vec<String> = self
             .unknown_types
             .iter()
@@ -379,6 +388,9 @@ impl Holdings {
 
     /// What sending `a` to `user` would change.
     pub fn diff(&self, user: Option<u64>, a: &Assignment) -> Diff {
+        if let Some(why) = &self.unread {
+            return Diff::unknown(why);
+        }
         let Some(user) = user else {
             return Diff::unknown("the user is not resolved");
         };

@@ -27,7 +27,7 @@ use crate::manifest::{Manifest, read_manifest};
 use crate::plan::{Assignment, Plan, PlanOptions, PlanRow, plan};
 use crate::problem::Problem;
 use crate::progress::Progress;
-use crate::report::{self, Estimate, Summary, UserLine};
+use crate::report::{self, AssignmentLine, Estimate, Summary, UserLine};
 use crate::resolve::{Directory, UserDirectory, resolve_manifest, resolve_users};
 use crate::saved_plan::{Fingerprints, SavedAssignment, SavedPlan, file_sha256, sha256_hex};
 
@@ -179,16 +179,55 @@ fn api_error(client: &Client) -> impl Fn(crate::api::ApiError) -> Error + '_ {
     |source| Error::api(&client.described(), source)
 }
 
+/// What `check` and `refresh` do when a signal stops their reads of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// Stop with exit 130: what the command prints or writes needs every read (`verify`,
+    /// `snapshot`).
+    Fail,
+    /// Go on with what was read and nothing more, so that the report is written and
+    /// says that nothing was sent (`plan`, `run`; exit 130 all the same).
+    Report,
+}
+
+/// Whether a signal has stopped this client's work.
+fn interrupted(client: &Client) -> bool {
+    client.stop().get() == Some(StopReason::Interrupted)
+}
+
+/// Why nothing is known of what users hold, when an interrupt came first.
+const INTERRUPTED_BEFORE_READING: &str = "not read: the run was interrupted first";
+
+/// The words logged when an interrupt cuts the account's reads short.
+const READS_INTERRUPTED: &str = "interrupted while reading the account: nothing was sent, and the report lists every row as not attempted";
+
 /// Resolves the manifest's policies and the sheet's users against the account (when
 /// there is a client), plans, and stops on any problem `--skip-invalid` does not cover.
+/// Interrupted part-way with [`OnInterrupt::Report`], it hands back the plan as far as
+/// it got (policies or users unresolved, and the client stopped) for [`refresh`] to say
+/// so and the report to show.
 pub async fn check(
     inputs: Inputs,
     args: &InputArgs,
     client: Option<Client>,
+    on_interrupt: OnInterrupt,
 ) -> Result<Checked, Error> {
+    let reporting = |client: &Client| on_interrupt == OnInterrupt::Report && interrupted(client);
     let mut warnings = Vec::new();
     let directory = match &client {
-        Some(client) => Some(Directory::fetch(client).await.map_err(api_error(client))?),
+        Some(client) => match Directory::fetch(client).await {
+            Ok(directory) => Some(directory),
+            Err(_) if reporting(client) => {
+                return Ok(Checked {
+                    plan: inputs.plan(args),
+                    inputs,
+                    client: Some(client.clone()),
+                    directory: None,
+                    warnings,
+                });
+            }
+            Err(e) => return Err(api_error(client)(e)),
+        },
         None => None,
     };
     let inputs = match &directory {
@@ -207,15 +246,17 @@ pub async fn check(
     };
     let planned = inputs.plan(args);
     let plan = match &client {
-        Some(client) => {
-            let users = UserDirectory::fetch(client, &planned)
-                .await
-                .map_err(api_error(client))?;
-            resolve_users(planned, &users, &inputs.columns, &inputs.sheet.file)
-        }
+        Some(client) => match UserDirectory::fetch(client, &planned).await {
+            Ok(users) => resolve_users(planned, &users, &inputs.columns, &inputs.sheet.file),
+            // Users part-read are not resolved: a row's user may be in the unread part.
+            Err(_) if reporting(client) => planned,
+            Err(e) => return Err(api_error(client)(e)),
+        },
         None => planned,
     };
-    gate(&plan, args.skip_invalid)?;
+    if !client.as_ref().is_some_and(interrupted) {
+        gate(&plan, args.skip_invalid)?;
+    }
     Ok(Checked {
         inputs,
         plan,
@@ -235,6 +276,11 @@ pub struct Refreshed {
 }
 
 impl Refreshed {
+    /// Whether a signal cut the work short: nothing more is read or sent.
+    pub fn interrupted(&self) -> bool {
+        self.checked.client.as_ref().is_some_and(interrupted)
+    }
+
     /// Each assignment of a row against the account.
     pub fn diffs(&self, row: &PlanRow) -> Vec<Diff> {
         row.assignments
@@ -258,12 +304,15 @@ impl Refreshed {
 
 /// Reads what the plan's users hold now (with a client; offline, nothing is known). A
 /// part that cannot be read is unknown, with a warning; `require` makes that an error.
+/// Interrupted ([`OnInterrupt::Report`]), here or in [`check`], nothing is known and
+/// nothing more is read; with [`OnInterrupt::Fail`] that is an error (exit 130).
 pub async fn refresh(
     checked: Checked,
     args: &InputArgs,
     require: bool,
+    on_interrupt: OnInterrupt,
 ) -> Result<Refreshed, Error> {
-    let (Some(client), Some(directory)) = (&checked.client, &checked.directory) else {
+    let Some(client) = checked.client.clone() else {
         return Ok(Refreshed {
             checked,
             holdings: Holdings::offline(),
@@ -271,12 +320,28 @@ pub async fn refresh(
         });
     };
     let before = client.requests_sent();
-    let reads = Reads::refresh(&checked.plan, directory, today(args));
-    let holdings = Holdings::fetch(client, directory, &reads)
-        .await
-        .map_err(api_error(client))?;
+    // Without a directory, `check` was interrupted part-way.
+    let fetched = match &checked.directory {
+        Some(directory) if !interrupted(&client) => {
+            let reads = Reads::refresh(&checked.plan, directory, today(args));
+            Holdings::fetch(&client, directory, &reads)
+                .await
+                .map_err(api_error(&client))
+        }
+        _ => Err(Error::Interrupted(
+            "interrupted before reading what users hold; nothing was sent".into(),
+        )),
+    };
+    let holdings = match fetched {
+        Ok(holdings) => holdings,
+        Err(_) if on_interrupt == OnInterrupt::Report && interrupted(&client) => {
+            tracing::warn!("{READS_INTERRUPTED}");
+            Holdings::unread(INTERRUPTED_BEFORE_READING)
+        }
+        Err(e) => return Err(e),
+    };
     let unknown = holdings.unknown();
-    if require && !unknown.is_empty() {
+    if require && !unknown.is_empty() && !interrupted(&client) {
         return Err(Error::Unreadable(format!(
             "--require-refresh: cannot read what users hold in {}: {}. Nothing was sent.",
             client.base_url(),
@@ -332,18 +397,23 @@ pub fn dry_run(refreshed: &Refreshed, allow_overwrite: bool) -> Result<(Report, 
         Some(_) if state.exists() => Some(Journal::open(&state).map_err(Error::Local)?),
         _ => None,
     };
+    let interrupted = refreshed.interrupted();
     let users: Vec<UserLine> = checked
         .plan
         .rows
         .iter()
         .map(|row| {
             let decisions = refreshed.decide(journal.as_ref(), row, allow_overwrite)?;
-            Ok(UserLine::new(row, exec::decided_lines(row, &decisions)))
+            let mut lines = exec::decided_lines(row, &decisions);
+            if interrupted {
+                lines.iter_mut().for_each(AssignmentLine::interrupted);
+            }
+            Ok(UserLine::new(row, lines))
         })
         .collect::<Result<_, Error>>()?;
     let estimate = estimate(refreshed, &users);
     let client = checked.client.as_ref();
-    let exit = Exit::of_outcomes(None, &users);
+    let exit = Exit::of_outcomes(client.and_then(|c| c.stop().get()), &users);
     let summary = Summary {
         mode: "plan",
         offline: client.is_none(),
@@ -922,14 +992,17 @@ pub async fn from_saved_plan(
     }
     let numbers: Vec<u64> = inputs.sheet.rows.iter().map(|r| r.number).collect();
     let plan = saved.to_plan(&inputs.sheet.file, &numbers);
-    let directory = Directory::fetch(&client)
-        .await
-        .map_err(api_error(&client))?;
+    // Interrupted, the run goes on to report that nothing was sent.
+    let directory = match Directory::fetch(&client).await {
+        Ok(directory) => Some(directory),
+        Err(_) if interrupted(&client) => None,
+        Err(e) => return Err(api_error(&client)(e)),
+    };
     Ok(Checked {
         inputs,
         plan,
         client: Some(client),
-        directory: Some(directory),
+        directory,
         warnings: Vec::new(),
     })
 }

@@ -134,6 +134,9 @@ fn show_checked(checked: &crate::pipeline::Checked, console: &Console) {
 
 /// Says which parts of the account could not be read (their changes are `unknown`).
 fn show_unknown(refreshed: &crate::pipeline::Refreshed, console: &Console) {
+    if refreshed.interrupted() {
+        return; // said once already, as the interrupt came
+    }
     for part in refreshed.holdings.unknown() {
         console.warn(format!(
             "cannot read what users hold for {part}; those assignments are planned from the journal alone (--require-refresh stops instead)"

@@ -7,7 +7,7 @@ use crate::cli::PlanArgs;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::pipeline::{self, Inputs, Target};
+use crate::pipeline::{self, Inputs, OnInterrupt, Target};
 use crate::report::Estimate;
 
 pub(crate) async fn plan(
@@ -32,9 +32,10 @@ pub(crate) async fn plan(
         .as_ref()
         .map_or(Target::Settings, |r| Target::Sandbox(r.sandbox.url_str()));
     let client = pipeline::connect(&inputs.settings, target, session.stop)?;
-    let checked = pipeline::check(inputs, args, client).await?;
+    let checked = pipeline::check(inputs, args, client, OnInterrupt::Report).await?;
     super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(checked, args, account.require_refresh).await?;
+    let refreshed =
+        pipeline::refresh(checked, args, account.require_refresh, OnInterrupt::Report).await?;
     super::show_unknown(&refreshed, console);
     let (report, estimate) = pipeline::dry_run(&refreshed, account.allow_overwrite)?;
     let checked = &refreshed.checked;
@@ -52,8 +53,14 @@ pub(crate) async fn plan(
             rehearsal.seeded_from
         );
     }
+    if refreshed.interrupted() {
+        text += "Interrupted before the plan was complete: rows not planned are `not_attempted`. Nothing was sent.\n";
+        if out.is_some() {
+            text += "The plan was not saved: an interrupted plan is not one to apply.\n";
+        }
+    }
     session.result(&report.summary, &text);
-    if let Some(out) = out {
+    if let Some(out) = out.filter(|_| !refreshed.interrupted()) {
         pipeline::save_plan(out, args, checked)?;
         console.line(&format!(
             "Plan saved to {}: apply exactly it with `ct-onboard run {} --plan {}`",

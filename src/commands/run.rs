@@ -6,7 +6,7 @@ use super::Session;
 use crate::cli::RunArgs;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::pipeline::{self, ApplyOptions, Inputs, Report, Target};
+use crate::pipeline::{self, ApplyOptions, Inputs, OnInterrupt, Report, Target};
 use crate::report::{AssignmentStatus, count_statuses};
 
 pub(crate) async fn run(
@@ -62,13 +62,19 @@ pub(crate) async fn run(
                 .map_or(Target::Settings, |r| Target::Sandbox(r.sandbox.url_str()));
             let client = pipeline::connect(&inputs.settings, target, session.stop)?;
             (
-                pipeline::check(inputs, &args.input, client).await?,
+                pipeline::check(inputs, &args.input, client, OnInterrupt::Report).await?,
                 rehearsal,
             )
         }
     };
     super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(checked, &args.input, args.account.require_refresh).await?;
+    let refreshed = pipeline::refresh(
+        checked,
+        &args.input,
+        args.account.require_refresh,
+        OnInterrupt::Report,
+    )
+    .await?;
     super::show_unknown(&refreshed, console);
     let options = ApplyOptions {
         sandbox: rehearsal.is_some(),

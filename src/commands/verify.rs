@@ -7,7 +7,7 @@ use crate::cli::InputArgs;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::holdings::Change;
-use crate::pipeline::{self, Inputs, Target};
+use crate::pipeline::{self, Inputs, OnInterrupt, Target};
 
 pub(crate) async fn verify(
     args: &InputArgs,
@@ -23,9 +23,9 @@ pub(crate) async fn verify(
                     .into(),
             )
         })?;
-    let checked = pipeline::check(inputs, args, Some(client)).await?;
+    let checked = pipeline::check(inputs, args, Some(client), OnInterrupt::Fail).await?;
     super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(checked, args, true).await?;
+    let refreshed = pipeline::refresh(checked, args, true, OnInterrupt::Fail).await?;
     let mut differing = 0usize;
     let mut assignments = 0usize;
     for row in refreshed.checked.plan.valid_rows() {

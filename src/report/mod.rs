@@ -121,6 +121,14 @@ pub struct AssignmentLine {
 }
 
 impl AssignmentLine {
+    /// A planned line of a plan cut short by a signal: it is not planned after all.
+    pub fn interrupted(&mut self) {
+        if self.status == AssignmentStatus::Planned {
+            self.status = AssignmentStatus::NotAttempted;
+            self.error = "interrupted before the plan was complete".to_owned();
+        }
+    }
+
     /// The line with what the account holds and what sending changes.
     #[must_use]
     pub fn with_diff(self, diff: &Diff) -> AssignmentLine {

@@ -232,8 +232,10 @@ fn sigint_during_a_rate_limit_pause_sends_nothing_more_and_exits_130_promptly() 
     assert_eq!(users.len(), 30, "the report is written");
 }
 
-#[test]
-fn sigint_while_reading_the_account_exits_130_not_by_the_signal() {
+/// `command` against a slow account, interrupted while its first request to `endpoint`
+/// is on its way: the exit is 130 (not death by the signal), soon; nothing is written
+/// to the account; the report is there, and says every row was not attempted.
+fn interrupted_while_reading(command: &str, endpoint: &str) {
     let mut seed = sample_seed(vec![]);
     seed.faults = Faults {
         latency_ms: 1500,
@@ -241,25 +243,71 @@ fn sigint_while_reading_the_account_exits_130_not_by_the_signal() {
     };
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    let reports = dir.path().join("reports");
     let child = running
         .ct_process()
-        .args(["plan", "samples/new-hires.csv", "--report-dir"])
-        .arg(dir.path())
+        .args([command, "samples/new-hires.csv", "--no-progress"])
+        .arg("--report-dir")
+        .arg(&reports)
+        .arg("--state")
+        .arg(&state)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running.sandbox.snapshot().count(endpoint) == 0 {
+        assert!(Instant::now() < deadline, "{endpoint} was never asked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     sigint(&child);
     let signalled = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
-    assert!(signalled.elapsed() < Duration::from_secs(8));
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(signalled.elapsed() < Duration::from_secs(8), "{stderr}");
     assert!(
-        stderr_of(&out).contains("interrupted"),
-        "{}",
-        stderr_of(&out)
+        stderr.contains("interrupted while reading the account"),
+        "{stderr}"
     );
+    assert_eq!(puts(&running), 0, "nothing is written to the account");
+    let run = only_run_dir(&reports);
+    let users = read_records(&run.join("users.csv"));
+    assert_eq!(users.len(), 30, "every row is in the report");
+    assert!(
+        users.iter().all(|u| &u["outcome"] == "not_attempted"),
+        "{:?}",
+        users.iter().map(|u| &u["outcome"]).collect::<Vec<_>>()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["exit_code"], 130, "{summary}");
+    if command == "run" {
+        let history = ct()
+            .arg("history")
+            .arg("--state")
+            .arg(&state)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&history.stdout);
+        assert!(text.contains(" 130 "), "history records the run: {text}");
+    }
+}
+
+#[test]
+fn sigint_while_reading_policies_still_writes_the_plans_report() {
+    interrupted_while_reading("plan", "GET /time-off/v1/policy-types");
+}
+
+#[test]
+fn sigint_while_looking_up_users_still_writes_the_runs_report_and_history() {
+    interrupted_while_reading("run", "GET /users/v1/users");
+}
+
+#[test]
+fn sigint_while_reading_holdings_still_writes_the_runs_report_and_history() {
+    interrupted_while_reading("run", "GET /time-off/v1/policy-types/{id}/balances");
 }
 
 #[test]
