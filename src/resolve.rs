@@ -278,6 +278,7 @@ async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Ve
                 ),
                 request_id: page.request_id,
                 limits: page.limits,
+                unreached: false,
             });
         }
         let full = page.data.len() as u64 == PAGE;

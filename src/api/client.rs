@@ -366,10 +366,14 @@ impl Http {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Response<T>, ApiError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::transport(describe_transport(&e)))?;
+        let response = request.send().await.map_err(|e| {
+            let message = describe_transport(&e);
+            if e.is_connect() {
+                ApiError::unreached(message)
+            } else {
+                ApiError::transport(message)
+            }
+        })?;
         let status = response.status().as_u16();
         let limits = RateLimits::from_headers(response.headers());
         if response.status().is_redirection() {
@@ -388,6 +392,7 @@ impl Http {
                 ),
                 request_id: None,
                 limits,
+                unreached: false,
             });
         }
         let body = response.bytes().await.map_err(|e| ApiError {
@@ -406,6 +411,7 @@ impl Http {
             message: format!("unexpected response from Connecteam: {e}"),
             request_id: None,
             limits,
+            unreached: false,
         })?;
         let Some(data) = envelope.data else {
             return Err(ApiError {
@@ -414,6 +420,7 @@ impl Http {
                 message: "unexpected response from Connecteam: no data".into(),
                 request_id: envelope.request_id,
                 limits,
+                unreached: false,
             });
         };
         Ok(Response {
@@ -425,15 +432,12 @@ impl Http {
     }
 }
 
-/// How a transport error that never reached the server (DNS, refused, TLS) begins.
-pub const COULD_NOT_CONNECT: &str = "could not connect";
-
 fn describe_transport(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut text = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
-        COULD_NOT_CONNECT.to_owned()
+        "could not connect".to_owned()
     } else {
         "connection failed".to_owned()
     };

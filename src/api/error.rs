@@ -32,6 +32,9 @@ pub struct ApiError {
     pub message: String,
     pub request_id: Option<String>,
     pub limits: RateLimits,
+    /// The server was never reached (DNS, refused, TLS): with nothing ever answered, a
+    /// wrong URL, not a blip, so it gets one retry rather than the policy's.
+    pub unreached: bool,
 }
 
 impl ApiError {
@@ -44,6 +47,14 @@ impl ApiError {
         ApiError::unsent(ErrorClass::Retryable, message)
     }
 
+    /// A connection never made: DNS, refused, TLS.
+    pub fn unreached(message: String) -> ApiError {
+        ApiError {
+            unreached: true,
+            ..ApiError::transport(message)
+        }
+    }
+
     /// A request the gateway did not send, or did not send again.
     pub fn unsent(class: ErrorClass, message: String) -> ApiError {
         ApiError {
@@ -52,6 +63,7 @@ impl ApiError {
             message,
             request_id: None,
             limits: RateLimits::default(),
+            unreached: false,
         }
     }
 
@@ -88,6 +100,7 @@ impl ApiError {
             message,
             request_id,
             limits,
+            unreached: false,
         })
     }
 }

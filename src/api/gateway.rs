@@ -548,8 +548,7 @@ impl Client {
     /// How many retries a retryable failure gets: the policy's, or just one while the
     /// server has never been reached at all.
     fn retries_allowed(&self, error: &ApiError) -> u32 {
-        let never_reached = error.message.starts_with(super::client::COULD_NOT_CONNECT)
-            && self.counters.answered.load(Ordering::Relaxed) == 0;
+        let never_reached = error.unreached && self.counters.answered.load(Ordering::Relaxed) == 0;
         if never_reached {
             self.retry.max_retries.min(UNREACHED_RETRIES)
         } else {
