@@ -108,6 +108,8 @@ pub struct EmployeeType {
 pub struct Manifest {
     pub file: String,
     pub types: Vec<EmployeeType>,
+    /// The SHA-256 of the file as read; `None` for a manifest parsed from text.
+    pub sha256: Option<String>,
 }
 
 impl Manifest {
@@ -136,6 +138,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, Vec<Problem>> {
             format!("cannot read the manifest: {e}"),
         )]
     })?;
+    let sha256 = crate::digest::sha256_hex(&bytes);
     let text = decode_text(bytes);
     let is_csv = path
         .extension()
@@ -145,7 +148,10 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, Vec<Problem>> {
     } else {
         yaml_entries(&file, &text)?
     };
-    build(&file, entries)
+    Ok(Manifest {
+        sha256: Some(sha256),
+        ..build(&file, entries)?
+    })
 }
 
 /// Reads a YAML manifest from text; `file` names it in messages.
@@ -481,6 +487,7 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
         Ok(Manifest {
             file: file.to_owned(),
             types,
+            sha256: None,
         })
     } else {
         Err(problems)

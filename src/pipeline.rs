@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::api::{ApiKey, Client, Stop, StopReason};
 use crate::cli::InputArgs;
 use crate::config::Settings;
+use crate::digest::sha256_hex;
 use crate::error::Error;
 use crate::exec::{self, Decision, ExecOptions};
 use crate::exit::Exit;
@@ -29,7 +30,7 @@ use crate::problem::Problem;
 use crate::progress::Progress;
 use crate::report::{self, AssignmentLine, Estimate, Summary, UserLine};
 use crate::resolve::{Directory, UserDirectory, resolve_manifest, resolve_users};
-use crate::saved_plan::{Fingerprints, SavedAssignment, SavedPlan, file_sha256, sha256_hex};
+use crate::saved_plan::{Fingerprints, SavedAssignment, SavedPlan};
 
 /// The settings file merged under the flags, and checked.
 pub fn settings(flags: &Settings, config: Option<&Path>) -> Result<Settings, Error> {
@@ -387,7 +388,12 @@ pub struct Report {
 
 /// Stage 3, dry: each valid row's lines as a run would start them (the journal settles
 /// what it already holds), the cost, and a report of `planned` rows. Sends no write.
-pub fn dry_run(refreshed: &Refreshed, allow_overwrite: bool) -> Result<(Report, Estimate), Error> {
+/// `rehearsal`: the account is the simulator (`plan --sandbox`).
+pub fn dry_run(
+    refreshed: &Refreshed,
+    allow_overwrite: bool,
+    rehearsal: bool,
+) -> Result<(Report, Estimate), Error> {
     let started = jiff::Timestamp::now();
     let checked = &refreshed.checked;
     let settings = &checked.inputs.settings;
@@ -417,6 +423,7 @@ pub fn dry_run(refreshed: &Refreshed, allow_overwrite: bool) -> Result<(Report, 
     let summary = Summary {
         mode: "plan",
         offline: client.is_none(),
+        rehearsal,
         assignments: estimate.assignments,
         requests_planned: estimate.requests(),
         requests_sent: client.map_or(0, Client::requests_sent),
@@ -618,6 +625,7 @@ fn run_summary(
     let day = client.day();
     Summary {
         mode,
+        rehearsal: mode == "sandbox",
         assignments: plan.assignment_count(),
         requests_sent: client.requests_sent(),
         rate_limited: client.rate_limited_count(),
@@ -778,8 +786,8 @@ fn write_report(
     let settings = &inputs.settings;
     let page = report::PageContext {
         account: shown.account,
-        sheet_path: Path::new(&inputs.sheet.file),
-        manifest_path: &settings.manifest(),
+        sheet_sha256: inputs.sheet.sha256.as_deref(),
+        manifest_sha256: inputs.manifest.sha256.as_deref(),
         rate_per_minute: settings.rate_per_minute(),
         reserve_percent: settings.quota_reserve_percent(),
         daily_quota: settings.daily_quota(),
@@ -799,6 +807,7 @@ impl Summary {
             run_id: String::new(),
             mode: "",
             offline: false,
+            rehearsal: false,
             sheet: inputs.sheet.file.clone(),
             manifest: inputs.manifest.file.clone(),
             started_at: started.to_string(),
@@ -881,15 +890,21 @@ fn compact<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// What a saved plan is checked against when it is applied.
-fn fingerprints(args: &InputArgs, settings: &Settings) -> Result<Fingerprints, String> {
+/// What a saved plan is checked against when it is applied: the sheet and manifest as
+/// they were read for this plan, and the settings that shape it.
+fn fingerprints(args: &InputArgs, inputs: &Inputs) -> Result<Fingerprints, String> {
     if args.hires.as_os_str() == crate::input::STDIN {
         return Err(
             "a saved plan needs the sheet as a file, not standard input: it is checked again when applied"
                 .into(),
         );
     }
+    let settings = &inputs.settings;
     let manifest = settings.manifest();
+    let as_read = |sha: &Option<String>, what: &str| {
+        sha.clone()
+            .ok_or_else(|| format!("the {what} was not read from a file"))
+    };
     let shaping = format!(
         "base_url={}\nsheet={:?}\ndate_format={:?}\ncolumns={:?}\nallow_retroactive={}\nskip_invalid={}",
         settings.base_url().map_err(|p| p.message)?,
@@ -901,9 +916,9 @@ fn fingerprints(args: &InputArgs, settings: &Settings) -> Result<Fingerprints, S
     );
     Ok(Fingerprints {
         sheet: args.hires.display().to_string(),
-        sheet_sha256: file_sha256(&args.hires)?,
+        sheet_sha256: as_read(&inputs.sheet.sha256, "sheet")?,
         manifest: manifest.display().to_string(),
-        manifest_sha256: file_sha256(&manifest)?,
+        manifest_sha256: as_read(&inputs.manifest.sha256, "manifest")?,
         settings_sha256: sha256_hex(shaping.as_bytes()),
     })
 }
@@ -917,7 +932,7 @@ pub fn save_plan(out: &Path, args: &InputArgs, checked: &Checked) -> Result<(), 
                 .into(),
         ));
     };
-    let fingerprints = fingerprints(args, &checked.inputs.settings).map_err(Error::Usage)?;
+    let fingerprints = fingerprints(args, &checked.inputs).map_err(Error::Usage)?;
     let saved =
         SavedPlan::new(&checked.plan, client.base_url(), fingerprints).map_err(Error::Local)?;
     let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| Error::Local(e.to_string()))?;
@@ -937,7 +952,7 @@ pub async fn from_saved_plan(
 ) -> Result<Checked, Error> {
     let inputs = Inputs::load(args, config)?;
     let saved = SavedPlan::read(path).map_err(Error::Usage)?;
-    let now = fingerprints(args, &inputs.settings).map_err(Error::Usage)?;
+    let now = fingerprints(args, &inputs).map_err(Error::Usage)?;
     let mut stale = saved.stale_because(&now);
     let client = connect(&inputs.settings, Target::Settings, stop)?.ok_or_else(|| {
         Error::Usage(

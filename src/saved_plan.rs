@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::manifest::{Balance, PolicyRef, Unit};
 use crate::plan::{Assignment, Identity, Plan, PlanRow};
@@ -65,19 +64,6 @@ pub enum SavedAssignment {
         policy_name: Option<String>,
         effective_date: Date,
     },
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-pub fn file_sha256(path: &Path) -> Result<String, String> {
-    std::fs::read(path)
-        .map(|b| sha256_hex(&b))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 impl SavedPlan {
@@ -331,7 +317,7 @@ mod tests {
         assert!(plan.stale_because(&f("a", "b", "c")).is_empty());
         assert_eq!(plan.stale_because(&f("x", "b", "y")).len(), 2);
         assert_eq!(
-            sha256_hex(b"abc"),
+            crate::digest::sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

@@ -37,7 +37,8 @@ pub(crate) async fn plan(
     let refreshed =
         pipeline::refresh(checked, args, account.require_refresh, OnInterrupt::Report).await?;
     super::show_unknown(&refreshed, console);
-    let (report, estimate) = pipeline::dry_run(&refreshed, account.allow_overwrite)?;
+    let (report, estimate) =
+        pipeline::dry_run(&refreshed, account.allow_overwrite, rehearsal.is_some())?;
     let checked = &refreshed.checked;
     let checked_at = checked.client.as_ref().map(|c| c.base_url());
     let mut text = render(

@@ -115,6 +115,7 @@ pub fn parse_delimited(file: &str, text: &str) -> Result<Sheet, Problem> {
         headers,
         rows,
         problems,
+        sha256: None,
     })
 }
 

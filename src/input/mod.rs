@@ -220,6 +220,9 @@ pub struct Sheet {
     pub rows: Vec<SheetRow>,
     /// Row-level reading problems (ragged rows); the rows themselves are still kept.
     pub problems: Vec<Problem>,
+    /// The SHA-256 of the bytes read, for the report and saved plans; `None` for a sheet
+    /// parsed from text already in memory.
+    pub sha256: Option<String>,
 }
 
 /// Reads a `.csv` (or `.txt`/`.tsv`) or `.xlsx` sheet. `sheet_name` picks an XLSX sheet.
@@ -236,17 +239,25 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
+    let unreadable =
+        |e: std::io::Error| Problem::new(&file, Place::File, format!("cannot read: {e}"));
     let sheet = match extension.as_str() {
-        "xlsx" | "xlsm" | "xls" | "ods" => xlsx::read_workbook(path, &file, sheet_name)?,
+        // A workbook is hashed as it is opened: calamine reads the file itself.
+        "xlsx" | "xlsm" | "xls" | "ods" => Sheet {
+            sha256: Some(crate::digest::file_sha256(path).map_err(unreadable)?),
+            ..xlsx::read_workbook(path, &file, sheet_name)?
+        },
         _ if sniff_zip(path) => {
             // An .xlsx under another name (or none): a workbook is a zip archive.
             let named = tempfile::Builder::new()
                 .suffix(".xlsx")
                 .tempfile()
                 .map_err(|e| Problem::new(&file, Place::File, format!("cannot read: {e}")))?;
-            std::fs::copy(path, named.path())
-                .map_err(|e| Problem::new(&file, Place::File, format!("cannot read: {e}")))?;
-            xlsx::read_workbook(named.path(), &file, sheet_name)?
+            std::fs::copy(path, named.path()).map_err(unreadable)?;
+            Sheet {
+                sha256: Some(crate::digest::file_sha256(named.path()).map_err(unreadable)?),
+                ..xlsx::read_workbook(named.path(), &file, sheet_name)?
+            }
         }
         _ => {
             if sheet_name.is_some() {
@@ -257,8 +268,12 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
                 ));
             }
             let bytes = read_capped(std::fs::File::open(path), &file, MAX_SHEET_BYTES)?;
+            let sha256 = crate::digest::sha256_hex(&bytes);
             let text = decode_text(bytes);
-            parse_delimited(&file, &text)?
+            Sheet {
+                sha256: Some(sha256),
+                ..parse_delimited(&file, &text)?
+            }
         }
     };
     if sheet.rows.is_empty() {

@@ -150,6 +150,7 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
         headers,
         rows,
         problems: Vec::new(),
+        sha256: None,
     })
 }
 
@@ -345,6 +346,7 @@ fn read_range(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet
         headers,
         rows,
         problems: Vec::new(),
+        sha256: None,
     })
 }
 

@@ -22,8 +22,9 @@ const CHUNK: usize = 500;
 pub struct PageContext<'a> {
     /// The account's base URL; `None` for an offline plan.
     pub account: Option<&'a str>,
-    pub sheet_path: &'a std::path::Path,
-    pub manifest_path: &'a std::path::Path,
+    /// The SHA-256 of the sheet and the manifest as they were read.
+    pub sheet_sha256: Option<&'a str>,
+    pub manifest_sha256: Option<&'a str>,
     pub rate_per_minute: u32,
     pub reserve_percent: u8,
     pub daily_quota: u32,
@@ -190,10 +191,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn sha_of(path: &std::path::Path) -> String {
-    crate::saved_plan::file_sha256(path).unwrap_or_else(|_| "unreadable".into())
-}
-
 /// The page, as bytes.
 pub fn render(
     sheet: &Sheet,
@@ -201,23 +198,30 @@ pub fn render(
     summary: &Summary,
     context: &PageContext<'_>,
 ) -> Result<Vec<u8>, askama::Error> {
-    let title = match summary.mode {
-        "plan" => "Plan",
-        "sandbox" => "Rehearsal",
+    let title = match (summary.mode, summary.rehearsal) {
+        ("plan", false) => "Plan",
+        ("plan", true) => "Rehearsed plan",
+        (_, true) => "Rehearsal",
         _ => "Run",
     };
     let page = Page {
         title: title.to_owned(),
-        account: match (context.account, summary.mode) {
-            (_, "sandbox") => "a simulated account (nothing reached Connecteam)".to_owned(),
-            (Some(url), _) => url.to_owned(),
-            (None, _) => "offline: nothing was checked against Connecteam".to_owned(),
+        account: match context.account {
+            _ if summary.rehearsal => "a simulated account (nothing reached Connecteam)".to_owned(),
+            Some(url) => url.to_owned(),
+            None => "offline: nothing was checked against Connecteam".to_owned(),
         },
         when: summary.finished_at.clone(),
         sheet: summary.sheet.clone(),
-        sheet_sha: sha_of(context.sheet_path),
+        sheet_sha: context
+            .sheet_sha256
+            .unwrap_or("not read from a file")
+            .to_owned(),
         manifest: summary.manifest.clone(),
-        manifest_sha: sha_of(context.manifest_path),
+        manifest_sha: context
+            .manifest_sha256
+            .unwrap_or("not read from a file")
+            .to_owned(),
         tiles: tiles(summary),
         facts: facts(summary, context),
         changes: changes(users),

@@ -365,6 +365,8 @@ pub struct Summary {
     pub mode: &'static str,
     /// True when nothing was checked against Connecteam.
     pub offline: bool,
+    /// True against the simulator (`--sandbox`): nothing reached Connecteam.
+    pub rehearsal: bool,
     pub sheet: String,
     pub manifest: String,
     pub started_at: String,

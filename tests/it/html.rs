@@ -160,3 +160,64 @@ fn ten_thousand_rows_come_in_collapsed_chunks() {
         "every row is there"
     );
 }
+
+#[test]
+fn the_page_names_the_sheet_and_manifest_by_the_bytes_read_even_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let sheet = std::fs::read(crate::util::root().join("samples/new-hires.csv")).unwrap();
+    let manifest = std::fs::read(crate::util::root().join("config/manifest.yaml")).unwrap();
+    let out = ct()
+        .args(["plan", "-", "--report-dir"])
+        .arg(&reports)
+        .write_stdin(sheet.clone())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = text(&page(&reports));
+    let sha = ct_onboard::digest::sha256_hex;
+    assert!(
+        shown.contains(&format!("sha256 {}", sha(&sheet))),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("sha256 {}", sha(&manifest))),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_rehearsed_plan_says_so_rather_than_naming_the_simulator_as_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let out = ct()
+        .args(["plan", "samples/new-hires.csv", "--sandbox", "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = page(&reports);
+    let title: String = select(&html, "title")[0].text().collect();
+    assert!(title.contains("Rehearsed plan"), "{title}");
+    let shown = text(&html);
+    assert!(shown.contains("a simulated account"), "{shown}");
+    assert!(
+        !shown.contains("http://127.0.0.1"),
+        "no simulator URL as the account"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(only_run_dir(&reports).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["rehearsal"], true);
+}
