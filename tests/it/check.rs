@@ -1,6 +1,6 @@
 //! `check`: each input defect class, with the exact file, row and column asserted.
 
-use crate::util::{TODAY, ct, ct_in, fixture, write};
+use crate::util::{TODAY, assert_exit, ct, ct_in, fixture, write};
 
 const HEADER: &str = "User ID,Email,Employee Type,Start Date,Name\n";
 
@@ -355,12 +355,7 @@ fn the_sheet_can_come_from_standard_input() {
         .unwrap();
     child.stdin.take().unwrap().write_all(&sheet).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("standard input: 30 rows valid"));
 
     let mut child = crate::util::ct_process()

@@ -6,11 +6,10 @@ use ct_onboard::sandbox::{Faults, Limits};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::{RunningSandbox, ct, only_run_dir, read_records, sample_seed, write};
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::util::{
+    RunningSandbox, assert_exit, ct, history_of, only_run_dir, read_records, read_summary,
+    sample_seed, stderr_of, write,
+};
 
 #[test]
 fn the_one_run_lock_holds_through_a_symlink_to_the_journal() {
@@ -30,7 +29,7 @@ fn the_one_run_lock_holds_through_a_symlink_to_the_journal() {
         .arg(dir.path().join("reports"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(75), "{}", stderr_of(&out));
+    assert_exit(&out, 75);
     assert_eq!(running.sandbox.snapshot().requests.values().sum::<u64>(), 0);
 }
 
@@ -70,7 +69,7 @@ fn a_user_id_and_an_email_of_two_people_make_the_row_invalid() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert_exit(&out, 2);
     let stderr = stderr_of(&out);
     assert!(
         stderr.contains("row 3, column \"user_id\" (A): user_id 9170358 and email priya.raman@northwind-foods.example are two different Connecteam users (the email is user 9170359)"),
@@ -218,7 +217,7 @@ fn sigint_during_a_rate_limit_pause_sends_nothing_more_and_exits_130_promptly() 
     sigint(&child);
     let signalled = Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert_exit(&out, 130);
     assert!(
         signalled.elapsed() < Duration::from_secs(10),
         "exit came {:?} after the signal",
@@ -280,17 +279,10 @@ fn interrupted_while_reading(command: &str, endpoint: &str) {
         "{:?}",
         users.iter().map(|u| &u["outcome"]).collect::<Vec<_>>()
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = read_summary(&run);
     assert_eq!(summary["exit_code"], 130, "{summary}");
     if command == "run" {
-        let history = ct()
-            .arg("history")
-            .arg("--state")
-            .arg(&state)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&history.stdout);
+        let text = history_of(&state);
         assert!(text.contains(" 130 "), "history records the run: {text}");
     }
 }
@@ -326,15 +318,9 @@ fn a_report_that_cannot_be_written_exits_74_and_history_says_so() {
         .arg(&state)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(74), "{}", stderr_of(&out));
+    assert_exit(&out, 74);
     assert!(stderr_of(&out).contains("cannot create a report folder"));
-    let history = ct()
-        .arg("history")
-        .arg("--state")
-        .arg(&state)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&history.stdout);
+    let text = history_of(&state);
     assert!(
         text.contains(" 74 ") && text.contains("the report could not be written"),
         "{text}"
@@ -356,7 +342,7 @@ fn one_cell_at_the_last_column_and_row_does_not_blow_up_an_xlsx() {
     workbook.save(&path).unwrap();
     let started = Instant::now();
     let out = ct().arg("check").arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("1 rows valid"),
         "{}",

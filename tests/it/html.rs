@@ -3,7 +3,9 @@
 
 use scraper::{Html, Selector};
 
-use crate::util::{RunningSandbox, TODAY, ct, only_run_dir, sample_seed, write};
+use crate::util::{
+    RunningSandbox, TODAY, assert_exit, ct, only_run_dir, read_summary, sample_seed, write,
+};
 
 fn page(report_dir: &std::path::Path) -> Html {
     let path = only_run_dir(report_dir).join("report.html");
@@ -39,12 +41,7 @@ fn hostile_names_are_shown_as_text_and_nothing_is_loaded_from_elsewhere() {
         .arg(&reports)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let html = page(&reports);
     let scripts = select(&html, "script");
     assert_eq!(scripts.len(), 1, "only the page's own script");
@@ -140,12 +137,7 @@ fn ten_thousand_rows_come_in_collapsed_chunks() {
         .arg(&reports)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let html = page(&reports);
     let chunks = select(&html, "#users > details");
     assert_eq!(chunks.len(), 20, "500 rows a chunk");
@@ -173,12 +165,7 @@ fn the_page_names_the_sheet_and_manifest_by_the_bytes_read_even_from_stdin() {
         .write_stdin(sheet.clone())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let shown = text(&page(&reports));
     let sha = ct_onboard::digest::sha256_hex;
     assert!(
@@ -200,12 +187,7 @@ fn a_rehearsed_plan_says_so_rather_than_naming_the_simulator_as_the_account() {
         .arg(&reports)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let html = page(&reports);
     let title: String = select(&html, "title")[0].text().collect();
     assert!(title.contains("Rehearsed plan"), "{title}");
@@ -215,9 +197,6 @@ fn a_rehearsed_plan_says_so_rather_than_naming_the_simulator_as_the_account() {
         !shown.contains("http://127.0.0.1"),
         "no simulator URL as the account"
     );
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(only_run_dir(&reports).join("summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: serde_json::Value = read_summary(&only_run_dir(&reports));
     assert_eq!(summary["rehearsal"], true);
 }

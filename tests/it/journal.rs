@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits};
 
-use crate::util::{Record, RunningSandbox, read_records, sample_seed, write};
+use crate::util::{
+    Record, RunningSandbox, assert_exit, history_of, read_records, sample_seed, stderr_of, write,
+};
 
 /// A work folder: report dir and state file of one simulated installation.
 struct Site {
@@ -85,10 +87,6 @@ fn samples() -> PathBuf {
 
 fn puts(running: &RunningSandbox) -> u64 {
     running.sandbox.snapshot().writes()
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -286,13 +284,7 @@ fn sigkill_at_any_point_loses_nothing_and_repeats_at_most_what_was_in_flight() {
     assert!(folders[0].join("summary.json").exists());
 
     // history shows the killed runs as unfinished and the last one as done.
-    let out = crate::util::ct()
-        .arg("history")
-        .arg("--state")
-        .arg(site.state())
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = history_of(&site.state());
     assert_eq!(text.matches("did not finish").count(), 3, "{text}");
     assert_eq!(text.lines().count(), 5, "a header and four runs: {text}");
     let last: Vec<&str> = text.lines().last().unwrap().split_whitespace().collect();
@@ -334,24 +326,14 @@ fn a_second_run_on_the_same_state_exits_75_naming_the_holder() {
     );
     drop(held);
     let out = waiting.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert_eq!(puts(&running), 86, "it ran once the lock was free");
 }
 
 #[test]
 fn history_lists_runs_and_one_users_assignments() {
     let site = Site::new();
-    let out = crate::util::ct()
-        .arg("history")
-        .arg("--state")
-        .arg(site.state())
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .contains("nothing has run")
-    );
+    assert!(history_of(&site.state()).contains("nothing has run"));
     assert!(!site.state().exists(), "history creates nothing");
     let empty = crate::util::ct()
         .args(["history", "--json", "--state"])
@@ -363,13 +345,7 @@ fn history_lists_runs_and_one_users_assignments() {
     let running = RunningSandbox::start(sample_seed(vec![]));
     site.run(&running, &samples(), None, &["--limit", "2"]);
     site.run(&running, &samples(), None, &[]);
-    let out = crate::util::ct()
-        .arg("history")
-        .arg("--state")
-        .arg(site.state())
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = history_of(&site.state());
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[0].starts_with("RUN") && lines[0].contains("OUTCOMES"),
@@ -439,7 +415,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
         .arg(&plan_file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert!(
         String::from_utf8(out.stdout)
             .unwrap()
@@ -542,7 +518,7 @@ fn plan_shows_what_the_journal_already_settles() {
         cmd.output().unwrap()
     };
     let out = plan(None);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.contains("assignments:  58 (38 time-off, 20 pay-rule)"),

@@ -3,13 +3,11 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::util::{RunningSandbox, ct, fixture, sample_seed, seed_user, write};
+use crate::util::{
+    RunningSandbox, assert_exit, ct, fixture, sample_seed, seed_user, stderr_of, write,
+};
 
 const KEY: &str = "sandbox-key-0451";
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[test]
 fn emails_resolve_to_exactly_one_active_user() {
@@ -72,7 +70,7 @@ fn emails_resolve_to_exactly_one_active_user() {
         .arg(&sheet)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_exit(&out, 1);
     let users = crate::util::read_records(&crate::util::only_run_dir(&reports).join("users.csv"));
     let first = &users[0];
     assert_eq!(
@@ -184,7 +182,7 @@ fn a_40_row_sheet_plans_in_twelve_batched_gets_and_no_writes() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     let snapshot = running.sandbox.snapshot();
     assert_eq!(snapshot.count("GET /time-off/v1/policy-types"), 1);
     assert_eq!(
@@ -258,7 +256,7 @@ fn the_key_never_reaches_output_or_reports() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert!(!String::from_utf8_lossy(&out.stdout).contains(KEY));
     assert!(!stderr_of(&out).contains(KEY));
     for entry in std::fs::read_dir(crate::util::only_run_dir(dir.path())).unwrap() {
@@ -282,7 +280,7 @@ fn an_api_key_file_readable_by_others_gets_a_warning() {
         .arg(&key_file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert!(
         stderr_of(&out).contains("can be read by others (mode 644); run: chmod 600"),
         "{}",

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{ct, fixture, only_run_dir, read_csv, write};
+use crate::util::{assert_exit, ct, fixture, only_run_dir, read_csv, read_summary, write};
 
 const SHEET: &str = "\
 User ID,Email,Employee Type,Start Date,Name,Note
@@ -227,8 +227,7 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
     assert_eq!(failed.len(), 2);
     assert_eq!(failed[1][..6], ["abc", "", "intern", "", "Bad Id", "-5"]);
 
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = read_summary(&run);
     assert_eq!(
         summary["run_id"],
         run.file_name().unwrap().to_str().unwrap()
@@ -333,12 +332,7 @@ fn samples_plan_offline_from_xlsx_too() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("users:        30\n"), "{stdout}");
     assert!(

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits, Snapshot};
 
-use crate::util::{RunningSandbox, only_run_dir, read_csv, read_records, sample_seed};
+use crate::util::{
+    RunningSandbox, assert_exit, only_run_dir, read_csv, read_records, read_summary, sample_seed,
+    stderr_of,
+};
 
 const KEY: &str = "sandbox-key-0451";
 
@@ -34,10 +37,6 @@ fn run_fast(running: &RunningSandbox, reports: &Path, extra: &[&str]) -> std::pr
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The sample plan, as the sandbox should hold it afterwards.
@@ -116,7 +115,7 @@ fn every_assignment_lands_despite_5xx_and_dropped_connections() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["--max-retries", "10"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     let state = running.sandbox.snapshot();
     assert!(state.faults_injected > 0, "the faults happened: {state:?}");
     assert_samples_fully_assigned(&state);
@@ -152,8 +151,7 @@ fn every_assignment_lands_despite_5xx_and_dropped_connections() {
         .unwrap();
     assert!(pay[col("assignment_id")].parse::<u64>().is_ok());
     assert!(pay[col("started_at")] <= pay[col("finished_at")]);
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = read_summary(&run);
     assert_eq!(summary["mode"], "run");
     assert!(summary["retries"].as_u64().unwrap() > 0);
     assert_eq!(summary["exit_code"], 0);
@@ -192,7 +190,7 @@ fn the_200_quirk_pauses_and_retries_without_failing() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert_samples_fully_assigned(&running.sandbox.snapshot());
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(only_run_dir(dir.path()).join("summary.json")).unwrap(),
@@ -237,7 +235,7 @@ fn a_tighter_server_limit_than_configured_costs_at_most_a_few_429s_per_window() 
         .output()
         .unwrap();
     let elapsed = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     let state = running.sandbox.snapshot();
     assert_samples_fully_assigned(&state);
     // 90 requests at 27 usable per 3 s window is at least 4 windows.
@@ -267,7 +265,7 @@ fn running_out_of_daily_quota_defers_the_rest_and_exits_3() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert_exit(&out, 3);
     let state = running.sandbox.snapshot();
     assert_eq!(
         state.rate_limited, 0,
@@ -302,8 +300,7 @@ fn running_out_of_daily_quota_defers_the_rest_and_exits_3() {
         deferred.len(),
         "deferred rows are in failed.csv, to feed back in"
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = read_summary(&run);
     assert_eq!(summary["exit_code"], 3);
     assert!(summary["quota_resets_at"].is_string(), "{summary}");
     assert_eq!(
@@ -320,7 +317,7 @@ fn a_wrong_key_exits_4_after_one_request() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["-vv"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_exit(&out, 4);
     assert_eq!(running.sandbox.snapshot().requests.values().sum::<u64>(), 1);
     assert!(!stderr_of(&out).contains(KEY));
 }
@@ -332,7 +329,7 @@ fn a_key_refused_for_writes_stops_the_run_with_4_and_a_report() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["--concurrency", "3"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_exit(&out, 4);
     let puts = running
         .sandbox
         .snapshot()
@@ -366,7 +363,7 @@ fn max_errors_stops_the_run_and_keeps_the_apis_message() {
         dir.path(),
         &["--max-errors", "4", "--concurrency", "1"],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_exit(&out, 1);
     let state = running.sandbox.snapshot();
     let writes: u64 = state
         .requests
@@ -400,7 +397,7 @@ fn limit_runs_only_the_first_users_as_a_canary() {
     let running = RunningSandbox::start(sample_seed(vec![]));
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["--limit", "3"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert!(
         stderr_of(&out).contains("30/30 users settled (3 sent to, 27 not started)"),
         "the progress counts say what happened: {}",
@@ -452,7 +449,7 @@ fn sigint_mid_run_exits_130_with_the_report_written() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    assert_exit(&out, 130);
     let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
     assert_eq!(users.len(), 30, "every row accounted for");
     let done = users
@@ -474,7 +471,7 @@ fn the_key_never_appears_in_output_logs_or_files() {
     let running = RunningSandbox::start(sample_seed(vec![]));
     let dir = tempfile::tempdir().unwrap();
     let out = run_fast(&running, dir.path(), &["-vv", "--log-format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_exit(&out, 0);
     assert!(!stderr_of(&out).contains(KEY) && !String::from_utf8_lossy(&out.stdout).contains(KEY));
     // The report files, and the journal with its WAL and lock (state.db* beside them).
     let report_files = std::fs::read_dir(only_run_dir(dir.path()))

@@ -3,7 +3,7 @@
 use ct_onboard::input::{Cell, Sheet, read_sheet};
 use jiff::civil::date;
 
-use crate::util::{fixture, root};
+use crate::util::{assert_exit, fixture, root};
 
 fn shown(sheet: &Sheet) -> Vec<Vec<String>> {
     sheet
@@ -201,10 +201,5 @@ fn a_workbook_whose_first_sheet_is_notes_names_it_and_the_sheet_to_use() {
         .args(["--sheet", "Hires"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 }

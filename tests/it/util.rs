@@ -175,3 +175,31 @@ pub fn read_records(path: &Path) -> Vec<Record> {
         })
         .collect()
 }
+
+/// A command's standard error, as text.
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a command's exit code, showing its standard error when it is another.
+#[track_caller]
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr_of(out));
+}
+
+/// A report folder's `summary.json`.
+pub fn read_summary(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// What `history` prints for the journal at `state`.
+pub fn history_of(state: &Path) -> String {
+    let out = ct()
+        .arg("history")
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    String::from_utf8(out.stdout).unwrap()
+}
