@@ -200,7 +200,7 @@ fn interrupted(client: &Client) -> bool {
 const INTERRUPTED_BEFORE_READING: &str = "not read: the run was interrupted first";
 
 /// The words logged when an interrupt cuts the account's reads short.
-const READS_INTERRUPTED: &str = "interrupted while reading the account: nothing was sent, and the report lists every row as not attempted";
+const READS_INTERRUPTED: &str = "interrupted while reading the account: nothing was sent; the report marks what was not planned as not attempted";
 
 /// Resolves the manifest's policies and the sheet's users against the account (when
 /// there is a client), plans, and stops on any problem `--skip-invalid` does not cover.

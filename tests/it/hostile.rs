@@ -303,6 +303,36 @@ fn sigint_while_reading_holdings_still_writes_the_runs_report_and_history() {
 }
 
 #[test]
+fn sigint_while_verify_reads_exits_130_without_a_verdict() {
+    let mut seed = sample_seed(vec![]);
+    seed.faults = Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    };
+    let running = RunningSandbox::start(seed);
+    let child = running
+        .ct_process()
+        .args(["verify", "samples/new-hires.csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running.sandbox.snapshot().count("GET /users/v1/users") == 0 {
+        assert!(Instant::now() < deadline, "the users were never looked up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 130);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("holds all") && !stdout.contains("not held"),
+        "a verdict from a part-read account: {stdout}"
+    );
+}
+
+#[test]
 fn a_report_that_cannot_be_written_exits_74_and_history_says_so() {
     let running = RunningSandbox::start(sample_seed(vec![]));
     let dir = tempfile::tempdir().unwrap();
