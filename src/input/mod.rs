@@ -225,10 +225,11 @@ pub struct Sheet {
     pub sha256: Option<String>,
 }
 
-/// Reads a `.csv` (or `.txt`/`.tsv`) or `.xlsx` sheet. `sheet_name` picks an XLSX sheet.
 /// What `-` as the sheet's path means: standard input.
 pub const STDIN: &str = "-";
 
+/// Reads a `.csv` (or `.txt`/`.tsv`) or `.xlsx` sheet, or standard input for [`STDIN`].
+/// `sheet_name` picks an XLSX sheet.
 pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
     if path.as_os_str() == STDIN {
         return read_stdin(sheet_name);
@@ -241,23 +242,25 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
         .unwrap_or_default();
     let unreadable =
         |e: std::io::Error| Problem::new(&file, Place::File, format!("cannot read: {e}"));
+    // A workbook is hashed as soon as calamine, which opens the file itself, has read it.
+    let workbook = |path: &Path| -> Result<Sheet, Problem> {
+        let sheet = xlsx::read_workbook(path, &file, sheet_name)?;
+        let sha256 = crate::digest::file_sha256(path).map_err(unreadable)?;
+        Ok(Sheet {
+            sha256: Some(sha256),
+            ..sheet
+        })
+    };
     let sheet = match extension.as_str() {
-        // A workbook is hashed as it is opened: calamine reads the file itself.
-        "xlsx" | "xlsm" | "xls" | "ods" => Sheet {
-            sha256: Some(crate::digest::file_sha256(path).map_err(unreadable)?),
-            ..xlsx::read_workbook(path, &file, sheet_name)?
-        },
+        "xlsx" | "xlsm" | "xls" | "ods" => workbook(path)?,
         _ if sniff_zip(path) => {
             // An .xlsx under another name (or none): a workbook is a zip archive.
             let named = tempfile::Builder::new()
                 .suffix(".xlsx")
                 .tempfile()
-                .map_err(|e| Problem::new(&file, Place::File, format!("cannot read: {e}")))?;
+                .map_err(unreadable)?;
             std::fs::copy(path, named.path()).map_err(unreadable)?;
-            Sheet {
-                sha256: Some(crate::digest::file_sha256(named.path()).map_err(unreadable)?),
-                ..xlsx::read_workbook(named.path(), &file, sheet_name)?
-            }
+            workbook(named.path())?
         }
         _ => {
             if sheet_name.is_some() {
