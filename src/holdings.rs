@@ -365,7 +365,7 @@ impl Holdings {
     /// Parts of the account that could not be read, in words, for the plan to show.
     pub fn unknown(&self) -> Vec<String> {
         if let Some(why) = &self.unread {
-            return vec![format!("any user: {why}")];
+            return vec![format!("every user: {why}")];
         }
         let mut parts: Vec<String> = self
             .unknown_types

@@ -134,8 +134,9 @@ fn show_checked(checked: &crate::pipeline::Checked, console: &Console) {
 
 /// Says which parts of the account could not be read (their changes are `unknown`).
 fn show_unknown(refreshed: &crate::pipeline::Refreshed, console: &Console) {
-    if refreshed.interrupted() {
-        return; // said once already, as the interrupt came
+    // Offline, the plan's heading says so; interrupted, it was said as the signal came.
+    if refreshed.checked.client.is_none() || refreshed.interrupted() {
+        return;
     }
     for part in refreshed.holdings.unknown() {
         console.warn(format!(

@@ -333,6 +333,11 @@ fn samples_plan_offline_from_xlsx_too() {
         .output()
         .unwrap();
     assert_exit(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("warning"),
+        "offline is said once, in the plan's heading: {stderr}"
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("users:        30\n"), "{stdout}");
     assert!(
