@@ -270,7 +270,16 @@ pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Proble
                     "--sheet applies to XLSX workbooks only; this file is read as CSV",
                 ));
             }
-            let bytes = read_capped(std::fs::File::open(path), &file, MAX_SHEET_BYTES)?;
+            let opened = std::fs::File::open(path);
+            // A plain file too large is refused by its size, before a byte is read.
+            if let Ok(opened) = &opened
+                && opened
+                    .metadata()
+                    .is_ok_and(|m| m.is_file() && m.len() > MAX_SHEET_BYTES)
+            {
+                return Err(too_large(&file, MAX_SHEET_BYTES));
+            }
+            let bytes = read_capped(opened, &file, MAX_SHEET_BYTES)?;
             let sha256 = crate::digest::sha256_hex(&bytes);
             let text = decode_text(bytes);
             Sheet {
@@ -304,17 +313,21 @@ fn read_capped(
         .and_then(|r| r.take(cap + 1).read_to_end(&mut bytes))
         .map_err(unreadable)?;
     if bytes.len() as u64 > cap {
-        return Err(Problem::new(
-            file,
-            Place::File,
-            format!(
-                "it is larger than the {} MB ct-onboard reads: \
-                 copy the new hires into a sheet of their own",
-                cap / 1_000_000
-            ),
-        ));
+        return Err(too_large(file, cap));
     }
     Ok(bytes)
+}
+
+fn too_large(file: &str, cap: u64) -> Problem {
+    Problem::new(
+        file,
+        Place::File,
+        format!(
+            "it is larger than the {} MB ct-onboard reads: \
+             copy the new hires into a sheet of their own",
+            cap / 1_000_000
+        ),
+    )
 }
 
 /// Whether a file starts like a zip archive (an XLSX workbook).

@@ -7,8 +7,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::util::{
-    RunningSandbox, assert_exit, ct, history_of, only_run_dir, read_records, read_summary,
-    sample_seed, stderr_of, write,
+    RunningSandbox, assert_exit, ct, ct_process, history_of, only_run_dir, read_records,
+    read_summary, sample_seed, stderr_of, write,
 };
 
 #[test]
@@ -379,4 +379,54 @@ fn one_cell_at_the_last_column_and_row_does_not_blow_up_an_xlsx() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Runs `cmd` to its end; its exit code, standard error and own peak RSS in MB (from
+/// `wait4`, which std's `Child` cannot give).
+fn with_peak_rss(mut cmd: std::process::Command) -> (i32, String, i64) {
+    use std::io::Read;
+    #[expect(clippy::zombie_processes, reason = "waited for by wait4 below")]
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `pid` is our own child, not yet waited for; wait4 fills `status` and `usage`.
+    let (waited, usage) = unsafe {
+        let waited = libc::wait4(pid, &mut status, 0, usage.as_mut_ptr());
+        (waited, usage.assume_init())
+    };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status), "ended by a signal: {stderr}");
+    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss / 1024)
+}
+
+#[test]
+fn a_csv_past_the_size_cap_is_refused_by_its_size_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.csv");
+    // Sparse: 600 MB that take no disk, and would take 500 MB of memory to read.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(600_000_000)
+        .unwrap();
+    let mut check = ct_process();
+    check.arg("check").arg(&path);
+    let (code, stderr, peak_mb) = with_peak_rss(check);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("larger than the 500 MB ct-onboard reads"),
+        "{stderr}"
+    );
+    assert!(peak_mb < 200, "refused unread, yet peaked at {peak_mb} MB");
 }
