@@ -235,18 +235,26 @@ fn sigint_during_a_rate_limit_pause_sends_nothing_more_and_exits_130_promptly() 
 /// is on its way: the exit is 130 (not death by the signal), soon; nothing is written
 /// to the account; the report is there, and says every row was not attempted.
 fn interrupted_while_reading(command: &str, endpoint: &str) {
-    let mut seed = sample_seed(vec![]);
-    seed.faults = Faults {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    interrupt_while_reading(&running, &[command], endpoint);
+}
+
+/// `ct-onboard ARGS samples/new-hires.csv` against `running`, slowed down, interrupted
+/// while its next request to `endpoint` is on its way; asserts all that
+/// [`interrupted_while_reading`] says.
+fn interrupt_while_reading(running: &RunningSandbox, args: &[&str], endpoint: &str) {
+    running.sandbox.set_faults(Faults {
         latency_ms: 1500,
         ..Faults::default()
-    };
-    let running = RunningSandbox::start(seed);
+    });
+    let asked_before = running.sandbox.snapshot().count(endpoint);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
     let reports = dir.path().join("reports");
     let child = running
         .ct_process()
-        .args([command, "samples/new-hires.csv", "--no-progress"])
+        .args(args)
+        .args(["samples/new-hires.csv", "--no-progress"])
         .arg("--report-dir")
         .arg(&reports)
         .arg("--state")
@@ -256,7 +264,7 @@ fn interrupted_while_reading(command: &str, endpoint: &str) {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while running.sandbox.snapshot().count(endpoint) == 0 {
+    while running.sandbox.snapshot().count(endpoint) == asked_before {
         assert!(Instant::now() < deadline, "{endpoint} was never asked");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -270,7 +278,7 @@ fn interrupted_while_reading(command: &str, endpoint: &str) {
         stderr.contains("interrupted while reading the account"),
         "{stderr}"
     );
-    assert_eq!(puts(&running), 0, "nothing is written to the account");
+    assert_eq!(puts(running), 0, "nothing is written to the account");
     let run = only_run_dir(&reports);
     let users = read_records(&run.join("users.csv"));
     assert_eq!(users.len(), 30, "every row is in the report");
@@ -281,7 +289,7 @@ fn interrupted_while_reading(command: &str, endpoint: &str) {
     );
     let summary: serde_json::Value = read_summary(&run);
     assert_eq!(summary["exit_code"], 130, "{summary}");
-    if command == "run" {
+    if args[0] == "run" {
         let text = history_of(&state);
         assert!(text.contains(" 130 "), "history records the run: {text}");
     }
@@ -300,6 +308,28 @@ fn sigint_while_looking_up_users_still_writes_the_runs_report_and_history() {
 #[test]
 fn sigint_while_reading_holdings_still_writes_the_runs_report_and_history() {
     interrupted_while_reading("run", "GET /time-off/v1/policy-types/{id}/balances");
+}
+
+#[test]
+fn sigint_while_a_saved_plan_reads_policies_still_writes_the_runs_report() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let out = running
+        .ct()
+        .args(["plan", "samples/new-hires.csv", "--report-dir"])
+        .arg(dir.path().join("plan-reports"))
+        .arg("--out")
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let saved = saved.to_str().unwrap();
+    interrupt_while_reading(
+        &running,
+        &["run", "--plan", saved],
+        "GET /time-off/v1/policy-types",
+    );
 }
 
 #[test]
