@@ -2,7 +2,8 @@
 //!
 //! An `.xlsx` sheet is read as a stream of the cells it holds, so memory follows the
 //! cells present, not the used range (one cell at `XFD1048576` once asked for 512 GB).
-//! Its worksheets' unpacked size and its cell count are capped before and while reading.
+//! The unpacked size of its worksheets and shared strings is capped before reading; its
+//! cell count and each cell's length while reading.
 
 use std::path::Path;
 
