@@ -1,9 +1,10 @@
 //! Validation speed and memory: `cargo bench --bench validation`.
 //!
 //! Generates new-hire sheets of 10,000 and 100,000 rows (CSV and XLSX), runs the release
-//! binary's `check` on each as a user would, and prints wall time, rows per second and
-//! the process's peak resident memory. Targets: 100k-row CSV under 2 s and 150 MB; a
-//! 100k-row XLSX well under the 149 MB it once took.
+//! binary's `check` and an offline `plan` (which writes the whole report) on each as a
+//! user would, and prints wall time, rows per second and the process's peak resident
+//! memory. Targets for `check`: a 100k-row CSV under 2 s and 150 MB; a 100k-row XLSX
+//! well under the 149 MB it once took.
 //!
 //! `VALIDATION_SHEETS=DIR cargo bench --bench validation` keeps the sheets in `DIR`, for
 //! a profiler such as heaptrack to read.
@@ -46,9 +47,10 @@ fn main() {
     let kept = std::env::var_os("VALIDATION_SHEETS").map(std::path::PathBuf::from);
     let dir = kept.as_deref().unwrap_or(temp.path());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/manifest.yaml");
+    let reports = temp.path().join("reports");
     println!(
-        "{:<8} {:>8} {:>10} {:>12} {:>10}",
-        "format", "rows", "seconds", "rows/s", "peak MB"
+        "{:<8} {:<6} {:>8} {:>10} {:>12} {:>10}",
+        "format", "command", "rows", "seconds", "rows/s", "peak MB"
     );
     for rows in [10_000, 100_000] {
         for format in ["csv", "xlsx"] {
@@ -60,12 +62,15 @@ fn main() {
                 .status()
                 .expect("write the sheet");
             assert!(written.success(), "writing {}", path.display());
-            let (seconds, peak_kb) = measure_check(&path, &manifest);
-            println!(
-                "{format:<8} {rows:>8} {seconds:>10.3} {:>12.0} {:>10.1}",
-                rows as f64 / seconds,
-                peak_kb as f64 / 1024.0
-            );
+            // `check` reads and validates; an offline `plan` also writes the whole report.
+            for command in ["check", "plan"] {
+                let (seconds, peak_kb) = measure(command, &path, &manifest, &reports);
+                println!(
+                    "{format:<8} {command:<6} {rows:>8} {seconds:>10.3} {:>12.0} {:>10.1}",
+                    rows as f64 / seconds,
+                    peak_kb as f64 / 1024.0
+                );
+            }
         }
     }
 }
@@ -137,22 +142,25 @@ fn write_xlsx(path: &Path, rows: usize) {
     book.save(path).expect("save xlsx");
 }
 
-/// Runs `ct-onboard check` in a child process; returns seconds and that child's own peak
-/// RSS, read from `wait4` (the children's aggregate maximum would hide a smaller peak
-/// behind an earlier, larger one).
-fn measure_check(sheet: &Path, manifest: &Path) -> (f64, i64) {
+/// Runs `ct-onboard COMMAND` on a sheet in a child process; returns seconds and that
+/// child's own peak RSS, read from `wait4` (the children's aggregate maximum would hide a
+/// smaller peak behind an earlier, larger one).
+fn measure(command: &str, sheet: &Path, manifest: &Path, reports: &Path) -> (f64, i64) {
     let start = Instant::now();
     #[expect(
         clippy::zombie_processes,
         reason = "waited for by wait4 below, which std's Child cannot do"
     )]
     let child = Command::new(env!("CARGO_BIN_EXE_ct-onboard"))
-        .arg("check")
+        .arg(command)
         .arg(sheet)
         .arg("--manifest")
         .arg(manifest)
+        .arg("--report-dir")
+        .arg(reports)
         .env("CT_ONBOARD_TODAY", "2026-11-23")
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run ct-onboard");
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
@@ -167,7 +175,7 @@ fn measure_check(sheet: &Path, manifest: &Path) -> (f64, i64) {
     assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "check failed on {} (status {status})",
+        "{command} failed on {} (status {status})",
         sheet.display()
     );
     // Linux reports kilobytes.

@@ -191,13 +191,14 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The page, as bytes.
-pub fn render(
+/// Writes the page to `out`.
+pub fn write(
+    out: &mut dyn std::io::Write,
     sheet: &Sheet,
     users: &[UserLine],
     summary: &Summary,
     context: &PageContext<'_>,
-) -> Result<Vec<u8>, askama::Error> {
+) -> std::io::Result<()> {
     let title = match (summary.mode, summary.rehearsal) {
         ("plan", false) => "Plan",
         ("plan", true) => "Rehearsed plan",
@@ -233,7 +234,7 @@ pub fn render(
         csp: csp(),
         script: SCRIPT,
     };
-    page.render().map(String::into_bytes)
+    page.write_into(out)
 }
 
 fn tiles(summary: &Summary) -> Vec<Tile> {

@@ -438,11 +438,13 @@ pub fn write_report(
     summary: &Summary,
     page: &PageContext<'_>,
 ) -> std::io::Result<()> {
-    write_atomic(dir, "users.csv", &users_csv(sheet, users)?)?;
-    write_atomic(dir, "assignments.csv", &assignments_csv(users)?)?;
-    write_atomic(dir, "failed.csv", &failed_csv(sheet, users)?)?;
-    let html = html::render(sheet, users, summary, page).map_err(std::io::Error::other)?;
-    write_atomic(dir, "report.html", &html)?;
+    // Each file streams into its temporary: a report of 100,000 rows is never held whole.
+    write_atomic_with(dir, "users.csv", |w| users_csv(w, sheet, users))?;
+    write_atomic_with(dir, "assignments.csv", |w| assignments_csv(w, users))?;
+    write_atomic_with(dir, "failed.csv", |w| failed_csv(w, sheet, users))?;
+    write_atomic_with(dir, "report.html", |w| {
+        html::write(w, sheet, users, summary, page)
+    })?;
     let mut json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
     json.push(b'\n');
     write_atomic(dir, "summary.json", &json)
@@ -464,7 +466,16 @@ pub fn write_atomic_path(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Writes `bytes` to `dir/name` through a temporary file in the same folder and a rename,
 /// so a reader sees the old file or the whole new one, never a part. Mode 0600.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = tempfile::Builder::new()
+    write_atomic_with(dir, name, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content streamed in by `write`.
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let file = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .tempfile_in(dir)?;
     #[cfg(unix)]
@@ -473,7 +484,9 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
         file.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    file.write_all(bytes)?;
+    let mut buffered = std::io::BufWriter::new(file);
+    write(&mut buffered)?;
+    let file = buffered.into_inner().map_err(|e| e.into_error())?;
     file.as_file().sync_all()?;
     file.persist(dir.join(name)).map_err(|e| e.error)?;
     Ok(())
@@ -492,14 +505,16 @@ pub fn excel_safe(text: &str) -> Cow<'_, str> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
+/// A CSV writer over `out`, which has had the BOM Excel needs to read UTF-8.
+fn csv_writer(out: &mut dyn Write) -> std::io::Result<csv::Writer<&mut dyn Write>> {
+    out.write_all(BOM)?;
+    Ok(csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(BOM.to_vec())
+        .from_writer(out))
 }
 
 fn write_row<'a>(
-    w: &mut csv::Writer<Vec<u8>>,
+    w: &mut csv::Writer<&mut dyn Write>,
     fields: impl IntoIterator<Item = Cow<'a, str>>,
 ) -> std::io::Result<()> {
     let safe: Vec<String> = fields
@@ -509,9 +524,8 @@ fn write_row<'a>(
     w.write_record(&safe).map_err(std::io::Error::other)
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> std::io::Result<Vec<u8>> {
-    w.into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()))
+fn finish(mut w: csv::Writer<&mut dyn Write>) -> std::io::Result<()> {
+    w.flush()
 }
 
 const USER_COLUMNS: [&str; 9] = [
@@ -540,8 +554,8 @@ fn carried_header(header: &str) -> Cow<'_, str> {
     }
 }
 
-fn users_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
-    let mut w = csv_writer();
+fn users_csv(out: &mut dyn Write, sheet: &Sheet, users: &[UserLine]) -> std::io::Result<()> {
+    let mut w = csv_writer(out)?;
     write_row(
         &mut w,
         USER_COLUMNS
@@ -602,8 +616,8 @@ const ASSIGNMENT_COLUMNS: [&str; 20] = [
     "holds",
 ];
 
-fn assignments_csv(users: &[UserLine]) -> std::io::Result<Vec<u8>> {
-    let mut w = csv_writer();
+fn assignments_csv(out: &mut dyn Write, users: &[UserLine]) -> std::io::Result<()> {
+    let mut w = csv_writer(out)?;
     write_row(&mut w, ASSIGNMENT_COLUMNS.iter().map(|c| Cow::Borrowed(*c)))?;
     for user in users {
         for a in &user.assignments {
@@ -637,11 +651,11 @@ fn assignments_csv(users: &[UserLine]) -> std::io::Result<Vec<u8>> {
 
 /// The rows to run again, in the sheet's own columns plus `error`: fix and feed back in.
 /// A sheet that already has an `error` column (a `failed.csv` fed back) gets it replaced.
-fn failed_csv(sheet: &Sheet, users: &[UserLine]) -> std::io::Result<Vec<u8>> {
+fn failed_csv(out: &mut dyn Write, sheet: &Sheet, users: &[UserLine]) -> std::io::Result<()> {
     let keep: Vec<usize> = (0..sheet.headers.len())
         .filter(|&i| normalize_header(&sheet.headers[i]) != "error")
         .collect();
-    let mut w = csv_writer();
+    let mut w = csv_writer(out)?;
     write_row(
         &mut w,
         keep.iter()
