@@ -36,9 +36,12 @@ pub struct PageContext<'a> {
     pub email_column: Option<usize>,
 }
 
+/// The page. Its long tables are not held: each section and chunk keeps where its rows
+/// are, and the template builds a row as it writes it (100,000 users make 275,000
+/// change rows).
 #[derive(Template)]
 #[template(path = "report.html")]
-struct Page {
+struct Page<'a> {
     title: String,
     account: String,
     when: String,
@@ -48,8 +51,8 @@ struct Page {
     manifest_sha: String,
     tiles: Vec<Tile>,
     facts: Vec<(String, String)>,
-    changes: Vec<ChangeSection>,
-    chunks: Vec<Chunk>,
+    changes: Vec<ChangeSection<'a>>,
+    chunks: Vec<Chunk<'a>>,
     outcomes: Vec<&'static str>,
     chart: Option<Chart>,
     csp: String,
@@ -61,11 +64,35 @@ struct Tile {
     count: usize,
 }
 
-struct ChangeSection {
+struct ChangeSection<'a> {
     title: String,
     note: String,
     guarded: bool,
-    rows: Vec<ChangeRow>,
+    users: &'a [UserLine],
+    /// Its assignments, as (user, assignment) positions in `users`.
+    entries: Vec<(usize, usize)>,
+}
+
+impl ChangeSection<'_> {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn rows(&self) -> impl Iterator<Item = ChangeRow> + '_ {
+        self.entries.iter().map(|&(u, a)| {
+            let user = &self.users[u];
+            let a = &user.assignments[a];
+            ChangeRow {
+                row: user.row,
+                who: user.identifier.clone(),
+                policy: format!("{} {}", a.policy_name, a.policy_id)
+                    .trim()
+                    .to_owned(),
+                holds: a.holds.clone(),
+                detail: a.error.clone(),
+            }
+        })
+    }
 }
 
 struct ChangeRow {
@@ -76,10 +103,60 @@ struct ChangeRow {
     detail: String,
 }
 
-struct Chunk {
+struct Chunk<'a> {
     label: String,
     open: bool,
-    rows: Vec<Row>,
+    users: &'a [UserLine],
+    columns: &'a ShownColumns<'a>,
+}
+
+/// The sheet's columns the users table shows.
+struct ShownColumns<'a> {
+    sheet: &'a Sheet,
+    /// `Name`, or `First Name` and `Last Name`, …
+    name: Vec<usize>,
+    email: Option<usize>,
+}
+
+impl Chunk<'_> {
+    fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+        self.users.iter().map(|user| {
+            let row = &self.columns.sheet.rows[user.index];
+            let shown = |c: usize| row.cell(c).display().trim().to_owned();
+            Row {
+                number: user.row,
+                name: self
+                    .columns
+                    .name
+                    .iter()
+                    .map(|&c| shown(c))
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                email: self.columns.email.map(shown).unwrap_or_default(),
+                employee_type: user.employee_type.clone(),
+                outcome: user.outcome.as_str(),
+                assignments: user
+                    .assignments
+                    .iter()
+                    .map(|a| Assigned {
+                        policy: if a.policy_name.is_empty() {
+                            a.policy_id.clone()
+                        } else {
+                            a.policy_name.clone()
+                        },
+                        value: if a.effective_date.is_empty() {
+                            format!("{} {}", a.balance, a.unit).trim().to_owned()
+                        } else {
+                            format!("from {}", a.effective_date)
+                        },
+                        status: a.status.as_str(),
+                    })
+                    .collect(),
+                errors: user.errors.join("; "),
+            }
+        })
+    }
 }
 
 struct Row {
@@ -205,6 +282,7 @@ pub fn write(
         (_, true) => "Rehearsal",
         _ => "Run",
     };
+    let columns = shown_columns(sheet, context.email_column);
     let page = Page {
         title: title.to_owned(),
         account: match context.account {
@@ -226,7 +304,7 @@ pub fn write(
         tiles: tiles(summary),
         facts: facts(summary, context),
         changes: changes(users),
-        chunks: chunks(sheet, users, context.email_column),
+        chunks: chunks(users, &columns),
         outcomes: summary.outcomes.keys().map(|o| o.as_str()).collect(),
         chart: context
             .timeline
@@ -312,25 +390,16 @@ fn change_title(change: Change) -> &'static str {
     }
 }
 
-fn changes(users: &[UserLine]) -> Vec<ChangeSection> {
-    let mut guarded: Vec<ChangeRow> = Vec::new();
-    let mut by_change: BTreeMap<Change, Vec<ChangeRow>> = BTreeMap::new();
-    for user in users {
-        for a in &user.assignments {
-            let row = ChangeRow {
-                row: user.row,
-                who: user.identifier.clone(),
-                policy: format!("{} {}", a.policy_name, a.policy_id)
-                    .trim()
-                    .to_owned(),
-                holds: a.holds.clone(),
-                detail: a.error.clone(),
-            };
+fn changes(users: &[UserLine]) -> Vec<ChangeSection<'_>> {
+    let mut guarded = Vec::new();
+    let mut by_change: BTreeMap<Change, Vec<(usize, usize)>> = BTreeMap::new();
+    for (u, user) in users.iter().enumerate() {
+        for (i, a) in user.assignments.iter().enumerate() {
             let is_guarded = a.status == AssignmentStatus::Conflict && a.change != Change::Unknown;
             if is_guarded {
-                guarded.push(row);
+                guarded.push((u, i));
             } else {
-                by_change.entry(a.change).or_default().push(row);
+                by_change.entry(a.change).or_default().push((u, i));
             }
         }
     }
@@ -341,22 +410,24 @@ fn changes(users: &[UserLine]) -> Vec<ChangeSection> {
             note: "Each would lose what the user holds, as it says. --allow-overwrite sends them."
                 .into(),
             guarded: true,
-            rows: guarded,
+            users,
+            entries: guarded,
         });
     }
-    for (change, rows) in by_change {
+    for (change, entries) in by_change {
         sections.push(ChangeSection {
-            title: format!("{} ({})", change_title(change), rows.len()),
+            title: format!("{} ({})", change_title(change), entries.len()),
             note: String::new(),
             guarded: false,
-            rows,
+            users,
+            entries,
         });
     }
     sections
 }
 
-/// The sheet's name columns, joined: `Name`, or `First Name` and `Last Name`.
-fn name_of(sheet: &Sheet, index: usize) -> String {
+/// The sheet's name columns (`Name`, or `First Name` and `Last Name`) and its email.
+fn shown_columns(sheet: &Sheet, email: Option<usize>) -> ShownColumns<'_> {
     let wanted = [
         "name",
         "fullname",
@@ -365,67 +436,36 @@ fn name_of(sheet: &Sheet, index: usize) -> String {
         "givenname",
         "surname",
     ];
-    let row = &sheet.rows[index];
-    sheet
+    let name = sheet
         .headers
         .iter()
         .enumerate()
         .filter(|(_, h)| wanted.contains(&normalize_header(h).as_str()))
-        .map(|(i, _)| row.cell(i).display().trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(|(i, _)| i)
+        .collect();
+    ShownColumns { sheet, name, email }
 }
 
-fn chunks(sheet: &Sheet, users: &[UserLine], email_column: Option<usize>) -> Vec<Chunk> {
-    let rows: Vec<Row> = users
-        .iter()
-        .map(|user| Row {
-            number: user.row,
-            name: name_of(sheet, user.index),
-            email: email_column
-                .map(|c| sheet.rows[user.index].cell(c).display().trim().to_owned())
-                .unwrap_or_default(),
-            employee_type: user.employee_type.clone(),
-            outcome: user.outcome.as_str(),
-            assignments: user
-                .assignments
-                .iter()
-                .map(|a| Assigned {
-                    policy: if a.policy_name.is_empty() {
-                        a.policy_id.clone()
-                    } else {
-                        a.policy_name.clone()
-                    },
-                    value: if a.effective_date.is_empty() {
-                        format!("{} {}", a.balance, a.unit).trim().to_owned()
-                    } else {
-                        format!("from {}", a.effective_date)
-                    },
-                    status: a.status.as_str(),
-                })
-                .collect(),
-            errors: user.errors.join("; "),
-        })
-        .collect();
-    let total = rows.len();
-    let mut chunks = Vec::new();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let part: Vec<Row> = rows.by_ref().take(CHUNK).collect();
-        let label = match (part.first(), part.last()) {
-            (Some(first), Some(last)) if total > CHUNK => {
-                format!("Rows {} to {}", first.number, last.number)
+fn chunks<'a>(users: &'a [UserLine], columns: &'a ShownColumns<'a>) -> Vec<Chunk<'a>> {
+    let total = users.len();
+    users
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, part)| {
+            let label = match (part.first(), part.last()) {
+                (Some(first), Some(last)) if total > CHUNK => {
+                    format!("Rows {} to {}", first.row, last.row)
+                }
+                _ => format!("All {total} rows"),
+            };
+            Chunk {
+                label,
+                open: i == 0,
+                users: part,
+                columns,
             }
-            _ => format!("All {total} rows"),
-        };
-        chunks.push(Chunk {
-            label,
-            open: chunks.is_empty(),
-            rows: part,
-        });
-    }
-    chunks
+        })
+        .collect()
 }
 
 /// Requests per minute against the limit, 429s and pauses marked.
