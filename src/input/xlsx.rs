@@ -139,6 +139,11 @@ fn read_xlsx(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet,
         }
         rows.add(row, column, value);
     }
+    sheet_of(file, &name, rows)
+}
+
+/// The sheet the streamed rows make, or the error of a sheet with none.
+fn sheet_of(file: &str, name: &str, rows: Rows) -> Result<Sheet, Problem> {
     let Some((headers, rows)) = rows.finish() else {
         return Err(Problem::new(
             file,
@@ -297,58 +302,21 @@ fn read_range(path: &Path, file: &str, sheet_name: Option<&str>) -> Result<Sheet
             format!("cannot read sheet \"{name}\": {e}"),
         )
     })?;
-    let Some((first_row, _)) = range.start() else {
-        return Err(Problem::new(
-            file,
-            Place::File,
-            format!("sheet \"{name}\" is empty"),
-        ));
-    };
-    // The range starts at the first non-empty cell; rows before it do not exist, but the
-    // columns before it would shift every letter, so pad them back in.
-    let first_col = range.start().map_or(0, |(_, c)| c as usize);
-    let mut headers: Option<Vec<String>> = None;
-    let mut rows = Vec::new();
-    let mut building = RowBuilder::default();
-    for (offset, row) in range.rows().enumerate() {
-        let number = u64::from(first_row) + offset as u64 + 1;
-        for _ in 0..first_col {
-            building.push(Cell::Empty);
-        }
-        for data in row {
-            building.push(to_cell(data));
-        }
-        if building.is_blank() {
-            building.clear();
+    // The range starts at its first non-empty cell: its cells are placed where the sheet
+    // has them, as the XLSX stream's are, so rows and column letters match the sheet's.
+    let (first_row, first_col) = range.start().unwrap_or((0, 0));
+    let mut rows = Rows::default();
+    for (row, column, data) in range.used_cells() {
+        let value = to_cell(data);
+        if value.is_blank() {
             continue;
         }
-        match &headers {
-            None => {
-                let header = building.finish_as_is(0);
-                headers = Some(
-                    header
-                        .cells()
-                        .map(|c| c.display().trim().to_owned())
-                        .collect(),
-                );
-            }
-            Some(header) => rows.push(building.finish(number, header.len())),
-        }
+        let at = |start: u32, offset: usize| {
+            start.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX))
+        };
+        rows.add(at(first_row, row), at(first_col, column), value);
     }
-    let Some(headers) = headers else {
-        return Err(Problem::new(
-            file,
-            Place::File,
-            format!("sheet \"{name}\" is empty"),
-        ));
-    };
-    Ok(Sheet {
-        file: file.to_owned(),
-        headers,
-        rows,
-        problems: Vec::new(),
-        sha256: None,
-    })
+    sheet_of(file, &name, rows)
 }
 
 fn to_cell(data: &Data) -> Cell<'_> {
@@ -458,6 +426,47 @@ mod tests {
         assert_eq!(sheet.rows[0].number, 3);
         let cells: Vec<Cell<'_>> = sheet.rows[0].cells().collect();
         assert_eq!(cells, [Cell::Number(9_170_357.0), Cell::Text("intern")]);
+    }
+
+    #[test]
+    fn an_ods_sheet_keeps_its_rows_and_column_letters() {
+        use std::io::Write;
+        let file = tempfile::Builder::new().suffix(".ods").tempfile().unwrap();
+        let mut zip = zip::ZipWriter::new(file.reopen().unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let text = |s: &str| {
+            format!(
+                r#"<table:table-cell office:value-type="string"><text:p>{s}</text:p></table:table-cell>"#
+            )
+        };
+        let empty = "<table:table-cell/>";
+        let content = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Hires"><table:table-row>{empty}</table:table-row><table:table-row>{empty}{}{}</table:table-row><table:table-row>{empty}<table:table-cell office:value-type="float" office:value="9170357"><text:p>9170357</text:p></table:table-cell>{}</table:table-row><table:table-row>{empty}{}{}</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#,
+            text("user_id"),
+            text("employee_type"),
+            text("intern"),
+            text("  "),
+            empty
+        );
+        for (name, body) in [
+            ("mimetype", "application/vnd.oasis.opendocument.spreadsheet"),
+            ("content.xml", content.as_str()),
+            (
+                "META-INF/manifest.xml",
+                r#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#,
+            ),
+        ] {
+            zip.start_file(name, stored).unwrap();
+            zip.write_all(body.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+        let sheet = read_range(file.path(), "h.ods", None).unwrap();
+        assert_eq!(sheet.headers, ["", "user_id", "employee_type"]);
+        assert_eq!(sheet.rows.len(), 1, "a row of blanks is no row");
+        assert_eq!(sheet.rows[0].number, 3);
+        assert_eq!(sheet.rows[0].cell(1), Cell::Number(9_170_357.0));
+        assert_eq!(sheet.rows[0].cell(2), Cell::Text("intern"));
     }
 
     #[test]
