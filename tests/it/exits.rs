@@ -148,27 +148,17 @@ fn json_logs_are_one_object_a_line_with_the_run_each_failure_and_the_summary() {
     };
     let running = crate::util::RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
-    let out = running
-        .ct()
-        .args([
-            "run",
-            "samples/new-hires.csv",
+    let out = running.run_samples(
+        dir.path(),
+        &[
             "--log-format",
             "json",
-            "--no-progress",
-        ])
-        .args([
             "--rate-per-minute",
             "1000000",
             "--max-errors",
             "3",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let lines = json_lines(&out.stderr);
     assert!(

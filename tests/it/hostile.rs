@@ -150,15 +150,7 @@ fn endless_429s_stop_like_a_quota_stop_after_the_patience() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = running
-        .ct()
-        .args(["run", "samples/new-hires.csv", "--no-progress"])
-        .args(["--rate-limit-patience", "3s", "--report-dir"])
-        .arg(dir.path())
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .output()
-        .unwrap();
+    let out = running.run_samples(dir.path(), &["--rate-limit-patience", "3s"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("rate_limit_patience"), "{stderr}");

@@ -78,15 +78,7 @@ fn a_run_page_has_its_chart_tiles_and_guarded_changes() {
     }];
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
-    let out = running
-        .ct()
-        .args(["run", "samples/new-hires.csv", "--no-progress"])
-        .args(["--rate-per-minute", "1000000", "--report-dir"])
-        .arg(dir.path())
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .output()
-        .unwrap();
+    let out = running.run_samples(dir.path(), &["--rate-per-minute", "1000000"]);
     assert_eq!(out.status.code(), Some(1), "one guarded change");
     let html = page(dir.path());
     assert!(!select(&html, "svg.chart rect.bar").is_empty(), "the chart");

@@ -217,23 +217,10 @@ fn a_tighter_server_limit_than_configured_costs_at_most_a_few_429s_per_window() 
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = running
-        .ct()
-        .args([
-            "run",
-            "samples/new-hires.csv",
-            "--no-progress",
-            "--rate-per-minute",
-            "600",
-            "--concurrency",
-            "6",
-            "--report-dir",
-        ])
-        .arg(dir.path())
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .output()
-        .unwrap();
+    let out = running.run_samples(
+        dir.path(),
+        &["--rate-per-minute", "600", "--concurrency", "6"],
+    );
     let elapsed = started.elapsed();
     assert_exit(&out, 0);
     let state = running.sandbox.snapshot();

@@ -122,6 +122,20 @@ impl RunningSandbox {
     }
 
     /// The same, as a plain process to spawn, signal or kill.
+    /// `ct-onboard run samples/new-hires.csv ARGS` against this sandbox, without progress,
+    /// its report and its journal in `dir`.
+    pub fn run_samples(&self, dir: &Path, args: &[&str]) -> std::process::Output {
+        self.ct()
+            .args(["run", "samples/new-hires.csv", "--no-progress"])
+            .args(args)
+            .arg("--report-dir")
+            .arg(dir)
+            .arg("--state")
+            .arg(dir.join("state.db"))
+            .output()
+            .unwrap()
+    }
+
     pub fn ct_process(&self) -> std::process::Command {
         let mut cmd = ct_process();
         cmd.env("CONNECTEAM_BASE_URL", self.sandbox.url())
