@@ -73,6 +73,25 @@ fn seed(users: u64, limits: Limits) -> Seed {
 }
 
 /// Runs `ct-onboard run`; returns wall seconds.
+/// A simulator on loopback holding `users` users, under `limits`.
+fn start(runtime: &tokio::runtime::Runtime, users: u64, limits: Limits) -> Sandbox {
+    runtime
+        .block_on(Sandbox::start(
+            seed(users, limits),
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("sandbox")
+}
+
+/// The Expert plan's limits: 100 requests a minute, 10,000 a day.
+fn expert() -> Limits {
+    Limits {
+        per_minute: Some(100),
+        per_day: Some(10_000),
+        ..Limits::default()
+    }
+}
+
 fn run(sandbox: &Sandbox, setup: &Setup, args: &[&str]) -> f64 {
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_ct-onboard"))
@@ -106,12 +125,7 @@ fn pace(runtime: &tokio::runtime::Runtime, per_minute: u64, users: u64) -> (f64,
         per_day: None,
         ..Limits::default()
     };
-    let sandbox = runtime
-        .block_on(Sandbox::start(
-            seed(users, limits),
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
+    let sandbox = start(runtime, users, limits);
     let rate = per_minute.to_string();
     let seconds = run(
         &sandbox,
@@ -234,12 +248,7 @@ fn economy(runtime: &tokio::runtime::Runtime, users: u64) {
         per_day: None,
         ..Limits::default()
     };
-    let sandbox = runtime
-        .block_on(Sandbox::start(
-            seed(users, limits),
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
+    let sandbox = start(runtime, users, limits);
     let seconds = run(
         &sandbox,
         &setup,
@@ -278,17 +287,7 @@ fn lookups(runtime: &tokio::runtime::Runtime, users: u64) {
         sheet += &format!("u{id}@bench.example,bench\n");
     }
     std::fs::write(setup.path("emails.csv"), sheet).expect("sheet");
-    let expert = Limits {
-        per_minute: Some(100),
-        per_day: Some(10_000),
-        ..Limits::default()
-    };
-    let sandbox = runtime
-        .block_on(Sandbox::start(
-            seed(users, expert),
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
+    let sandbox = start(runtime, users, expert());
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_ct-onboard"))
         .env("CT_ONBOARD_TODAY", "2026-11-23")
@@ -311,8 +310,12 @@ fn lookups(runtime: &tokio::runtime::Runtime, users: u64) {
     );
     let state = sandbox.snapshot();
     let requests: u64 = state.requests.values().sum();
+    let lookups = state.count("GET /users/v1/users");
+    let holdings = state.count("GET /time-off/v1/policy-types/{id}/balances")
+        + state.count("GET /company-policies/v1/pay-rule-policies/{id}/assignments");
     println!(
-        "lookups:  plan of {users} rows by email at 100/min: {requests} reads in {seconds:.1} s, {} 429s",
+        "lookups:  plan of {users} rows by email at 100/min: {requests} reads ({lookups} user lookups, \
+         {holdings} of what users hold) in {seconds:.1} s, {} 429s",
         state.rate_limited
     );
 }
@@ -333,12 +336,7 @@ fn main() {
     if wanted("overhead") {
         let users = 5000;
         let setup = Setup::new(users);
-        let sandbox = runtime
-            .block_on(Sandbox::start(
-                seed(users, Limits::unlimited()),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("sandbox");
+        let sandbox = start(&runtime, users, Limits::unlimited());
         let seconds = run(
             &sandbox,
             &setup,
@@ -355,12 +353,7 @@ fn main() {
         let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
         let tool_rate = assignments as f64 / seconds;
         drop(sandbox);
-        let sandbox = runtime
-            .block_on(Sandbox::start(
-                seed(users, Limits::unlimited()),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("sandbox");
+        let sandbox = start(&runtime, users, Limits::unlimited());
         let (ok, bare_seconds) = runtime.block_on(bare_loop(&sandbox.url(), users, 16));
         let bare_rate = ok as f64 / bare_seconds;
         println!(
@@ -381,17 +374,7 @@ fn main() {
     if wanted("naive") || wanted("expert") {
         // The Expert plan: 100 requests a minute. 75 hires, 150 assignments.
         let users = 75;
-        let expert = Limits {
-            per_minute: Some(100),
-            per_day: Some(10_000),
-            ..Limits::default()
-        };
-        let sandbox = runtime
-            .block_on(Sandbox::start(
-                seed(users, expert),
-                "127.0.0.1:0".parse().expect("addr"),
-            ))
-            .expect("sandbox");
+        let sandbox = start(&runtime, users, expert());
         let (ok, sent, seconds) = runtime.block_on(naive_peer(&sandbox.url(), users));
         println!(
             "naive:    the docs' example, one PUT after another: {ok}/{sent} succeeded ({:.0} %) in {seconds:.1} s, {} refused with 429 and not retried",
