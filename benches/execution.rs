@@ -67,6 +67,7 @@ fn seed(users: u64, limits: Limits) -> Seed {
             first_name: "B".into(),
             last_name: id.to_string(),
             archived: false,
+            phone: None,
         })
         .collect();
     seed

@@ -193,8 +193,9 @@ pub struct AccountArgs {
     /// with other parameters
     #[arg(long, alias = "reapply", help_heading = "Run control")]
     pub allow_overwrite: bool,
-    /// Stop (exit 69) when what users hold cannot be read, instead of planning without it
-    #[arg(long, help_heading = "Run control")]
+    /// Accepted and ignored: reading what users hold is required by default now (and
+    /// --without-refresh KIND goes on without it)
+    #[arg(long, hide = true)]
     pub require_refresh: bool,
 }
 

@@ -71,6 +71,18 @@ pub struct Settings {
     /// succeeding, such as 10m, 90s or 1h [default: 10m]
     #[arg(long, value_name = "DURATION", help_heading = "Pacing")]
     pub rate_limit_patience: Option<String>,
+    /// Go ahead without reading what users hold of this kind (time_off, pay_rule):
+    /// those assignments are then decided by the journal, and guarded [repeatable]
+    #[arg(long, value_enum, value_name = "KIND", help_heading = "Run control")]
+    pub without_refresh: Option<Vec<crate::plan::Kind>>,
+    /// How long verify waits for a write to show in the account (read-after-write
+    /// lag), looking again a few times, backing off [default: 30s]
+    #[arg(long, value_name = "DURATION", help_heading = "Run control")]
+    pub verify_patience: Option<String>,
+    /// The oldest that what users hold may be when a write is sent: a long run reads the
+    /// next users again first [default: 10m]
+    #[arg(long, value_name = "DURATION", help_heading = "Run control")]
+    pub refresh_max_age: Option<String>,
     /// Header names for the columns ct-onboard reads (settings file only)
     #[arg(skip)]
     pub columns: Option<ColumnMapping>,
@@ -166,6 +178,9 @@ impl Settings {
             columns: self.columns.or(file.columns),
             query_arrays: self.query_arrays.or(file.query_arrays),
             rate_limit_patience: self.rate_limit_patience.or(file.rate_limit_patience),
+            without_refresh: self.without_refresh.or(file.without_refresh),
+            verify_patience: self.verify_patience.or(file.verify_patience),
+            refresh_max_age: self.refresh_max_age.or(file.refresh_max_age),
         }
     }
 
@@ -222,6 +237,22 @@ impl Settings {
     }
     pub fn rate_limit_patience(&self) -> std::time::Duration {
         self.rate_limit_patience
+            .as_deref()
+            .and_then(|d| parse_duration(d).ok())
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
+    /// The kinds of holding not to read (`--without-refresh`).
+    pub fn without_refresh(&self) -> std::collections::BTreeSet<crate::plan::Kind> {
+        self.without_refresh.iter().flatten().copied().collect()
+    }
+    pub fn verify_patience(&self) -> std::time::Duration {
+        self.verify_patience
+            .as_deref()
+            .and_then(|d| parse_duration(d).ok())
+            .unwrap_or(std::time::Duration::from_secs(30))
+    }
+    pub fn refresh_max_age(&self) -> std::time::Duration {
+        self.refresh_max_age
             .as_deref()
             .and_then(|d| parse_duration(d).ok())
             .unwrap_or(std::time::Duration::from_secs(600))
@@ -292,8 +323,14 @@ impl Settings {
         if self.request_timeout_secs == Some(0) {
             bad("request_timeout_secs", "must be at least 1");
         }
-        if let Some(Err(message)) = self.rate_limit_patience.as_deref().map(parse_duration) {
-            bad("rate_limit_patience", &message);
+        for (name, value) in [
+            ("rate_limit_patience", &self.rate_limit_patience),
+            ("verify_patience", &self.verify_patience),
+            ("refresh_max_age", &self.refresh_max_age),
+        ] {
+            if let Some(Err(message)) = value.as_deref().map(parse_duration) {
+                bad(name, &message);
+            }
         }
         if let Some(format) = &self.date_format {
             let probe = jiff::civil::date(2027, 12, 31);
@@ -443,6 +480,9 @@ mod tests {
             "api_key_file",
             "query_arrays",
             "rate_limit_patience",
+            "without_refresh",
+            "verify_patience",
+            "refresh_max_age",
             "[columns]",
         ] {
             assert!(

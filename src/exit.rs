@@ -50,12 +50,24 @@ impl Exit {
             Some(StopReason::Interrupted) => return Exit::Interrupted,
             _ => {}
         }
-        if users.iter().any(|u| u.outcome == Outcome::Deferred) {
+        // A write left unverified by a quota stop is finished by the next run, like a
+        // deferred one.
+        let quota_stop = matches!(
+            stop,
+            Some(StopReason::QuotaExhausted | StopReason::RateLimitedTooLong)
+        );
+        if users.iter().any(|u| {
+            u.outcome == Outcome::Deferred || (quota_stop && u.outcome == Outcome::Unverified)
+        }) {
             Exit::QuotaExhausted
         } else if users.iter().any(|u| {
             matches!(
                 u.outcome,
-                Outcome::Failed | Outcome::Partial | Outcome::Invalid | Outcome::Conflict
+                Outcome::Failed
+                    | Outcome::Partial
+                    | Outcome::Invalid
+                    | Outcome::Conflict
+                    | Outcome::Unverified
             )
         }) {
             Exit::SomeFailed

@@ -1,10 +1,12 @@
 //! The journal: a SQLite file recording every assignment by (base URL, user, kind,
 //! policy), so that a re-run never repeats work and a crash loses nothing.
 //!
-//! `in_flight` is written before an assignment's first request and `done`, `failed` or
-//! `deferred` after its last, each in its own transaction. WAL with `synchronous=NORMAL`
-//! keeps every committed write through a killed process (the case that matters: cron
-//! jobs killed, laptops closed); only a power cut could lose the last few.
+//! `in_flight` is written before an assignment's first request and `done`, `failed`,
+//! `deferred` or `unverified` (answered, not yet seen held) after its last, each in its
+//! own transaction; `unverified` becomes `done` once the account shows it. WAL with
+//! `synchronous=NORMAL` keeps every committed write through a killed process (the case
+//! that matters: cron jobs killed, laptops closed); only a power cut could lose the last
+//! few.
 //! One connection behind a mutex, held for a statement at a time, never across an await.
 
 use std::fs::File;
@@ -92,6 +94,9 @@ pub enum State {
     Failed,
     /// Not sent: the day's quota ran out.
     Deferred,
+    /// Sent and answered with a success, but not (yet) seen held as sent: the next run
+    /// reads the account before deciding. Neither done nor failed.
+    Unverified,
 }
 
 impl State {
@@ -101,13 +106,20 @@ impl State {
             State::Done => "done",
             State::Failed => "failed",
             State::Deferred => "deferred",
+            State::Unverified => "unverified",
         }
     }
 
     fn parse(text: &str) -> Option<State> {
-        [State::InFlight, State::Done, State::Failed, State::Deferred]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            State::InFlight,
+            State::Done,
+            State::Failed,
+            State::Deferred,
+            State::Unverified,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -351,6 +363,13 @@ impl Journal {
             .map_err(|e| sql_error(&self.path, &e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| sql_error(&self.path, &e))
+    }
+
+    /// Every assignment ct-onboard recorded for one user on one account (`base_url`).
+    pub fn own(&self, base_url: &str, user_id: u64) -> Result<Vec<Entry>, String> {
+        let mut entries = self.user_entries(user_id)?;
+        entries.retain(|e| e.key.base_url == base_url);
+        Ok(entries)
     }
 
     /// Every assignment recorded for one user, on any base URL.

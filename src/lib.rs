@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod decide;
 pub mod digest;
 pub mod error;
 pub mod exec;

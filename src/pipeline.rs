@@ -17,11 +17,12 @@ use std::sync::Arc;
 use crate::api::{ApiKey, Client, Stop, StopReason};
 use crate::cli::InputArgs;
 use crate::config::Settings;
+use crate::decide::{Decision, decide_row};
 use crate::digest::sha256_hex;
 use crate::error::Error;
-use crate::exec::{self, Decision, ExecOptions};
+use crate::exec::{self, ExecOptions};
 use crate::exit::Exit;
-use crate::holdings::{Diff, Holdings, Reads};
+use crate::holdings::{Diff, Holdings, Names, Reads};
 use crate::input::{Columns, Sheet, header_hint, read_sheet};
 use crate::journal::{Journal, LockError, StateLock};
 use crate::manifest::{Manifest, read_manifest};
@@ -105,7 +106,8 @@ impl Inputs {
     }
 }
 
-fn today(args: &InputArgs) -> jiff::civil::Date {
+/// The day plans are made for: `--today` (tests, rehearsals), else the machine's date.
+pub fn today(args: &InputArgs) -> jiff::civil::Date {
     args.today.unwrap_or_else(|| jiff::Zoned::now().date())
 }
 
@@ -271,9 +273,12 @@ pub async fn check(
 /// has its change (new, unchanged, move, …) and guarded ones are held back.
 pub struct Refreshed {
     pub checked: Checked,
-    pub holdings: Holdings,
+    pub holdings: Arc<Holdings>,
+    /// When the holdings were read: a long run reads them again past `refresh_max_age`.
+    pub read_at: tokio::time::Instant,
     /// Requests the refresh took (for the plan's cost).
     pub reads: usize,
+    names: Names,
 }
 
 impl Refreshed {
@@ -290,42 +295,73 @@ impl Refreshed {
             .collect()
     }
 
-    /// The decisions for a valid row: the account's diff first, then the journal.
+    /// The decisions for a valid row: the account's diff first, then what the journal
+    /// says ct-onboard itself did.
     fn decide(
         &self,
         journal: Option<&Journal>,
         row: &PlanRow,
         allow_overwrite: bool,
     ) -> Result<Vec<Decision>, Error> {
-        let base_url = self.checked.client.as_ref().map_or("", Client::base_url);
-        exec::decide(journal, base_url, row, &self.diffs(row), allow_overwrite)
-            .map_err(Error::Local)
+        // Offline or interrupted before reading, nothing is sent: the lines show what
+        // would be planned, with the change unknown.
+        if self.holdings.read_nothing() {
+            return Ok(row
+                .assignments
+                .iter()
+                .map(|a| Decision {
+                    action: crate::decide::Action::Send,
+                    diff: self.holdings.diff(row.user_id, a),
+                })
+                .collect());
+        }
+        let own = match (journal, &self.checked.client, row.user_id) {
+            (Some(journal), Some(client), Some(user)) => {
+                journal.own(client.base_url(), user).map_err(Error::Local)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(decide_row(
+            row,
+            &self.holdings,
+            &own,
+            &self.names,
+            allow_overwrite,
+        ))
     }
 }
 
-/// Reads what the plan's users hold now (with a client; offline, nothing is known). A
-/// part that cannot be read is unknown, with a warning; `require` makes that an error.
-/// Interrupted ([`OnInterrupt::Report`]), here or in [`check`], nothing is known and
-/// nothing more is read; with [`OnInterrupt::Fail`] that is an error (exit 130).
+/// Reads what the plan's users hold now (with a client; offline, nothing is known).
+/// A read endpoint that is missing or answers what cannot be read stops here (exit 69,
+/// naming it), unless `--without-refresh` says to go on without that kind: then those
+/// assignments are unknown, and the journal decides. Interrupted
+/// ([`OnInterrupt::Report`]), here or in [`check`], nothing is known and nothing more is
+/// read; with [`OnInterrupt::Fail`] that is an error (exit 130).
 pub async fn refresh(
     checked: Checked,
     args: &InputArgs,
-    require: bool,
     on_interrupt: OnInterrupt,
 ) -> Result<Refreshed, Error> {
+    let names = checked
+        .directory
+        .as_ref()
+        .map(Names::of)
+        .unwrap_or_default();
     let Some(client) = checked.client.clone() else {
         return Ok(Refreshed {
             checked,
-            holdings: Holdings::offline(),
+            holdings: Arc::new(Holdings::offline()),
+            read_at: tokio::time::Instant::now(),
             reads: 0,
+            names,
         });
     };
     let before = client.requests_sent();
+    let skipped = checked.inputs.settings.without_refresh();
     // Without a directory, `check` was interrupted part-way.
     let fetched = match &checked.directory {
         Some(directory) if !interrupted(&client) => {
-            let reads = Reads::refresh(&checked.plan, directory, today(args));
-            Holdings::fetch(&client, directory, &reads)
+            read_holdings(&client, directory, &checked.plan, today(args), &skipped)
                 .await
                 .map_err(api_error(&client))
         }
@@ -341,20 +377,54 @@ pub async fn refresh(
         }
         Err(e) => return Err(e),
     };
-    let unknown = holdings.unknown();
-    if require && !unknown.is_empty() && !interrupted(&client) {
+    let failed = holdings.failed();
+    if !failed.is_empty() && !interrupted(&client) {
         return Err(Error::Unreadable(format!(
-            "--require-refresh: cannot read what users hold in {}: {}. Nothing was sent.",
+            "cannot read what users hold in {}, so nothing can be guarded: {}. Nothing was sent. \
+             To go ahead without it, --without-refresh {} leaves those assignments to the journal \
+             (any ct-onboard did not itself make is then held back as a conflict).",
             client.base_url(),
-            unknown.join("; ")
+            failed
+                .iter()
+                .map(|(_, part)| part.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            failed
+                .iter()
+                .map(|(kind, _)| kind.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(" --without-refresh ")
         )));
     }
     let reads = usize::try_from(client.requests_sent() - before).unwrap_or(usize::MAX);
     Ok(Refreshed {
         checked,
-        holdings,
+        holdings: Arc::new(holdings),
+        read_at: tokio::time::Instant::now(),
         reads,
+        names,
     })
+}
+
+/// What the plan's users hold, and for each pay rule that looks like a `replace`,
+/// whether ours is already in effect on its date.
+pub(crate) async fn read_holdings(
+    client: &Client,
+    directory: &Directory,
+    plan: &Plan,
+    today: jiff::civil::Date,
+    skipped: &std::collections::BTreeSet<crate::plan::Kind>,
+) -> Result<Holdings, crate::api::ApiError> {
+    let reads = Reads::refresh(plan, directory, today, skipped);
+    let mut holdings = Holdings::fetch(client, directory, &reads).await?;
+    let pairs = plan
+        .valid_rows()
+        .filter_map(|row| Some((row.user_id?, row)))
+        .flat_map(|(user, row)| row.assignments.iter().map(move |a| (user, a)));
+    holdings.read_replace_candidates(client, pairs).await?;
+    Ok(holdings)
 }
 
 /// Any problem not about one row stops the run; so do invalid rows, unless
@@ -493,6 +563,8 @@ pub struct ApplyOptions {
     pub show_progress: bool,
     /// Colour on stderr (the progress bar).
     pub color: bool,
+    /// The day the plan was made for (what users hold is read again on it).
+    pub today: jiff::civil::Date,
 }
 
 /// Takes the journal's one-run lock: first, so that a second cron run stops at once, or
@@ -685,12 +757,37 @@ async fn execute(
         plan.assignment_count(),
         client.base_url()
     );
+    let skipped = settings.without_refresh();
+    // Kinds not read before writing cannot be read back either: the answer is the word.
+    let verified: std::collections::BTreeSet<crate::plan::Kind> = match options.verify {
+        true => [crate::plan::Kind::TimeOff, crate::plan::Kind::PayRule]
+            .into_iter()
+            .filter(|k| !skipped.contains(k))
+            .collect(),
+        false => std::collections::BTreeSet::new(),
+    };
+    let fresh = refreshed.checked.directory.as_ref().map(|directory| {
+        exec::Fresh::new(
+            directory,
+            &rows,
+            Arc::clone(&refreshed.holdings),
+            refreshed.read_at,
+            exec::FreshOptions {
+                today: options.today,
+                skipped,
+                max_age: settings.refresh_max_age(),
+                allow_overwrite: options.allow_overwrite,
+            },
+        )
+    });
     let run = exec::Run {
         client,
         journal,
         run_id,
         options: &exec_options,
         progress: &progress,
+        verified: &verified,
+        fresh: fresh.as_ref(),
     };
     // The bar's words change during a pause, when no user finishes.
     let ticking = async {
@@ -704,9 +801,10 @@ async fn execute(
         () = ticking => unreachable!("the ticker never ends"),
     };
     progress.finish();
-    let executed = match (&refreshed.checked.directory, options.verify) {
-        (Some(directory), true) if client.stop().get() != Some(StopReason::Interrupted) => {
-            exec::verify(&run, directory, &rows, executed).await
+    // Interrupted, verify only marks what was not seen as unverified.
+    let executed = match &refreshed.checked.directory {
+        Some(directory) if !verified.is_empty() => {
+            exec::verify(&run, directory, &rows, executed, settings.verify_patience()).await
         }
         _ => executed,
     };

@@ -35,6 +35,37 @@ impl std::fmt::Display for Identity {
     }
 }
 
+/// The kinds of assignment: the words appear once, in [`Kind::as_str`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    #[value(name = "time_off")]
+    TimeOff,
+    #[value(name = "pay_rule")]
+    PayRule,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::TimeOff => "time_off",
+            Kind::PayRule => "pay_rule",
+        }
+    }
+}
+
 /// One assignment to make for one user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Assignment {
@@ -50,9 +81,13 @@ pub enum Assignment {
 
 impl Assignment {
     pub fn kind(&self) -> &'static str {
+        self.of_kind().as_str()
+    }
+
+    pub fn of_kind(&self) -> Kind {
         match self {
-            Assignment::TimeOff { .. } => "time_off",
-            Assignment::PayRule { .. } => "pay_rule",
+            Assignment::TimeOff { .. } => Kind::TimeOff,
+            Assignment::PayRule { .. } => Kind::PayRule,
         }
     }
 

@@ -256,44 +256,38 @@ impl UserDirectory {
     }
 }
 
-/// Every page of one filtered lookup, and never more than the filter can produce: a
-/// server that ignores the filter (users matching no identifier asked for) is an error,
-/// and paging stops at a page that brings no user not seen before, or once the
-/// identifiers cannot account for more pages.
+/// Every page of one filtered lookup, paged by the shared rules
+/// ([`crate::api::list::read_all`]): a server that ignores the filter (a user matching no
+/// identifier asked for) is stopped at its first page, and one that ignores the offset
+/// at the page that repeats.
 async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Vec<User>, ApiError> {
-    let mut users: Vec<User> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
     let asked = emails.len() + ids.len();
-    let most_pages = asked.div_ceil(PAGE as usize) + 1;
-    for page_number in 1.. {
-        let page = client.users(emails, ids, users.len() as u64, PAGE).await?;
-        if let Some(stray) = page.data.iter().find(|u| !asked_for(u, emails, ids)) {
-            return Err(ApiError {
-                class: crate::api::ErrorClass::Permanent,
-                status: Some(page.status),
-                message: format!(
-                    "a lookup of {asked} users answered user {}, who matches none of them: \
-                     the server ignored the filter, so ct-onboard stops rather than read the whole account",
-                    stray.user_id
-                ),
-                request_id: page.request_id,
-                limits: page.limits,
-                unreached: false,
-            });
-        }
-        let full = page.data.len() as u64 == PAGE;
-        let fresh: Vec<User> = page
-            .data
-            .into_iter()
-            .filter(|u| seen.insert(u.user_id))
-            .collect();
-        let nothing_new = fresh.is_empty();
-        users.extend(fresh);
-        if !full || nothing_new || page_number >= most_pages {
-            break;
-        }
-    }
-    Ok(users)
+    let endpoint = "GET /users/v1/users";
+    // An email may name a few users (archived ones, namesakes); an ID names one.
+    let most = emails.len() * 4 + ids.len();
+    let rows = crate::api::list::read_all(
+        endpoint,
+        PAGE,
+        most,
+        |offset, limit| client.users(emails, ids, offset, limit),
+        |page| {
+            page.iter()
+                .find(|u| !asked_for(u, emails, ids))
+                .map(|stray| {
+                    format!(
+                        "answered user {} to a lookup of {asked} users, none of them that one: \
+                     it ignored the filter, so ct-onboard stops rather than read the whole account",
+                        stray.user_id
+                    )
+                })
+        },
+    )
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|u| seen.insert(u.user_id))
+        .collect())
 }
 
 fn asked_for(user: &User, emails: &[String], ids: &[u64]) -> bool {

@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ErrorClass};
 use super::limits::RateLimits;
+use super::list::{Collection, Listing};
 use super::model::{
-    Balance, BalancesData, Empty, Envelope, PayRuleAssigned, PayRuleAssignment,
-    PayRuleAssignmentsData, PayRuleHeld, PayRulePoliciesData, PayRulePolicyInfo, PolicyType,
-    PolicyTypesData, TimeOffAssignment, User, UsersData,
+    Empty, Envelope, Paging, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData,
+    PayRulePolicyInfo, PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
 };
 
 /// How a list goes into a query string. Connecteam's docs do not fix it for every
@@ -246,7 +246,7 @@ impl Http {
         user_ids: &[u64],
         offset: u64,
         limit: u64,
-    ) -> Result<Response<Vec<User>>, ApiError> {
+    ) -> Result<Response<Listing<User>>, ApiError> {
         let mut query: Vec<(&str, String)> = vec![
             ("userStatus", "all".into()),
             ("limit", limit.min(500).to_string()),
@@ -254,11 +254,14 @@ impl Http {
         ];
         query.extend(self.list("emailAddresses", emails.to_vec()));
         query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
-        let r: Response<UsersData> = self
-            .call(self.http.get(self.url("/users/v1/users")).query(&query))
+        let (r, paging) = self
+            .call_paged::<UsersData>(self.http.get(self.url("/users/v1/users")).query(&query))
             .await?;
         Ok(Response {
-            data: r.data.users,
+            data: Listing {
+                rows: r.data.users,
+                total: paging.and_then(|p| p.total),
+            },
             status: r.status,
             request_id: r.request_id,
             limits: r.limits,
@@ -266,14 +269,14 @@ impl Http {
     }
 
     /// `GET /time-off/v1/policy-types/{id}/balances` for some users: what each holds in
-    /// that type (a user with no row holds none of it). One page.
+    /// that type (a user with no row holds none of it). One page, its rows unread.
     pub async fn balances(
         &self,
         policy_type_id: &str,
         user_ids: &[u64],
         offset: u64,
         limit: u64,
-    ) -> Result<Response<Vec<Balance>>, ApiError> {
+    ) -> Result<Response<Listing>, ApiError> {
         let url = self.url(&format!(
             "/time-off/v1/policy-types/{}/balances",
             path_segment(policy_type_id)
@@ -283,17 +286,17 @@ impl Http {
             ("offset", offset.to_string()),
         ];
         query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
-        let r: Response<BalancesData> = self.call(self.http.get(url).query(&query)).await?;
-        Ok(Response {
-            data: r.data.balances,
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+        let collection = Collection {
+            name: "balances",
+            tolerant: false,
+        };
+        self.listing(self.http.get(url).query(&query), collection)
+            .await
     }
 
     /// `GET /company-policies/v1/pay-rule-policies/{id}/assignments`: the assignments of
-    /// this policy in effect on `date` for some users. One page.
+    /// this policy in effect on `date` for some users. One page, its rows unread (the
+    /// shape is unpublished).
     pub async fn pay_rule_assignments(
         &self,
         policy_id: u64,
@@ -301,7 +304,7 @@ impl Http {
         date: jiff::civil::Date,
         offset: u64,
         limit: u64,
-    ) -> Result<Response<Vec<PayRuleHeld>>, ApiError> {
+    ) -> Result<Response<Listing>, ApiError> {
         let url = self.url(&format!(
             "/company-policies/v1/pay-rule-policies/{policy_id}/assignments"
         ));
@@ -311,14 +314,12 @@ impl Http {
             ("offset", offset.to_string()),
         ];
         query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
-        let r: Response<PayRuleAssignmentsData> =
-            self.call(self.http.get(url).query(&query)).await?;
-        Ok(Response {
-            data: r.data.assignments,
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+        let collection = Collection {
+            name: "assignments",
+            tolerant: true,
+        };
+        self.listing(self.http.get(url).query(&query), collection)
+            .await
     }
 
     /// `PUT /time-off/v1/time-off-policies/{id}/assignments`.
@@ -366,6 +367,47 @@ impl Http {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Response<T>, ApiError> {
+        Ok(self.call_paged(request).await?.0)
+    }
+
+    /// A list's page: its rows as JSON, each read by the caller, so that one row that
+    /// does not parse is one row's doubt. Rows not where `collection` says are an
+    /// unreadable answer.
+    async fn listing(
+        &self,
+        request: reqwest::RequestBuilder,
+        collection: Collection,
+    ) -> Result<Response<Listing>, ApiError> {
+        let (r, paging) = self.call_paged::<serde_json::Value>(request).await?;
+        let Some(rows) = collection.rows(r.data) else {
+            return Err(ApiError {
+                class: ErrorClass::Permanent,
+                status: Some(r.status),
+                message: format!(
+                    "unexpected response from Connecteam: no `{}` list in its data",
+                    collection.name
+                ),
+                request_id: r.request_id,
+                limits: r.limits,
+                unreached: false,
+            });
+        };
+        Ok(Response {
+            data: Listing {
+                rows,
+                total: paging.and_then(|p| p.total),
+            },
+            status: r.status,
+            request_id: r.request_id,
+            limits: r.limits,
+        })
+    }
+
+    /// Sends a request; its data with the paging that came with it, or why not.
+    async fn call_paged<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Response<T>, Option<Paging>), ApiError> {
         let response = request.send().await.map_err(|e| {
             let message = describe_transport(&e);
             if e.is_connect() {
@@ -423,12 +465,15 @@ impl Http {
                 unreached: false,
             });
         };
-        Ok(Response {
-            status,
-            request_id: envelope.request_id,
-            data,
-            limits,
-        })
+        Ok((
+            Response {
+                status,
+                request_id: envelope.request_id,
+                data,
+                limits,
+            },
+            envelope.paging,
+        ))
     }
 }
 

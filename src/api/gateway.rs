@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use super::client::{ApiKey, Http, QueryArrays, Response};
 use super::error::{ApiError, ErrorClass};
-use super::model::{
-    Balance, PayRuleAssignment, PayRuleHeld, PayRulePolicyInfo, PolicyType, TimeOffAssignment, User,
-};
+use super::list::Listing;
+use super::model::{PayRuleAssignment, PayRulePolicyInfo, PolicyType, TimeOffAssignment, User};
 use crate::throttle::{DayBudget, Throttle};
 
 /// Why a run stopped starting new work.
@@ -339,7 +338,7 @@ impl Client {
         user_ids: &[u64],
         offset: u64,
         limit: u64,
-    ) -> Result<Response<Vec<User>>, ApiError> {
+    ) -> Result<Response<Listing<User>>, ApiError> {
         self.call(Budget::ClaimEach, || {
             self.http.users(emails, user_ids, offset, limit)
         })
@@ -354,7 +353,7 @@ impl Client {
         user_ids: &[u64],
         offset: u64,
         limit: u64,
-    ) -> Result<Response<Vec<Balance>>, ApiError> {
+    ) -> Result<Response<Listing>, ApiError> {
         self.call(Budget::ClaimEach, || {
             self.http.balances(policy_type_id, user_ids, offset, limit)
         })
@@ -370,7 +369,7 @@ impl Client {
         date: jiff::civil::Date,
         offset: u64,
         limit: u64,
-    ) -> Result<Response<Vec<PayRuleHeld>>, ApiError> {
+    ) -> Result<Response<Listing>, ApiError> {
         self.call(Budget::ClaimEach, || {
             self.http
                 .pay_rule_assignments(policy_id, user_ids, date, offset, limit)

@@ -5,6 +5,7 @@ mod client;
 pub mod error;
 mod gateway;
 pub mod limits;
+pub mod list;
 pub mod model;
 
 pub use client::{ApiKey, Http, QueryArrays, Response, check_base_url, path_segment};

@@ -17,6 +17,7 @@ pub struct Envelope<T> {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Paging {
+    #[serde(default)]
     pub offset: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
@@ -76,8 +77,18 @@ pub struct User {
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Required by the official schema; read leniently (ct-onboard does not need it yet).
+    #[serde(default)]
+    pub phone_number: String,
+    /// `user`, `manager` or `owner`.
+    #[serde(default = "user_type")]
+    pub user_type: String,
     #[serde(default)]
     pub is_archived: bool,
+}
+
+fn user_type() -> String {
+    "user".into()
 }
 
 /// The body of a time-off assignment: balance and unit together, or neither.

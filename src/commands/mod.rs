@@ -138,9 +138,17 @@ fn show_unknown(refreshed: &crate::pipeline::Refreshed, console: &Console) {
     if refreshed.checked.client.is_none() || refreshed.interrupted() {
         return;
     }
-    for part in refreshed.holdings.unknown() {
+    for kind in refreshed.holdings.skipped() {
         console.warn(format!(
-            "cannot read what users hold for {part}; those assignments are planned from the journal alone (--require-refresh stops instead)"
+            "--without-refresh {}: what users hold of it is not read, so those assignments are decided by the journal alone (any ct-onboard did not itself make is held back)",
+            kind.as_str()
+        ));
+    }
+    let doubts = refreshed.holdings.doubts();
+    if !doubts.is_empty() {
+        console.warn(format!(
+            "what {} users hold could not be read (rows that did not check out): their assignments are held back as conflicts (see assignments.csv)",
+            doubts.len()
         ));
     }
 }

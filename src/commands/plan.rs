@@ -34,8 +34,7 @@ pub(crate) async fn plan(
     let client = pipeline::connect(&inputs.settings, target, session.stop)?;
     let checked = pipeline::check(inputs, args, client, OnInterrupt::Report).await?;
     super::show_checked(&checked, console);
-    let refreshed =
-        pipeline::refresh(checked, args, account.require_refresh, OnInterrupt::Report).await?;
+    let refreshed = pipeline::refresh(checked, args, OnInterrupt::Report).await?;
     super::show_unknown(&refreshed, console);
     let (report, estimate) =
         pipeline::dry_run(&refreshed, account.allow_overwrite, rehearsal.is_some())?;

@@ -68,13 +68,7 @@ pub(crate) async fn run(
         }
     };
     super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(
-        checked,
-        &args.input,
-        args.account.require_refresh,
-        OnInterrupt::Report,
-    )
-    .await?;
+    let refreshed = pipeline::refresh(checked, &args.input, OnInterrupt::Report).await?;
     super::show_unknown(&refreshed, console);
     let options = ApplyOptions {
         sandbox: rehearsal.is_some(),
@@ -84,6 +78,7 @@ pub(crate) async fn run(
         verify: !args.no_verify,
         show_progress,
         color: session.color,
+        today: pipeline::today(&args.input),
     };
     let report = pipeline::apply(refreshed, &options).await?;
     let mut text = one_line(&report) + "\n";

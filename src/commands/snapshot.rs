@@ -9,7 +9,6 @@ use crate::api::model::User;
 use crate::cli::{InputArgs, SnapshotArgs};
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::holdings::{Holdings, Reads};
 use crate::pipeline::{self, Inputs, Target};
 use crate::resolve::{Directory, UserDirectory, resolve_manifest, resolve_users};
 use crate::sandbox::{Faults, Limits, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser};
@@ -56,6 +55,7 @@ pub(crate) async fn snapshot(
                 first_name: u.first_name,
                 last_name: u.last_name,
                 archived: u.is_archived,
+                phone: (!u.phone_number.is_empty()).then_some(u.phone_number),
             })
             .collect(),
         policy_types: directory.policy_types,
@@ -116,17 +116,33 @@ async fn sheet_users(
     let found = UserDirectory::fetch(client, &plan).await.map_err(failed)?;
     let plan = resolve_users(plan, &found, &inputs.columns, &inputs.sheet.file);
     let today = args.today.unwrap_or_else(|| jiff::Zoned::now().date());
-    let reads = Reads::refresh(&plan, directory, today);
-    let held = Holdings::fetch(client, directory, &reads)
+    let held = pipeline::read_holdings(client, directory, &plan, today, &Default::default())
         .await
         .map_err(failed)?;
+    let unread = held.failed();
+    if !unread.is_empty() {
+        return Err(Error::Unreadable(format!(
+            "cannot read what the sheet's users hold in {}: {}. Nothing was written.",
+            client.base_url(),
+            unread
+                .into_iter()
+                .map(|(_, part)| part)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    for (user, why) in held.doubts() {
+        tracing::warn!(
+            "what user {user} holds could not be read ({why}): left out of the snapshot"
+        );
+    }
     let holdings = SeedHoldings {
         time_off: held
             .time_off_held()
-            .map(|(user_id, policy_id, balance)| SeedTimeOff {
+            .map(|(user_id, held)| SeedTimeOff {
                 user_id,
-                policy_id: policy_id.to_owned(),
-                balance: Some(balance),
+                policy_id: held.policy_id.clone(),
+                balance: Some(held.balance.to_string().parse().unwrap_or(0.0)),
             })
             .collect(),
         pay_rules: held
@@ -149,7 +165,11 @@ async fn all_users(client: &Client) -> Result<Vec<User>, crate::api::ApiError> {
     let mut users: Vec<User> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_ACCOUNT_PAGES {
-        let page = client.users(&[], &[], users.len() as u64, 500).await?.data;
+        let page = client
+            .users(&[], &[], users.len() as u64, 500)
+            .await?
+            .data
+            .rows;
         let full = page.len() == 500;
         let before = users.len();
         users.extend(page.into_iter().filter(|u| seen.insert(u.user_id)));

@@ -25,7 +25,7 @@ pub(crate) async fn verify(
         })?;
     let checked = pipeline::check(inputs, args, Some(client), OnInterrupt::Fail).await?;
     super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(checked, args, true, OnInterrupt::Fail).await?;
+    let refreshed = pipeline::refresh(checked, args, OnInterrupt::Fail).await?;
     let mut differing = 0usize;
     let mut assignments = 0usize;
     for row in refreshed.checked.plan.valid_rows() {

@@ -5,6 +5,7 @@ use jiff::civil::date;
 use super::*;
 use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo};
 use crate::manifest::{Balance as Grant, PolicyRef, Unit};
+use crate::plan::Kind;
 
 fn directory() -> Directory {
     let policy = |id: &str, name: &str, unit: &str| TimeOffPolicyInfo {
@@ -35,43 +36,65 @@ fn directory() -> Directory {
     }
 }
 
-fn holdings() -> Holdings {
-    let held = |user: u64, policy: &str, balance: &str, units: &str| {
-        (
-            user,
-            Balance {
-                user_id: user,
-                units: Some(units.into()),
-                balance: balance.parse().unwrap(),
-                policy_id: policy.into(),
-            },
-        )
-    };
-    let on = |policy_id: u64, d: Date| PayRuleOn {
+fn held(policy: &str, balance: &str, units: &str) -> HeldBalance {
+    HeldBalance {
+        policy_id: policy.into(),
+        balance: balance.parse().unwrap(),
+        units: units.into(),
+    }
+}
+
+fn on(policy_id: u64, d: Date) -> PayRuleOn {
+    PayRuleOn {
         policy_id,
         effective_date: d,
+    }
+}
+
+const TODAY: Date = date(2026, 11, 23);
+
+fn holdings() -> Holdings {
+    let vacation = TypeHeld {
+        held: HashMap::from([
+            (10, held("pt", "12.5", "hours")),
+            (11, held("pt", "0", "hours")),
+            (12, held("ft", "15", "days")),
+        ]),
+        doubt: HashMap::from([(13, "balance null".to_owned())]),
+    };
+    let pay_rules = PayRulesHeld {
+        on: HashMap::from([
+            (
+                TODAY,
+                HashMap::from([(20, on(1, date(2026, 1, 1))), (21, on(2, date(2026, 1, 1)))]),
+            ),
+            (
+                far_date(),
+                HashMap::from([
+                    (20, on(1, date(2026, 1, 1))),
+                    (21, on(2, date(2028, 1, 1))),
+                    (22, on(2, date(2027, 2, 1))),
+                    (23, on(2, date(2028, 1, 1))),
+                ]),
+            ),
+        ]),
+        // 23 holds policy 1 from 2027-02-01, then policy 2 from 2028.
+        policy_on: HashMap::from([(
+            (1, date(2027, 2, 1)),
+            OnDate {
+                asked: HashSet::from([21, 23]),
+                held: HashMap::from([(23, on(1, date(2027, 2, 1)))]),
+            },
+        )]),
+        doubt: HashMap::from([(24, "effectiveDate \"soon\"".to_owned())]),
     };
     Holdings {
-        time_off: HashMap::from([(
-            "pt-vac".to_owned(),
-            HashMap::from([
-                held(10, "pt", "12.5", "hours"),
-                held(11, "pt", "0", "hours"),
-                held(12, "ft", "15", "days"),
-            ]),
-        )]),
-        pay_rules_today: HashMap::from([
-            (20, on(1, date(2026, 1, 1))),
-            (21, on(2, date(2026, 1, 1))),
-        ]),
-        pay_rules_latest: HashMap::from([
-            (20, on(1, date(2026, 1, 1))),
-            (21, on(2, date(2028, 1, 1))),
-            (22, on(2, date(2027, 2, 1))),
-        ]),
-        pay_rules_read: true,
+        users: (10..=24).chain([99]).collect(),
+        time_off: HashMap::from([("pt-vac".to_owned(), Part::Read(vacation))]),
+        pay_rules: Some(Part::Read(pay_rules)),
+        today: Some(TODAY),
         names: Names::of(&directory()),
-        ..Holdings::default()
+        unread: None,
     }
 }
 
@@ -154,20 +177,64 @@ fn pay_rule_changes() {
 }
 
 #[test]
-fn unreadable_parts_are_unknown_not_guessed() {
+fn a_later_switch_over_ours_is_not_a_replace() {
+    let h = holdings();
+    // 23 already has policy 1 on 2027-02-01, with policy 2 scheduled from 2028.
+    let scheduled = h.diff(Some(23), &pay(1, date(2027, 2, 1)));
+    assert_eq!(scheduled.change, Change::Unchanged);
+    assert_eq!(h.seen(23, &pay(1, date(2027, 2, 1))), Seen::Held);
+    // 21 was read on that date too, and does not have it: a real replace.
+    assert_eq!(
+        h.diff(Some(21), &pay(1, date(2027, 2, 1))).change,
+        Change::Replace
+    );
+}
+
+#[test]
+fn unreadable_parts_and_doubtful_users_are_unknown_not_guessed() {
     let mut h = holdings();
-    h.unknown_types
-        .insert("pt-vac".into(), "the endpoint is missing (HTTP 404)".into());
-    h.pay_rules_unknown = Some("HTTP 404".into());
+    let doubtful = h.diff(Some(13), &vacation("ft", Some("15")));
+    assert_eq!(doubtful.change, Change::Unknown);
+    assert_eq!(
+        doubtful.unknown.as_deref(),
+        Some("what 13 holds in Vacation could not be read: balance null")
+    );
+    assert_eq!(
+        h.diff(Some(10), &vacation("ft", Some("15"))).change,
+        Change::Move,
+        "one bad row makes one user unknown, never the type"
+    );
+    assert_eq!(
+        h.diff(Some(24), &pay(1, date(2027, 1, 4))).change,
+        Change::Unknown
+    );
+    assert_eq!(
+        h.diff(Some(98), &pay(1, date(2027, 1, 4))).change,
+        Change::Unknown,
+        "not read"
+    );
+    assert_eq!(h.doubts().len(), 2);
+
+    h.time_off.insert(
+        "pt-vac".into(),
+        Part::Unread(Unread::Failed {
+            endpoint: "GET /time-off/v1/policy-types/pt-vac/balances".into(),
+            why: "answered HTTP 404: the endpoint is missing".into(),
+        }),
+    );
+    h.pay_rules = Some(Part::Unread(Unread::Skipped(Kind::PayRule)));
     let d = h.diff(Some(10), &vacation("ft", Some("15")));
     assert_eq!(d.change, Change::Unknown);
     assert!(d.holds.contains("HTTP 404"), "{}", d.holds);
-    assert_eq!(
-        h.diff(Some(20), &pay(1, date(2027, 1, 4))).change,
-        Change::Unknown
+    let skipped = h.diff(Some(20), &pay(1, date(2027, 1, 4)));
+    assert!(
+        skipped
+            .unknown
+            .unwrap()
+            .contains("--without-refresh pay_rule")
     );
-    assert_eq!(h.unknown().len(), 2);
-    assert_eq!(h.holds(10, &vacation("ft", None)), None);
+    assert_eq!(h.failed().len(), 1);
+    assert_eq!(h.skipped(), BTreeSet::from([Kind::PayRule]));
     let offline = Holdings::offline();
     assert_eq!(
         offline.diff(Some(1), &pay(1, date(2027, 1, 4))).change,
@@ -176,12 +243,31 @@ fn unreadable_parts_are_unknown_not_guessed() {
 }
 
 #[test]
-fn held_means_the_policy_not_the_balance() {
+fn seen_means_the_policy_the_balance_and_the_date_sent() {
     let h = holdings();
-    assert_eq!(h.holds(12, &vacation("ft", Some("20"))), Some(true));
-    assert_eq!(h.holds(10, &vacation("ft", Some("15"))), Some(false));
-    assert_eq!(h.holds(20, &pay(1, date(2026, 1, 1))), Some(true));
-    assert_eq!(h.holds(22, &pay(1, date(2027, 2, 1))), Some(false));
+    assert_eq!(h.seen(12, &vacation("ft", Some("15"))), Seen::Held);
+    assert_eq!(h.seen(12, &vacation("ft", None)), Seen::Held);
+    assert_eq!(
+        h.seen(12, &vacation("ft", Some("20"))),
+        Seen::Not("Vacation - Full-time, 15 days".into()),
+        "a balance sent and not applied is not held as sent"
+    );
+    assert!(matches!(
+        h.seen(10, &vacation("ft", Some("15"))),
+        Seen::Not(_)
+    ));
+    assert!(matches!(
+        h.seen(13, &vacation("ft", Some("15"))),
+        Seen::Unknown(_)
+    ));
+    assert!(matches!(
+        h.seen(21, &pay(1, date(2027, 2, 1))),
+        Seen::Not(_)
+    ));
+    assert!(
+        matches!(h.seen(20, &pay(1, date(2026, 1, 1))), Seen::Unknown(_)),
+        "a date not read back is not seen"
+    );
 }
 
 #[test]
@@ -191,7 +277,13 @@ fn reads_cover_the_plans_types_and_every_pay_rule_policy() {
         policy_types: ["a".to_owned(), "b".to_owned()].into(),
         pay_rule_policies: [1, 2, 3].into(),
         dates: vec![date(2026, 11, 23), far_date()],
+        ..Reads::default()
     };
     // 2 types × 3 batches of 100, 3 policies × 2 dates × 2 batches of 250.
     assert_eq!(reads.requests(), 6 + 12);
+    let skipped = Reads {
+        skipped: BTreeSet::from([Kind::PayRule]),
+        ..reads
+    };
+    assert_eq!(skipped.requests(), 6);
 }

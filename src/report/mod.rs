@@ -33,6 +33,8 @@ pub enum Outcome {
     Deferred,
     NotAttempted,
     Planned,
+    /// Some write answered with a success is not seen held as sent (yet).
+    Unverified,
 }
 
 impl Outcome {
@@ -47,6 +49,7 @@ impl Outcome {
             Outcome::Deferred => "deferred",
             Outcome::NotAttempted => "not_attempted",
             Outcome::Planned => "planned",
+            Outcome::Unverified => "unverified",
         }
     }
 
@@ -77,6 +80,9 @@ pub enum AssignmentStatus {
     Deferred,
     /// Not started: the run stopped first (interrupt, refused key, `--max-errors`, `--limit`).
     NotAttempted,
+    /// Sent and answered with a success, but not seen held as sent within the verify
+    /// patience: the next run reads the account before deciding.
+    Unverified,
 }
 
 impl AssignmentStatus {
@@ -89,6 +95,7 @@ impl AssignmentStatus {
             AssignmentStatus::Failed => "failed",
             AssignmentStatus::Deferred => "deferred",
             AssignmentStatus::NotAttempted => "not_attempted",
+            AssignmentStatus::Unverified => "unverified",
         }
     }
 
@@ -250,6 +257,8 @@ impl Outcome {
             }
         } else if has(S::Conflict) {
             Outcome::Conflict
+        } else if has(S::Unverified) {
+            Outcome::Unverified
         } else if has(S::Deferred) {
             Outcome::Deferred
         } else if has(S::NotAttempted) {
@@ -307,6 +316,8 @@ pub struct Estimate {
     pub changes: BTreeMap<Change, usize>,
     /// Changes held back because they would lose what a user holds.
     pub guarded: usize,
+    /// Assignments held back because what the user holds could not be read.
+    pub guarded_unknown: usize,
 }
 
 impl Estimate {
@@ -345,6 +356,11 @@ impl Estimate {
                 .iter()
                 .flat_map(|l| &l.assignments)
                 .filter(|a| a.status == AssignmentStatus::Conflict && a.change != Change::Unknown)
+                .count(),
+            guarded_unknown: lines
+                .iter()
+                .flat_map(|l| &l.assignments)
+                .filter(|a| a.status == AssignmentStatus::Conflict && a.change == Change::Unknown)
                 .count(),
         }
     }

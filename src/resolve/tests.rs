@@ -145,6 +145,8 @@ fn user(id: u64, email: &str, archived: bool) -> User {
         first_name: "F".into(),
         last_name: "L".into(),
         email: Some(email.into()),
+        phone_number: format!("+1202555{:04}", id % 10_000),
+        user_type: "user".into(),
         is_archived: archived,
     }
 }

@@ -8,6 +8,7 @@
 //! [`Sandbox::next_minute`], [`Sandbox::next_day`]) start the next window at once.
 
 mod rehearsal;
+mod seed;
 mod state;
 
 use std::net::SocketAddr;
@@ -22,10 +23,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-pub use state::{
-    Faults, Limits, PayRuleHolding, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser,
-    Snapshot, TimeOffHolding,
+pub use seed::{
+    AppChange, ExtraRow, Faults, Limits, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser,
 };
+pub use state::{PayRuleHolding, Snapshot, TimeOffHolding};
 use state::{Reply, State};
 
 type SharedState = Arc<Mutex<State>>;
@@ -342,7 +343,7 @@ fn admit(
         let refusal = reply((403, json!({ "detail": detail })), &admission.headers);
         return Err(Box::new(refusal));
     }
-    let faults = s.faults;
+    let faults = s.faults.clone();
     let fault = roll(&faults, &mut s.rng, write);
     if !matches!(fault, Fault::None) {
         s.snapshot_counts.faults_injected += 1;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::state::{Faults, Limits, Seed, SeedHoldings, SeedUser};
+use super::seed::{Faults, Limits, Seed, SeedHoldings, SeedUser};
 use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo};
 use crate::manifest::Manifest;
 use crate::plan::{Identity, Plan};
@@ -56,6 +56,7 @@ fn users(plan: &Plan) -> Vec<SeedUser> {
             first_name: "Rehearsal".into(),
             last_name: format!("Row {}", row.number),
             archived: false,
+            phone: None,
         });
     }
     users

@@ -2,189 +2,14 @@
 //! Plain data and functions; the HTTP side is in `mod.rs`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+mod lists;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::seed::{Faults, Limits, Seed, SeedHoldings};
 use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo, User};
-use crate::problem::{Place, Problem};
-
-/// `samples/sandbox.yaml` and friends: the account the simulator starts with.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Seed {
-    /// When set, only this key is accepted; otherwise any non-empty key is.
-    #[serde(default)]
-    pub api_key: Option<String>,
-    /// The key may read but not write, as a key without the write scopes: PUTs get 403.
-    #[serde(default)]
-    pub read_only: bool,
-    #[serde(default)]
-    pub limits: Limits,
-    #[serde(default)]
-    pub faults: Faults,
-    pub users: Vec<SeedUser>,
-    pub policy_types: Vec<PolicyType>,
-    pub pay_rule_policies: Vec<PayRulePolicyInfo>,
-    /// What users already hold when the simulator starts.
-    #[serde(default)]
-    pub holdings: SeedHoldings,
-    /// Answer the two read endpoints (balances, pay-rule assignments) with 404, as an
-    /// account or server without them would.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub missing_reads: bool,
-    /// Whether the seed file set `limits:` (otherwise a rehearsal takes the settings').
-    #[serde(skip)]
-    pub limits_set: bool,
-}
-
-/// Policies users hold before any run.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedHoldings {
-    #[serde(default)]
-    pub time_off: Vec<SeedTimeOff>,
-    #[serde(default)]
-    pub pay_rules: Vec<SeedPayRule>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedTimeOff {
-    pub user_id: u64,
-    pub policy_id: String,
-    #[serde(default)]
-    pub balance: Option<f64>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedPayRule {
-    pub user_id: u64,
-    pub policy_id: u64,
-    pub effective_date: jiff::civil::Date,
-}
-
-/// The sample account (`samples/sandbox.yaml`), built into the binary so that the
-/// simulator works from any folder.
-const BUILT_IN: &str = include_str!("../../samples/sandbox.yaml");
-
-impl Seed {
-    /// The sample account, as `ct-onboard sandbox` serves it without `--seed`.
-    pub fn built_in() -> Seed {
-        Seed::parse(BUILT_IN, "built-in seed").expect("the built-in seed is valid")
-    }
-
-    pub fn from_file(path: &Path) -> Result<Seed, Problem> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Problem::new(
-                &file,
-                Place::File,
-                format!("cannot read the sandbox seed: {e}"),
-            )
-        })?;
-        Seed::parse(&text, &file)
-    }
-
-    pub fn parse(text: &str, file: &str) -> Result<Seed, Problem> {
-        #[derive(Deserialize)]
-        struct Limited {
-            #[serde(default)]
-            limits: Option<serde::de::IgnoredAny>,
-        }
-        let limits_set = serde_saphyr::from_str::<Limited>(text)
-            .ok()
-            .is_some_and(|l| l.limits.is_some());
-        let seed: Result<Seed, _> = serde_saphyr::from_str(text);
-        seed.map(|seed| Seed { limits_set, ..seed }).map_err(|e| {
-            let place = e.location().map_or(Place::File, |l| Place::Text {
-                line: l.line(),
-                column: l.column(),
-            });
-            Problem::new(
-                file,
-                place,
-                e.to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("invalid YAML")
-                    .to_owned(),
-            )
-        })
-    }
-
-    /// The seed as YAML, for `snapshot`.
-    pub fn to_yaml(&self) -> Result<String, String> {
-        serde_saphyr::to_string(self).map_err(|e| e.to_string())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedUser {
-    pub id: u64,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub first_name: String,
-    #[serde(default)]
-    pub last_name: String,
-    #[serde(default)]
-    pub archived: bool,
-}
-
-/// Per-account limits, as Connecteam enforces them; `None` is unlimited. Window lengths
-/// are settable so that tests can see a "day" reset in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    pub per_minute: Option<u64>,
-    pub per_day: Option<u64>,
-    pub minute_secs: u64,
-    pub day_secs: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            per_minute: Some(100),
-            per_day: Some(10_000),
-            minute_secs: 60,
-            day_secs: 86_400,
-        }
-    }
-}
-
-impl Limits {
-    pub fn unlimited() -> Self {
-        Limits {
-            per_minute: None,
-            per_day: None,
-            ..Limits::default()
-        }
-    }
-}
-
-/// Faults to inject into API calls, as probabilities per request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Faults {
-    pub latency_ms: u64,
-    /// 503 with a `{"detail": ...}` body, the change not applied.
-    pub server_error_rate: f64,
-    /// The connection drops: half the time before the change is applied, half after.
-    pub drop_rate: f64,
-    /// HTTP 200 with `{"detail": "Too many requests"}`, the change not applied.
-    pub quirk_rate: f64,
-    /// A permanent 409 refusal of a write (`HAS_LOCKED_DAYS`), the change not applied.
-    pub client_error_rate: f64,
-    /// A write answered 200 like any other, but not applied.
-    pub silent_drop_rate: f64,
-    /// Seeds the dice that pick the faults, so that a failing test can be replayed.
-    pub seed: Option<u64>,
-}
 
 /// One user's policy in one time-off type (a user holds one per type).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -295,80 +120,44 @@ pub struct State {
     /// The fault dice.
     pub rng: fastrand::Rng,
     pub missing_reads: bool,
+    /// List reads served so far: the clock of read-after-write lag.
+    reads_served: u64,
+    /// Writes made but not shown to reads yet, with the read count they show after.
+    pending: Vec<(u64, Pending)>,
+    /// Writes answered with a success so far (for the app's changes meanwhile).
+    writes: u64,
+}
+
+/// A write not yet shown to reads (read-after-write lag).
+#[derive(Debug, Clone)]
+enum Pending {
+    TimeOff(TimeOffHolding),
+    PayRule(PayRuleHolding),
+}
+
+/// Applies a write to the account: a time-off policy replaces the user's policy of the
+/// same type; a pay rule replaces and removes the user's assignments dated on or after
+/// its date.
+fn apply(
+    time_off: &mut BTreeMap<(u64, String), TimeOffHolding>,
+    pay_rules: &mut Vec<PayRuleHolding>,
+    write: Pending,
+) {
+    match write {
+        Pending::TimeOff(h) => {
+            time_off.insert((h.user_id, h.policy_type_id.clone()), h);
+        }
+        Pending::PayRule(h) => {
+            pay_rules.retain(|held| {
+                !(held.user_id == h.user_id && held.effective_date >= h.effective_date)
+            });
+            pay_rules.push(h);
+        }
+    }
 }
 
 /// An API answer: status and JSON body.
 pub type Reply = (u16, Value);
-
-/// A list endpoint's `userIds` filter and `limit`/`offset` paging.
-struct Page {
-    user_ids: Vec<u64>,
-    limit: u64,
-    offset: u64,
-}
-
-impl Page {
-    fn read(query: &[(String, String)], default_limit: u64) -> Result<Page, Reply> {
-        let mut page = Page {
-            user_ids: Vec::new(),
-            limit: default_limit,
-            offset: 0,
-        };
-        for (key, value) in query {
-            let number = |loc: &str| {
-                value.parse::<u64>().map_err(|_| {
-                    invalid(
-                        &["query", loc],
-                        "value is not a valid integer",
-                        "type_error.integer",
-                    )
-                })
-            };
-            match key.as_str() {
-                "userIds" => {
-                    for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                        page.user_ids.push(v.parse().map_err(|_| {
-                            invalid(
-                                &["query", "userIds"],
-                                "value is not a valid integer",
-                                "type_error.integer",
-                            )
-                        })?);
-                    }
-                }
-                "limit" => page.limit = number("limit")?,
-                "offset" => page.offset = number("offset")?,
-                _ => {}
-            }
-        }
-        if page.limit == 0 || page.limit > 500 {
-            return Err(invalid(
-                &["query", "limit"],
-                "ensure this value is between 1 and 500",
-                "value_error.number",
-            ));
-        }
-        Ok(page)
-    }
-
-    fn wants(&self, user_id: u64) -> bool {
-        self.user_ids.is_empty() || self.user_ids.contains(&user_id)
-    }
-
-    fn reply(&self, collection: &str, rows: Vec<Value>) -> Reply {
-        let total = rows.len() as u64;
-        let page: Vec<Value> = rows
-            .into_iter()
-            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(self.limit).unwrap_or(500))
-            .collect();
-        let next = self.offset + page.len() as u64;
-        (
-            200,
-            json!({"requestId": request_id(), "data": {collection: page}, "paging": {"offset": next, "total": total}}),
-        )
-    }
-}
 
 fn request_id() -> String {
     format!("sbx-{:016x}", fastrand::u64(..))
@@ -403,11 +192,19 @@ impl State {
                     first_name: u.first_name,
                     last_name: u.last_name,
                     email: u.email,
+                    phone_number: u
+                        .phone
+                        .unwrap_or_else(|| format!("+1{:010}", u.id % 10_000_000_000)),
+                    user_type: "user".into(),
                     is_archived: u.archived,
                 };
                 (u.id, user)
             })
             .collect();
+        let dice = seed
+            .faults
+            .seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
         let mut state = State {
             api_key: seed.api_key,
             read_only: seed.read_only,
@@ -421,22 +218,63 @@ impl State {
             next_assignment_id: 789_456,
             minute: Window::default(),
             day: Window::default(),
-            rng: seed
-                .faults
-                .seed
-                .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
+            rng: dice,
             missing_reads: seed.missing_reads,
             snapshot_counts: Snapshot::default(),
+            reads_served: 0,
+            pending: Vec::new(),
+            writes: 0,
         };
         state.hold(&seed.holdings);
         state
     }
 
+    /// What the account holds (writes still hidden from reads by lag included) and what
+    /// it has seen.
     pub fn snapshot(&self) -> Snapshot {
+        let mut time_off = self.time_off.clone();
+        let mut pay_rules = self.pay_rules.clone();
+        for (_, write) in &self.pending {
+            apply(&mut time_off, &mut pay_rules, write.clone());
+        }
         Snapshot {
-            time_off_assignments: self.time_off.values().cloned().collect(),
-            pay_rule_assignments: self.pay_rules.clone(),
+            time_off_assignments: time_off.into_values().collect(),
+            pay_rule_assignments: pay_rules,
             ..self.snapshot_counts.clone()
+        }
+    }
+
+    /// A list read was served: writes whose lag is over now show.
+    fn served_a_read(&mut self) {
+        self.reads_served += 1;
+        let now = self.reads_served;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(after, _)| *after <= now);
+        self.pending = later;
+        for (_, write) in due {
+            apply(&mut self.time_off, &mut self.pay_rules, write);
+        }
+    }
+
+    /// Makes a write: shown to reads at once, or after `read_lag` more reads. Then the
+    /// app's changes that were waiting for this many writes.
+    fn write(&mut self, write: Pending) {
+        match self.faults.read_lag {
+            0 => apply(&mut self.time_off, &mut self.pay_rules, write),
+            lag => self.pending.push((self.reads_served + lag, write)),
+        }
+        self.writes += 1;
+        let writes = self.writes;
+        let changes: Vec<SeedHoldings> = self
+            .faults
+            .app_changes
+            .iter()
+            .filter(|c| c.after_writes == writes)
+            .map(|c| c.holdings.clone())
+            .collect();
+        for holdings in changes {
+            self.hold(&holdings);
         }
     }
 
@@ -477,85 +315,6 @@ impl State {
                 .find(|p| p.id == policy_id)
                 .map(|p| (t.id.clone(), p.clone()))
         })
-    }
-
-    /// `GET /time-off/v1/policy-types/{id}/balances`: what each asked-for user holds in
-    /// the type, one row per user who holds a policy of it.
-    pub fn balances(&self, type_id: &str, query: &[(String, String)], path: &str) -> Reply {
-        if self.missing_reads {
-            return (404, json!({"detail": "Not Found"}));
-        }
-        if !self.policy_types.iter().any(|t| t.id == type_id) {
-            return not_found(format!("Policy type {type_id} not found"), path);
-        }
-        let page = match Page::read(query, 100) {
-            Ok(page) => page,
-            Err(reply) => return reply,
-        };
-        let rows: Vec<Value> = self
-            .time_off
-            .values()
-            .filter(|h| h.policy_type_id == type_id && page.wants(h.user_id))
-            .map(|h| {
-                json!({"userId": h.user_id, "units": h.unit, "balance": h.balance.unwrap_or(0.0),
-                       "policyId": h.policy_id})
-            })
-            .collect();
-        page.reply("balances", rows)
-    }
-
-    /// `GET /company-policies/v1/pay-rule-policies/{id}/assignments`: the asked-for users'
-    /// assignments of this policy in effect on `date` (today when absent).
-    pub fn pay_rule_assignments(
-        &self,
-        policy_id: &str,
-        query: &[(String, String)],
-        path: &str,
-    ) -> Reply {
-        if self.missing_reads {
-            return (404, json!({"detail": "Not Found"}));
-        }
-        let Some(policy_id) = policy_id
-            .parse::<u64>()
-            .ok()
-            .filter(|id| self.pay_rule_policies.iter().any(|p| p.id == *id))
-        else {
-            return not_found(format!("Pay rule policy {policy_id} not found"), path);
-        };
-        let page = match Page::read(query, 100) {
-            Ok(page) => page,
-            Err(reply) => return reply,
-        };
-        let date = match query.iter().find(|(k, _)| k == "date") {
-            None => jiff::Zoned::now().date().to_string(),
-            Some((_, v)) if v.parse::<jiff::civil::Date>().is_ok() => v.clone(),
-            Some(_) => {
-                return invalid(
-                    &["query", "date"],
-                    "invalid date format",
-                    "value_error.date",
-                );
-            }
-        };
-        // In effect on a date: each user's latest assignment dated on or before it.
-        let mut in_effect: BTreeMap<u64, &PayRuleHolding> = BTreeMap::new();
-        for h in self.pay_rules.iter().filter(|h| h.effective_date <= date) {
-            let later = in_effect
-                .get(&h.user_id)
-                .is_none_or(|held| held.effective_date <= h.effective_date);
-            if later {
-                in_effect.insert(h.user_id, h);
-            }
-        }
-        let rows: Vec<Value> = in_effect
-            .values()
-            .filter(|h| h.policy_id == policy_id && page.wants(h.user_id))
-            .map(|h| {
-                json!({"assignmentId": h.assignment_id, "userId": h.user_id,
-                       "payRulePolicyId": h.policy_id, "effectiveDate": h.effective_date})
-            })
-            .collect();
-        page.reply("assignments", rows)
     }
 
     /// Starts the next minute window at once.
@@ -626,89 +385,6 @@ impl State {
         ok(json!({"payRulesPolicies": self.pay_rule_policies}))
     }
 
-    /// `GET /users/v1/users` with its filters; `query` is the raw query's pairs.
-    pub fn users(&self, query: &[(String, String)]) -> Reply {
-        let mut emails: Vec<String> = Vec::new();
-        let mut ids: Vec<u64> = Vec::new();
-        let (mut status, mut limit, mut offset) = ("active".to_owned(), 10u64, 0u64);
-        for (key, value) in query {
-            let values = value.split(',').map(str::trim).filter(|v| !v.is_empty());
-            match key.as_str() {
-                "emailAddresses" => emails.extend(values.map(str::to_lowercase)),
-                "userIds" => {
-                    for v in values {
-                        match v.parse() {
-                            Ok(id) => ids.push(id),
-                            Err(_) => {
-                                return invalid(
-                                    &["query", "userIds"],
-                                    "value is not a valid integer",
-                                    "type_error.integer",
-                                );
-                            }
-                        }
-                    }
-                }
-                "userStatus" => status.clone_from(value),
-                "limit" => match value.parse() {
-                    Ok(n) if (1..=500).contains(&n) => limit = n,
-                    _ => {
-                        return invalid(
-                            &["query", "limit"],
-                            "ensure this value is between 1 and 500",
-                            "value_error.number",
-                        );
-                    }
-                },
-                "offset" => match value.parse() {
-                    Ok(n) => offset = n,
-                    Err(_) => {
-                        return invalid(
-                            &["query", "offset"],
-                            "value is not a valid integer",
-                            "type_error.integer",
-                        );
-                    }
-                },
-                _ => {}
-            }
-        }
-        if !["active", "archived", "all"].contains(&status.as_str()) {
-            return invalid(
-                &["query", "userStatus"],
-                "value is not a valid enumeration member",
-                "type_error.enum",
-            );
-        }
-        let matching: Vec<&User> = self
-            .users
-            .values()
-            .filter(|u| match status.as_str() {
-                "active" => !u.is_archived,
-                "archived" => u.is_archived,
-                _ => true,
-            })
-            .filter(|u| ids.is_empty() || ids.contains(&u.user_id))
-            .filter(|u| {
-                emails.is_empty()
-                    || u.email
-                        .as_ref()
-                        .is_some_and(|e| emails.contains(&e.to_lowercase()))
-            })
-            .collect();
-        let total = matching.len() as u64;
-        let page: Vec<&User> = matching
-            .into_iter()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-            .take(usize::try_from(limit).unwrap_or(500))
-            .collect();
-        let next = offset + page.len() as u64;
-        (
-            200,
-            json!({"requestId": request_id(), "data": {"users": page}, "paging": {"offset": next, "total": total}}),
-        )
-    }
-
     fn active_user(&self, body: &Value, path: &str) -> Result<u64, Reply> {
         let Some(user_id) = body.get("userId").and_then(Value::as_u64) else {
             return Err(invalid(
@@ -770,19 +446,21 @@ impl State {
                 );
             }
         };
-        let key = (user_id, policy_type_id.clone());
-        let times_set = self.time_off.get(&key).map_or(0, |h| h.times_set) + 1;
-        self.time_off.insert(
-            key,
-            TimeOffHolding {
-                user_id,
-                policy_type_id,
-                policy_id: policy_id.to_owned(),
-                balance,
-                unit,
-                times_set,
-            },
-        );
+        let held = self.time_off.get(&(user_id, policy_type_id.clone()));
+        let times_set = held.map_or(0, |h| h.times_set) + 1;
+        let (balance, unit) = match (self.faults.ignore_balances, held) {
+            (false, _) => (balance, unit),
+            (true, Some(h)) if h.policy_id == policy_id => (h.balance, h.unit.clone()),
+            (true, _) => (None, None),
+        };
+        self.write(Pending::TimeOff(TimeOffHolding {
+            user_id,
+            policy_type_id,
+            policy_id: policy_id.to_owned(),
+            balance,
+            unit,
+            times_set,
+        }));
         ok(json!({}))
     }
 
@@ -827,17 +505,15 @@ impl State {
             self.pay_rules[i].times_set += 1;
             return ok(json!({"assignmentId": self.pay_rules[i].assignment_id}));
         }
-        self.pay_rules
-            .retain(|h| !(h.user_id == user_id && h.effective_date.as_str() >= date));
         self.next_assignment_id += 1;
         let assignment_id = self.next_assignment_id;
-        self.pay_rules.push(PayRuleHolding {
+        self.write(Pending::PayRule(PayRuleHolding {
             assignment_id,
             user_id,
             policy_id,
             effective_date: date.to_owned(),
             times_set: 1,
-        });
+        }));
         ok(json!({"assignmentId": assignment_id}))
     }
 }

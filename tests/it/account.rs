@@ -240,7 +240,7 @@ fn with_the_journal_lost_a_sheet_the_account_matches_sends_nothing() {
 }
 
 #[test]
-fn a_write_answered_200_but_not_applied_is_failed_and_sent_again() {
+fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
     let mut seed = sample_seed(vec![]);
     seed.faults = Faults {
         silent_drop_rate: 1.0,
@@ -255,13 +255,14 @@ fn a_write_answered_200_but_not_applied_is_failed_and_sent_again() {
             "User ID,Employee Type,Start Date\n{A},full-time,2029-01-04\n{B},part-time,2029-01-04\n"
         ),
     );
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
+    let (code, stdout, stderr) =
+        run(command(&running, dir.path(), "run", &sheet).args(["--verify-patience", "200ms"]));
     assert_eq!(code, 1, "{stdout}{stderr}");
     let lines = assignments(dir.path(), "run");
     assert_eq!(lines.len(), 6);
     assert!(
-        lines.iter().all(|l| &l["status"] == "failed"
-            && l["error"].contains("Connecteam answered 200 but does not hold it")),
+        lines.iter().all(|l| &l["status"] == "unverified"
+            && l["error"].contains("Connecteam answered 200 but it is not seen held as sent")),
         "{lines:?}"
     );
     assert_eq!(puts(&running.sandbox.snapshot()), 6);
@@ -270,7 +271,11 @@ fn a_write_answered_200_but_not_applied_is_failed_and_sent_again() {
     let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let state = running.sandbox.snapshot();
-    assert_eq!(puts(&state), 12, "each sent again once");
+    assert_eq!(
+        puts(&state),
+        12,
+        "each read again, found not held, and sent again once"
+    );
     assert_eq!(
         state.time_off_assignments.len() + state.pay_rule_assignments.len(),
         6
@@ -308,26 +313,58 @@ fn verify_finds_a_change_made_elsewhere() {
 }
 
 #[test]
-fn missing_read_endpoints_leave_holdings_unknown_unless_required() {
+fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
     let mut seed = sample_seed(vec![]);
     seed.missing_reads = true;
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let samples = crate::util::root().join("samples/new-hires.csv");
     let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "plan", &samples));
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(code, 69, "{stdout}{stderr}");
     assert!(
-        stderr.contains("warning: cannot read what users hold for time-off type \"Vacation\": the endpoint is missing (HTTP 404)"),
+        stderr.contains("time-off type \"Vacation\": GET /time-off/v1/policy-types/pt-vacation-001/balances answered HTTP 404: the endpoint is missing"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("pay-rule assignments: the endpoint is missing"),
+        stderr.contains("pay-rule assignments: GET /company-policies/v1/pay-rule-policies/"),
         "{stderr}"
     );
-    assert!(stdout.contains("changes:      86 unknown"), "{stdout}");
-
+    assert!(
+        stderr.contains("--without-refresh pay_rule --without-refresh time_off"),
+        "{stderr}"
+    );
+    // The old flag is accepted: refreshing is required anyway.
     let (code, _, stderr) =
         run(command(&running, dir.path(), "plan", &samples).arg("--require-refresh"));
     assert_eq!(code, 69, "{stderr}");
-    assert!(stderr.contains("--require-refresh"), "{stderr}");
+
+    // Told to go on: every assignment is unknown, and none of them is ct-onboard's own.
+    let (code, stdout, stderr) = run(command(&running, dir.path(), "run", &samples).args([
+        "--without-refresh",
+        "time_off",
+        "--without-refresh",
+        "pay_rule",
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("--without-refresh time_off: what users hold of it is not read"),
+        "{stderr}"
+    );
+    assert_eq!(
+        puts(&running.sandbox.snapshot()),
+        0,
+        "nothing in doubt is sent"
+    );
+    let lines = assignments(dir.path(), "run");
+    assert!(
+        lines
+            .iter()
+            .all(|l| &l["status"] == "conflict" && &l["change"] == "unknown"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0]["error"].contains("could not be read: not read (--without-refresh time_off)"),
+        "{:?}",
+        lines[0]
+    );
 }

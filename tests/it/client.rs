@@ -210,7 +210,7 @@ async fn users_are_looked_up_in_batches_with_repeated_keys() {
         .users(&["a@x.io".into(), "b@x.io".into()], &[], 0, 500)
         .await
         .unwrap();
-    assert_eq!(r.data[0].user_id, 7);
+    assert_eq!(r.data.rows[0].user_id, 7);
     let requests = server.received_requests().await.unwrap();
     let query = requests[0].url.query().unwrap().to_owned();
     assert!(

@@ -36,6 +36,7 @@ fn sheet_and_users(dir: &std::path::Path) -> (PathBuf, Vec<SeedUser>, usize) {
             first_name: "Soak".into(),
             last_name: i.to_string(),
             archived: false,
+            phone: None,
         });
     }
     let path = dir.join("soak.csv");

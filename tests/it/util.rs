@@ -160,6 +160,7 @@ pub fn seed_user(id: u64, email: &str, archived: bool) -> ct_onboard::sandbox::S
         first_name: "Test".into(),
         last_name: format!("User {id}"),
         archived,
+        phone: None,
     }
 }
 

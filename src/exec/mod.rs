@@ -2,125 +2,29 @@
 //! concurrently, each user's assignments in order. Workers only send; one consumer
 //! records each result in the journal, the progress and the report lines.
 
+mod fresh;
+mod verify;
+
+use std::collections::BTreeSet;
+
 use futures::StreamExt;
 
 use crate::api::model::{PayRuleAssignment, TimeOffAssignment};
 use crate::api::{ApiError, Budget, Call, Client, ErrorClass, StopReason};
-use crate::holdings::{Change, Diff, Holdings, Reads};
-use crate::journal::{Entry, Finished, Journal, Key, State, fingerprint};
-use crate::plan::{Assignment, PlanRow};
+use crate::decide::{Action, Decision};
+use crate::journal::{Finished, Journal, Key, State, fingerprint};
+use crate::plan::{Assignment, Kind, PlanRow};
 use crate::progress::Progress;
 use crate::report::{AssignmentLine, AssignmentStatus, UserLine};
-use crate::resolve::Directory;
+
+pub use fresh::{Fresh, FreshOptions};
+pub use verify::verify;
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     pub concurrency: usize,
     pub max_errors: Option<usize>,
     pub limit: Option<usize>,
-}
-
-/// What to do with one planned assignment, and what it changes in the account.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub action: Action,
-    pub diff: Diff,
-}
-
-#[derive(Debug, Clone)]
-pub enum Action {
-    Send,
-    /// Nothing to send: the account already holds it, or the journal has it done with
-    /// the same parameters.
-    Skip(Settled),
-    /// Not sent: it would lose what the user holds (a guarded change), or the journal has
-    /// it done with other parameters. `--allow-overwrite` sends it.
-    Conflict(Settled),
-}
-
-/// Why an assignment is settled without a request, with the journal's record if any.
-#[derive(Debug, Clone, Default)]
-pub struct Settled {
-    pub entry: Option<Entry>,
-    pub reason: String,
-}
-
-impl Decision {
-    pub fn sends(&self) -> bool {
-        matches!(self.action, Action::Send)
-    }
-
-    /// A decision with nothing known of the account or the journal: send.
-    pub fn send() -> Decision {
-        Decision {
-            action: Action::Send,
-            diff: Diff::default(),
-        }
-    }
-}
-
-/// Decides every assignment of a row from what the account holds (its diff) and the
-/// journal. The account is the truth where it could be read; where it could not, the
-/// journal decides as before.
-pub fn decide(
-    journal: Option<&Journal>,
-    base_url: &str,
-    row: &PlanRow,
-    diffs: &[Diff],
-    allow_overwrite: bool,
-) -> Result<Vec<Decision>, String> {
-    row.assignments
-        .iter()
-        .zip(diffs)
-        .map(|(a, diff)| {
-            let entry = match (journal, row.user_id) {
-                (Some(journal), Some(user)) => journal.lookup(&Key::of(base_url, user, a))?,
-                _ => None,
-            };
-            Ok(Decision {
-                action: action(a, diff, entry, allow_overwrite),
-                diff: diff.clone(),
-            })
-        })
-        .collect()
-}
-
-fn action(a: &Assignment, diff: &Diff, entry: Option<Entry>, allow_overwrite: bool) -> Action {
-    let done = entry.as_ref().filter(|e| e.state == State::Done);
-    let done_same = done.is_some_and(|e| e.fingerprint == fingerprint(a));
-    let settled = |reason: String| Settled {
-        entry: entry.clone(),
-        reason,
-    };
-    match diff.change {
-        Change::Unknown => match done {
-            Some(_) if done_same => Action::Skip(settled(String::new())),
-            Some(e) if !allow_overwrite => Action::Conflict(settled(format!(
-                "already assigned with {} (run {}); this sheet says {}: re-sending would overwrite it, so it was left alone \
-                 (--allow-overwrite sends it)",
-                e.fingerprint,
-                e.run_id,
-                fingerprint(a)
-            ))),
-            _ => Action::Send,
-        },
-        Change::Unchanged => Action::Skip(settled(String::new())),
-        // Set by an earlier run; the balance has moved since (use, accrual): not ours to undo.
-        Change::SetBalance if done_same => Action::Skip(settled(String::new())),
-        _ => match &diff.loses {
-            Some(loses) if !allow_overwrite => {
-                let verb = match diff.change {
-                    Change::Move => "moving the user would lose",
-                    Change::SetBalance => "setting the balance would replace",
-                    _ => "this effective date would remove",
-                };
-                Action::Conflict(settled(format!(
-                    "{verb} {loses}: not sent (--allow-overwrite sends it)"
-                )))
-            }
-            _ => Action::Send,
-        },
-    }
 }
 
 /// The line of an assignment before anything is sent: `planned`, or what the account or
@@ -130,6 +34,7 @@ pub fn decided_line(a: &Assignment, decision: &Decision) -> AssignmentLine {
     let (status, settled) = match &decision.action {
         Action::Send => return line,
         Action::Skip(settled) => (AssignmentStatus::Skipped, settled),
+        Action::Confirm(settled) => (AssignmentStatus::Done, settled),
         Action::Conflict(settled) => (AssignmentStatus::Conflict, settled),
     };
     let entry = settled.entry.as_ref();
@@ -139,7 +44,11 @@ pub fn decided_line(a: &Assignment, decision: &Decision) -> AssignmentLine {
         request_id: entry.map(|e| e.request_id.clone()).unwrap_or_default(),
         assignment_id: entry.map(|e| e.assignment_id.clone()).unwrap_or_default(),
         finished_at: entry.map(|e| e.updated_at.clone()).unwrap_or_default(),
-        error: settled.reason.clone(),
+        // Only a conflict has something to fix; the others are settled.
+        error: match status {
+            AssignmentStatus::Conflict => settled.reason.clone(),
+            _ => String::new(),
+        },
         ..line
     }
 }
@@ -161,6 +70,11 @@ pub struct Run<'a> {
     pub run_id: &'a str,
     pub options: &'a ExecOptions,
     pub progress: &'a Progress,
+    /// The kinds whose writes are read back: answered 200, they are journaled
+    /// `unverified` until seen (`done` at once for the others).
+    pub verified: &'a BTreeSet<Kind>,
+    /// What users hold, read again before writing when it is older than allowed.
+    pub fresh: Option<&'a Fresh<'a>>,
 }
 
 /// One assignment's result, from a worker to the consumer.
@@ -168,8 +82,16 @@ struct Event {
     slot: usize,
     position: usize,
     line: AssignmentLine,
-    /// The journal key to record the result under, when a request was begun.
-    sent: Option<Key>,
+    /// What the journal records of it, if anything.
+    record: Option<Record>,
+}
+
+/// What the consumer writes in the journal for one event.
+enum Record {
+    /// A request was begun under this key: how it ended.
+    Sent(Key),
+    /// ct-onboard's own earlier write, now seen held: done.
+    Confirmed(Key),
 }
 
 /// Runs every row's assignments. Returns one line per row, in the rows' order.
@@ -203,8 +125,22 @@ pub async fn execute(
     let mut events =
         futures::stream::iter(workers).flatten_unordered(run.options.concurrency.max(1));
     while let Some(event) = events.next().await {
-        if let Some(key) = &event.sent {
-            record(run, rows[event.slot], key, &event.line);
+        match &event.record {
+            Some(Record::Sent(key)) => {
+                let state = match event.line.status {
+                    AssignmentStatus::Done if run.verified.contains(&kind_of(&event.line)) => {
+                        State::Unverified
+                    }
+                    AssignmentStatus::Done => State::Done,
+                    AssignmentStatus::Deferred => State::Deferred,
+                    _ => State::Failed,
+                };
+                record(run, rows[event.slot], key, &event.line, state);
+            }
+            Some(Record::Confirmed(key)) => {
+                record(run, rows[event.slot], key, &event.line, State::Done);
+            }
+            None => {}
         }
         log_unsettled(rows[event.slot], &event.line);
         if event.line.status == AssignmentStatus::Failed {
@@ -254,12 +190,15 @@ fn log_unsettled(row: &PlanRow, line: &AssignmentLine) {
     );
 }
 
-fn record(run: &Run<'_>, row: &PlanRow, key: &Key, line: &AssignmentLine) {
-    let state = match line.status {
-        AssignmentStatus::Done => State::Done,
-        AssignmentStatus::Deferred => State::Deferred,
-        _ => State::Failed,
-    };
+/// A line's kind, as the journal and the verified kinds know it.
+fn kind_of(line: &AssignmentLine) -> Kind {
+    match line.kind {
+        "pay_rule" => Kind::PayRule,
+        _ => Kind::TimeOff,
+    }
+}
+
+fn record(run: &Run<'_>, row: &PlanRow, key: &Key, line: &AssignmentLine, state: State) {
     let finished = Finished {
         state,
         attempts: line.attempts,
@@ -283,24 +222,46 @@ fn record(run: &Run<'_>, row: &PlanRow, key: &Key, line: &AssignmentLine) {
 type Hold = Option<(AssignmentStatus, String)>;
 
 /// One user's assignments, in order, as a stream of results. Whether the user starts at
-/// all is decided when the first one is due, so that the day's budget is claimed then.
+/// all is decided when the first one is due, so that the day's budget is claimed then,
+/// and what the user holds is read again first if it is older than allowed.
 fn worker<'r>(
     run: &'r Run<'r>,
     slot: usize,
     row: &'r PlanRow,
-    decisions: &'r [Decision],
+    planned: &'r [Decision],
     position: Option<usize>,
 ) -> impl futures::Stream<Item = Event> + 'r {
-    let start: (usize, Option<Hold>) = (0, None);
-    futures::stream::unfold(start, move |(next, hold)| async move {
+    let start: (usize, Option<(Hold, Vec<Decision>)>) = (0, None);
+    futures::stream::unfold(start, move |(next, started)| async move {
         let assignment = row.assignments.get(next)?;
-        let hold = hold.unwrap_or_else(|| user_hold(run, decisions, position));
+        let (hold, decisions) = match started {
+            Some(started) => started,
+            None => begin(run, slot, row, planned, position).await,
+        };
         let decision = &decisions[next];
-        let (line, sent) = match (&decision.action, &hold) {
+        let (line, record) = match (&decision.action, &hold) {
             (Action::Send, Some((status, reason))) => {
                 (AssignmentLine::unsent(assignment, *status, reason), None)
             }
-            (Action::Send, None) => send_recorded(run, row, assignment).await,
+            (Action::Send, None) => {
+                let (line, key) = send_recorded(run, row, assignment).await;
+                (line, key.map(Record::Sent))
+            }
+            (Action::Confirm(_), _)
+            | (
+                Action::Skip(crate::decide::Settled {
+                    record_done: true, ..
+                }),
+                _,
+            ) => {
+                let key = row
+                    .user_id
+                    .map(|user| Key::of(run.client.base_url(), user, assignment));
+                (
+                    decided_line(assignment, decision),
+                    key.map(Record::Confirmed),
+                )
+            }
             _ => (decided_line(assignment, decision), None),
         };
         let line = line.with_diff(&decision.diff);
@@ -308,31 +269,65 @@ fn worker<'r>(
             slot,
             position: next,
             line,
-            sent,
+            record,
         };
-        Some((event, (next + 1, Some(hold))))
+        Some((event, (next + 1, Some((hold, decisions)))))
     })
 }
 
-/// Whether a user starts: not past `--limit`, the run not stopped, and the day's budget
-/// covering every call the user needs (claimed here, all at once).
-fn user_hold(run: &Run<'_>, decisions: &[Decision], position: Option<usize>) -> Hold {
-    let position = position?;
+/// Starts a user: past `--limit` or a stop it is held; otherwise what it holds is read
+/// again if older than allowed (and the decisions made again from it), and the day's
+/// budget is claimed for every call it then needs.
+async fn begin(
+    run: &Run<'_>,
+    slot: usize,
+    row: &PlanRow,
+    planned: &[Decision],
+    position: Option<usize>,
+) -> (Hold, Vec<Decision>) {
+    if let Some(fresh) = run.fresh {
+        fresh.started(slot);
+    }
+    let Some(position) = position else {
+        return (None, planned.to_vec()); // nothing to send
+    };
+    if let Some(hold) = held_back(run, position) {
+        return (Some(hold), planned.to_vec());
+    }
+    let decisions = match run.fresh {
+        Some(fresh) => match fresh.decisions(run, slot, row).await {
+            Ok(Some(decisions)) => decisions,
+            Ok(None) => planned.to_vec(),
+            Err(reason) => return (Some((AssignmentStatus::Failed, reason)), planned.to_vec()),
+        },
+        None => planned.to_vec(),
+    };
+    (claim(run, &decisions), decisions)
+}
+
+/// Whether a user with something to send is held back: past `--limit`, or the run
+/// stopped.
+fn held_back(run: &Run<'_>, position: usize) -> Hold {
     if run.options.limit.is_some_and(|limit| position >= limit) {
         return Some((
             AssignmentStatus::NotAttempted,
             "left for a later run by --limit".to_owned(),
         ));
     }
-    let stop = run.client.stop();
-    if let Some(reason) = stop.get() {
-        return Some(stop_status(reason, run.client));
-    }
+    run.client
+        .stop()
+        .get()
+        .map(|reason| stop_status(reason, run.client))
+}
+
+/// Claims the day's budget for every call a user needs, all at once: a user is never
+/// left half done by the quota.
+fn claim(run: &Run<'_>, decisions: &[Decision]) -> Hold {
     let to_send = decisions.iter().filter(|d| d.sends()).count() as u64;
-    if run.client.claim_day(to_send) {
+    if to_send == 0 || run.client.claim_day(to_send) {
         None
     } else {
-        stop.set(StopReason::QuotaExhausted);
+        run.client.stop().set(StopReason::QuotaExhausted);
         Some(stop_status(StopReason::QuotaExhausted, run.client))
     }
 }
@@ -492,71 +487,4 @@ fn unresolved() -> Sent {
         )),
         attempts: 0,
     }
-}
-
-/// How long to wait before looking again at a write the account does not show yet, in
-/// case of read-after-write lag.
-const VERIFY_LAG: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Reads back every assignment answered `done`. One the account does not hold (looked at
-/// twice, [`VERIFY_LAG`] apart) is `failed`, and journaled so, so that the next run sends
-/// it again. A verification that cannot be made (a refused read, a spent quota) leaves
-/// the lines as they are, with a warning.
-pub async fn verify(
-    run: &Run<'_>,
-    directory: &Directory,
-    rows: &[&PlanRow],
-    lines: Vec<UserLine>,
-) -> Vec<UserLine> {
-    let mut missing: Vec<(usize, usize)> = lines
-        .iter()
-        .enumerate()
-        .flat_map(|(r, line)| {
-            line.assignments
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.status == AssignmentStatus::Done)
-                .map(move |(a, _)| (r, a))
-        })
-        .collect();
-    for look in 0..2 {
-        if missing.is_empty() {
-            return lines;
-        }
-        if look > 0 {
-            tokio::time::sleep(VERIFY_LAG).await;
-        }
-        let sent = missing
-            .iter()
-            .filter_map(|&(r, a)| Some((rows[r].user_id?, &rows[r].assignments[a])));
-        let reads = Reads::verify(sent, directory);
-        let holdings = match Holdings::fetch(run.client, directory, &reads).await {
-            Ok(holdings) => holdings,
-            Err(e) => {
-                tracing::warn!("cannot verify what was written: {e}");
-                return lines;
-            }
-        };
-        missing.retain(|&(r, a)| {
-            let row = rows[r];
-            row.user_id
-                .is_some_and(|user| holdings.holds(user, &row.assignments[a]) == Some(false))
-        });
-    }
-    let mut lines = lines;
-    for (r, a) in missing {
-        let row = rows[r];
-        let line = &mut lines[r].assignments[a];
-        line.status = AssignmentStatus::Failed;
-        line.error = "Connecteam answered 200 but does not hold it (checked twice): it will be sent again next run".into();
-        if let Some(user) = row.user_id {
-            let key = Key::of(run.client.base_url(), user, &row.assignments[a]);
-            record(run, row, &key, line);
-        }
-    }
-    lines
-        .into_iter()
-        .zip(rows)
-        .map(|(line, row)| UserLine::new(row, line.assignments))
-        .collect()
 }

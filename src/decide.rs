@@ -1,0 +1,183 @@
+//! What to do with each planned assignment, from what the account holds (its diff) and
+//! what the journal says ct-onboard itself did. A pure function: no I/O.
+//!
+//! The account is the truth where it could be read. Where it could not (`unknown`), the
+//! journal speaks only for what ct-onboard itself made, per time-off *type* (a user holds
+//! one policy per type, so any policy of the type may be what a write would replace) and
+//! per user for pay rules; everything else in doubt is held back as a conflict.
+
+use crate::holdings::{Change, Diff, Names};
+use crate::journal::{Entry, State, fingerprint};
+use crate::plan::{Assignment, Kind};
+
+/// What to do with one planned assignment, and what it changes in the account.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub action: Action,
+    pub diff: Diff,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Send,
+    /// Nothing to send: the account already holds it, or (when the account could not be
+    /// read) the journal has it done by ct-onboard with the same parameters.
+    Skip(Settled),
+    /// Nothing to send: ct-onboard's own earlier write (journaled as sent, not yet seen)
+    /// is held exactly as sent. It is done.
+    Confirm(Settled),
+    /// Not sent: it would lose what the user holds (a guarded change), or what the user
+    /// holds could not be read. `--allow-overwrite` sends it.
+    Conflict(Settled),
+}
+
+/// Why an assignment is settled without a request, with the journal's record if any.
+#[derive(Debug, Clone, Default)]
+pub struct Settled {
+    pub entry: Option<Entry>,
+    pub reason: String,
+    /// The journal should record it `done`: it is ct-onboard's own write, now seen.
+    pub record_done: bool,
+}
+
+impl Decision {
+    pub fn sends(&self) -> bool {
+        matches!(self.action, Action::Send)
+    }
+}
+
+/// Decides every assignment of a row from what the account holds and `own`, this user's
+/// journal entries on this account.
+pub fn decide_row(
+    row: &crate::plan::PlanRow,
+    holdings: &crate::holdings::Holdings,
+    own: &[Entry],
+    names: &Names,
+    allow_overwrite: bool,
+) -> Vec<Decision> {
+    row.assignments
+        .iter()
+        .map(|a| {
+            let diff = holdings.diff(row.user_id, a);
+            decide(a, &diff, own, names, allow_overwrite)
+        })
+        .collect()
+}
+
+/// Decides one assignment. `own` is every journal entry of this user on this account
+/// (any kind, any policy); `names` gives each time-off policy's type.
+pub fn decide(
+    a: &Assignment,
+    diff: &Diff,
+    own: &[Entry],
+    names: &Names,
+    allow_overwrite: bool,
+) -> Decision {
+    let (policy_id, _) = a.policy_id_and_name();
+    let entry = own
+        .iter()
+        .find(|e| e.key.kind == a.kind() && e.key.policy_id == policy_id);
+    let same = entry.filter(|e| e.fingerprint == fingerprint(a));
+    let settled = |reason: String, record_done: bool| Settled {
+        entry: entry.cloned(),
+        reason,
+        record_done,
+    };
+    // ct-onboard's own write, sent and answered (or cut off) but never seen held.
+    let own_unseen = same.is_some_and(|e| matches!(e.state, State::Unverified | State::InFlight));
+    let own_done = same.is_some_and(|e| e.state == State::Done);
+    let action = match diff.change {
+        Change::Unknown => unknown(a, diff, own, names, allow_overwrite),
+        Change::Unchanged if own_unseen => Action::Confirm(settled(
+            "held as sent: ct-onboard's own write, seen now".into(),
+            true,
+        )),
+        Change::Unchanged => Action::Skip(settled(String::new(), false)),
+        // Set by ct-onboard; the balance has moved since (use, accrual): not ours to undo.
+        Change::SetBalance if own_done || own_unseen => Action::Skip(settled(
+            "held; ct-onboard set this balance, and use or accrual has moved it since".into(),
+            own_unseen,
+        )),
+        _ => match &diff.loses {
+            Some(loses) if !allow_overwrite => {
+                let verb = match diff.change {
+                    Change::Move => "moving the user would lose",
+                    Change::SetBalance => "setting the balance would replace",
+                    _ => "this effective date would remove",
+                };
+                Action::Conflict(settled(
+                    format!("{verb} {loses}: not sent (--allow-overwrite sends it)"),
+                    false,
+                ))
+            }
+            _ => Action::Send,
+        },
+    };
+    Decision {
+        action,
+        diff: diff.clone(),
+    }
+}
+
+/// What the account holds is not known. Skipped when the journal shows ct-onboard itself
+/// made exactly this assignment and nothing of its own since in the same type; otherwise
+/// held back (a conflict naming why), unless overwriting is allowed.
+fn unknown(
+    a: &Assignment,
+    diff: &Diff,
+    own: &[Entry],
+    names: &Names,
+    allow_overwrite: bool,
+) -> Action {
+    let why = diff
+        .unknown
+        .clone()
+        .unwrap_or_else(|| "what the user holds could not be read".into());
+    let (policy_id, _) = a.policy_id_and_name();
+    let done = own.iter().filter(|e| e.state == State::Done);
+    // What ct-onboard last made that this write would replace: its latest done entry in
+    // the policy's time-off type, or among the user's pay rules.
+    let ty = names.type_of(&policy_id);
+    let last_own: Option<&Entry> = done
+        .filter(|e| e.key.kind == a.kind())
+        .filter(|e| match a.of_kind() {
+            Kind::TimeOff => ty.is_some() && names.type_of(&e.key.policy_id) == ty,
+            Kind::PayRule => true,
+        })
+        .max_by(|x, y| x.updated_at.cmp(&y.updated_at));
+    let settled = |reason: String| Settled {
+        entry: last_own.cloned(),
+        reason,
+        record_done: false,
+    };
+    match last_own {
+        Some(e) if e.key.policy_id == policy_id && e.fingerprint == fingerprint(a) => {
+            Action::Skip(settled(format!(
+                "{why}; the journal shows ct-onboard made exactly this assignment (run {})",
+                e.run_id
+            )))
+        }
+        _ if allow_overwrite => Action::Send,
+        Some(e) => {
+            let name = match a.of_kind() {
+                Kind::TimeOff => names.time_off(&e.key.policy_id).to_owned(),
+                Kind::PayRule => e
+                    .key
+                    .policy_id
+                    .parse()
+                    .map_or_else(|_| e.key.policy_id.clone(), |id| names.pay_rule(id)),
+            };
+            Action::Conflict(settled(format!(
+                "{why}; the journal shows ct-onboard last assigned {name} ({}) in run {}, which this would replace: \
+                 not sent (--allow-overwrite sends it)",
+                e.fingerprint, e.run_id
+            )))
+        }
+        None => Action::Conflict(settled(format!(
+            "{why}: not sent (--allow-overwrite sends it)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

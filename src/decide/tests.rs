@@ -1,0 +1,231 @@
+use std::sync::Arc;
+
+use jiff::civil::date;
+
+use super::*;
+use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo};
+use crate::journal::Key;
+use crate::manifest::{Balance, PolicyRef, Unit};
+use crate::resolve::Directory;
+
+fn names() -> Names {
+    let policy = |id: &str, name: &str| TimeOffPolicyInfo {
+        id: id.into(),
+        name: name.into(),
+        unit: Some("days".into()),
+        accrual_type: None,
+    };
+    Names::of(&Directory {
+        policy_types: vec![
+            PolicyType {
+                id: "pt-vac".into(),
+                name: "Vacation".into(),
+                policies: vec![
+                    policy("ft", "Vacation - Full-time"),
+                    policy("pt", "Vacation - Part-time"),
+                ],
+            },
+            PolicyType {
+                id: "pt-sick".into(),
+                name: "Sick".into(),
+                policies: vec![policy("sick", "Sick Leave")],
+            },
+        ],
+        pay_rule_policies: vec![
+            PayRulePolicyInfo {
+                id: 1,
+                name: "Standard Hourly".into(),
+            },
+            PayRulePolicyInfo {
+                id: 2,
+                name: "Overtime Eligible".into(),
+            },
+        ],
+    })
+}
+
+fn vacation(policy: &str, days: u32) -> Assignment {
+    Assignment::TimeOff {
+        policy: PolicyRef {
+            id: Some(Arc::from(policy)),
+            name: None,
+        },
+        balance: Some(Balance {
+            amount: days.into(),
+            unit: Unit::Days,
+        }),
+    }
+}
+
+fn pay(policy: u64, day: u8) -> Assignment {
+    Assignment::PayRule {
+        policy: PolicyRef {
+            id: Some(policy),
+            name: None,
+        },
+        effective_date: date(2029, 1, i8::try_from(day).unwrap()),
+    }
+}
+
+/// A journal entry of ct-onboard's for user 7: `a`, in `state`, at `when`.
+fn entry(a: &Assignment, state: State, when: &str) -> Entry {
+    Entry {
+        key: Key::of("https://api.example", 7, a),
+        fingerprint: fingerprint(a),
+        state,
+        run_id: format!("run-{when}"),
+        attempts: 1,
+        http_status: Some(200),
+        error: String::new(),
+        request_id: String::new(),
+        assignment_id: String::new(),
+        updated_at: format!("2026-11-{when}T00:00:00Z"),
+    }
+}
+
+fn unknown() -> Diff {
+    Diff {
+        holds: "unknown: x".into(),
+        unknown: Some("what 7 holds in Vacation could not be read: balance null".into()),
+        ..Diff::default()
+    }
+}
+
+fn action(a: &Assignment, diff: &Diff, own: &[Entry], allow: bool) -> Action {
+    decide(a, diff, own, &names(), allow).action
+}
+
+#[test]
+fn unknown_is_held_back_naming_why_unless_overwriting_is_allowed() {
+    let a = vacation("ft", 15);
+    let Action::Conflict(settled) = action(&a, &unknown(), &[], false) else {
+        panic!("unknown with no journal is a conflict");
+    };
+    assert_eq!(
+        settled.reason,
+        "what 7 holds in Vacation could not be read: balance null: not sent (--allow-overwrite sends it)"
+    );
+    assert!(matches!(action(&a, &unknown(), &[], true), Action::Send));
+}
+
+#[test]
+fn the_journal_speaks_per_time_off_type_not_per_policy() {
+    let ours = vacation("ft", 15);
+    let done = entry(&ours, State::Done, "20");
+    assert!(
+        matches!(
+            action(&ours, &unknown(), std::slice::from_ref(&done), false),
+            Action::Skip(_)
+        ),
+        "ct-onboard made exactly this"
+    );
+    // The same user came in another sheet as part-time: ct-onboard assigned the other
+    // policy of the type since, so this write would replace ct-onboard's own.
+    let other = entry(&vacation("pt", 40), State::Done, "21");
+    let Action::Conflict(settled) = action(&ours, &unknown(), &[done.clone(), other], false) else {
+        panic!("a move off ct-onboard's own later assignment is guarded");
+    };
+    assert!(
+        settled
+            .reason
+            .contains("last assigned Vacation - Part-time"),
+        "{}",
+        settled.reason
+    );
+    // An assignment of another type says nothing of this one.
+    let sick = entry(&vacation("sick", 3), State::Done, "22");
+    assert!(matches!(
+        action(&ours, &unknown(), &[done, sick], false),
+        Action::Skip(_)
+    ));
+    // Other parameters than this sheet's: not exactly this.
+    let fifteen = entry(&vacation("ft", 10), State::Done, "20");
+    assert!(matches!(
+        action(&ours, &unknown(), &[fifteen], false),
+        Action::Conflict(_)
+    ));
+    // Sent but never seen held is not made.
+    let unseen = entry(&ours, State::Unverified, "20");
+    assert!(matches!(
+        action(&ours, &unknown(), &[unseen], false),
+        Action::Conflict(_)
+    ));
+}
+
+#[test]
+fn the_journal_speaks_per_user_for_pay_rules() {
+    let ours = pay(2, 4);
+    let done = entry(&ours, State::Done, "20");
+    assert!(matches!(
+        action(&ours, &unknown(), std::slice::from_ref(&done), false),
+        Action::Skip(_)
+    ));
+    let later = entry(&pay(1, 1), State::Done, "21");
+    assert!(
+        matches!(
+            action(&ours, &unknown(), &[done, later], false),
+            Action::Conflict(_)
+        ),
+        "ct-onboard's own earlier-dated rule since would have removed ours"
+    );
+}
+
+#[test]
+fn an_unverified_write_found_held_is_ct_onboards_own() {
+    let ours = vacation("ft", 15);
+    let unseen = entry(&ours, State::Unverified, "20");
+    let held = Diff {
+        change: Change::Unchanged,
+        ..Diff::default()
+    };
+    assert!(matches!(
+        action(&ours, &held, std::slice::from_ref(&unseen), false),
+        Action::Confirm(Settled {
+            record_done: true,
+            ..
+        })
+    ));
+    // Use or accrual moved the balance since: still ct-onboard's own, never a conflict.
+    let moved = Diff {
+        change: Change::SetBalance,
+        loses: Some("14 days of Vacation - Full-time (set to 15 days)".into()),
+        ..Diff::default()
+    };
+    assert!(matches!(
+        action(&ours, &moved, &[unseen], false),
+        Action::Skip(Settled {
+            record_done: true,
+            ..
+        })
+    ));
+    // Not held: decided like any other change.
+    let new = Diff {
+        change: Change::New,
+        ..Diff::default()
+    };
+    assert!(matches!(action(&ours, &new, &[], false), Action::Send));
+}
+
+#[test]
+fn guarded_changes_name_what_would_be_lost() {
+    let moved = Diff {
+        change: Change::Move,
+        loses: Some("12.5 hours of Vacation - Part-time".into()),
+        ..Diff::default()
+    };
+    let Action::Conflict(settled) = action(&vacation("ft", 15), &moved, &[], false) else {
+        panic!("a move off hours is guarded");
+    };
+    assert_eq!(
+        settled.reason,
+        "moving the user would lose 12.5 hours of Vacation - Part-time: not sent (--allow-overwrite sends it)"
+    );
+    let free = Diff {
+        change: Change::Move,
+        ..Diff::default()
+    };
+    assert!(matches!(
+        action(&vacation("ft", 15), &free, &[], false),
+        Action::Send
+    ));
+}
