@@ -86,6 +86,10 @@ pub fn decide(
     // ct-onboard's own write, sent and answered (or cut off) but never seen held.
     let own_unseen = same.is_some_and(|e| matches!(e.state, State::Unverified | State::InFlight));
     let own_done = same.is_some_and(|e| e.state == State::Done);
+    // An unverified balance whose holding has changed since verify last saw it: it was
+    // applied, and use or accrual has moved it. One that holds what verify saw then was
+    // never applied: that is an ordinary balance change.
+    let moved_since = same.is_some_and(|e| e.state == State::Unverified && e.seen != diff.holds);
     let action = match diff.change {
         Change::Unknown => unknown(a, diff, own, names, allow_overwrite),
         Change::Unchanged if own_unseen => Action::Confirm(settled(
@@ -94,9 +98,9 @@ pub fn decide(
         )),
         Change::Unchanged => Action::Skip(settled(String::new(), false)),
         // Set by ct-onboard; the balance has moved since (use, accrual): not ours to undo.
-        Change::SetBalance if own_done || own_unseen => Action::Skip(settled(
+        Change::SetBalance if own_done || moved_since => Action::Skip(settled(
             "held; ct-onboard set this balance, and use or accrual has moved it since".into(),
-            own_unseen,
+            moved_since,
         )),
         _ => match &diff.loses {
             Some(loses) if !allow_overwrite => {

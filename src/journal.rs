@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::plan::Assignment;
 
 /// The schema this build writes. Older files are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE runs (
@@ -50,6 +50,10 @@ CREATE TABLE assignments (
 );
 CREATE INDEX assignments_by_user ON assignments (user_id);
 ";
+
+/// Version 2: what the account was last seen to hold for an `unverified` write, so that
+/// the next run can tell "never applied" (it holds the same) from "moved by use since".
+const SCHEMA_V2: &str = "ALTER TABLE assignments ADD COLUMN seen TEXT NOT NULL DEFAULT '';";
 
 /// What identifies one assignment across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -147,6 +151,8 @@ pub struct Finished<'a> {
     pub error: &'a str,
     pub request_id: &'a str,
     pub assignment_id: &'a str,
+    /// For an `unverified` write: what the account held when last looked at.
+    pub seen: &'a str,
 }
 
 /// One assignment's journal row.
@@ -162,6 +168,8 @@ pub struct Entry {
     pub request_id: String,
     pub assignment_id: String,
     pub updated_at: String,
+    /// For an `unverified` write: what the account held when last looked at.
+    pub seen: String,
 }
 
 /// One run's row, for `history`.
@@ -234,6 +242,12 @@ impl Journal {
             ))
             .map_err(|e| sql_error(path, &e))?;
         }
+        if version < 2 {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
+            ))
+            .map_err(|e| sql_error(path, &e))?;
+        }
         Ok(Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -249,7 +263,7 @@ impl Journal {
     pub fn lookup(&self, key: &Key) -> Result<Option<Entry>, String> {
         self.conn()
             .query_row(
-                "SELECT fingerprint, state, run_id, attempts, http_status, error, request_id, assignment_id, updated_at
+                "SELECT fingerprint, state, run_id, attempts, http_status, error, request_id, assignment_id, updated_at, seen
                  FROM assignments WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
                 params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id],
                 |r| {
@@ -264,6 +278,7 @@ impl Journal {
                         request_id: r.get(6)?,
                         assignment_id: r.get(7)?,
                         updated_at: r.get(8)?,
+                        seen: r.get(9)?,
                     })
                 },
             )
@@ -295,13 +310,14 @@ impl Journal {
             error,
             request_id,
             assignment_id,
+            seen,
         } = *finished;
         self.conn()
             .execute(
                 "UPDATE assignments SET state = ?5, attempts = ?6, http_status = ?7, error = ?8, request_id = ?9,
-                   assignment_id = ?10, updated_at = ?11
+                   assignment_id = ?10, updated_at = ?11, seen = ?12
                  WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
-                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, state.as_str(), attempts, http_status, error, request_id, assignment_id, now()],
+                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, state.as_str(), attempts, http_status, error, request_id, assignment_id, now(), seen],
             )
             .map(drop)
             .map_err(|e| sql_error(&self.path, &e))
@@ -378,7 +394,7 @@ impl Journal {
         let mut statement = conn
             .prepare(
                 "SELECT base_url, kind, policy_id, fingerprint, state, run_id, attempts, http_status, error, request_id,
-                        assignment_id, updated_at
+                        assignment_id, updated_at, seen
                  FROM assignments WHERE user_id = ?1 ORDER BY base_url, kind, policy_id",
             )
             .map_err(|e| sql_error(&self.path, &e))?;
@@ -400,6 +416,7 @@ impl Journal {
                     request_id: r.get(9)?,
                     assignment_id: r.get(10)?,
                     updated_at: r.get(11)?,
+                    seen: r.get(12)?,
                 })
             })
             .map_err(|e| sql_error(&self.path, &e))?;

@@ -921,6 +921,12 @@ impl Summary {
             retries: 0,
             quota_left: None,
             quota_resets_at: None,
+            without_refresh: inputs
+                .settings
+                .without_refresh()
+                .into_iter()
+                .map(crate::plan::Kind::as_str)
+                .collect(),
             exit_code: 0,
         }
     }

@@ -89,6 +89,15 @@ fn render(
         estimate.requests() as f64 * 100.0 / f64::from(settings.daily_quota()),
     );
     let mut out = match checked_at {
+        Some(url) if !settings.without_refresh().is_empty() => format!(
+            "Plan (policies and users checked against {url}; not read before writing: {} (--without-refresh), decided by the journal)\n",
+            settings
+                .without_refresh()
+                .into_iter()
+                .map(crate::plan::Kind::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Some(url) => format!("Plan (policies and users checked against {url})\n"),
         None => "Plan (offline: no API key, so policies, users and emails are not checked against Connecteam)\n"
             .to_owned(),
@@ -151,6 +160,12 @@ fn render_changes(estimate: &Estimate) -> String {
         out += &format!(
             "  guarded:      {} would lose what users hold: not sent (see assignments.csv; --allow-overwrite sends them)\n",
             estimate.guarded
+        );
+    }
+    if estimate.guarded_unknown > 0 {
+        out += &format!(
+            "  in doubt:     {} where what the user holds could not be read: not sent (see assignments.csv; --allow-overwrite sends them)\n",
+            estimate.guarded_unknown
         );
     }
     out

@@ -80,6 +80,7 @@ fn entry(a: &Assignment, state: State, when: &str) -> Entry {
         request_id: String::new(),
         assignment_id: String::new(),
         updated_at: format!("2026-11-{when}T00:00:00Z"),
+        seen: String::new(),
     }
 }
 

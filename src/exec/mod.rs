@@ -135,10 +135,10 @@ pub async fn execute(
                     AssignmentStatus::Deferred => State::Deferred,
                     _ => State::Failed,
                 };
-                record(run, rows[event.slot], key, &event.line, state);
+                record(run, rows[event.slot], key, &event.line, state, "");
             }
             Some(Record::Confirmed(key)) => {
-                record(run, rows[event.slot], key, &event.line, State::Done);
+                record(run, rows[event.slot], key, &event.line, State::Done, "");
             }
             None => {}
         }
@@ -198,7 +198,16 @@ fn kind_of(line: &AssignmentLine) -> Kind {
     }
 }
 
-fn record(run: &Run<'_>, row: &PlanRow, key: &Key, line: &AssignmentLine, state: State) {
+/// Records how an assignment ended; `seen` is what the account held when an unverified
+/// write was last looked for.
+fn record(
+    run: &Run<'_>,
+    row: &PlanRow,
+    key: &Key,
+    line: &AssignmentLine,
+    state: State,
+    seen: &str,
+) {
     let finished = Finished {
         state,
         attempts: line.attempts,
@@ -206,6 +215,7 @@ fn record(run: &Run<'_>, row: &PlanRow, key: &Key, line: &AssignmentLine, state:
         error: &line.error,
         request_id: &line.request_id,
         assignment_id: &line.assignment_id,
+        seen,
     };
     if let Err(e) = run.journal.finish(key, &finished) {
         tracing::error!(

@@ -27,7 +27,9 @@ pub async fn verify(
     patience: Duration,
 ) -> Vec<UserLine> {
     // Written by this run and answered with a success (a confirmed one was just seen).
-    let mut unseen: Vec<(usize, usize, String)> = lines
+    // Each unseen write, with what the account was last seen to hold instead (and
+    // whether that is a holding, to journal, or a reason it could not be read).
+    let mut unseen: Vec<(usize, usize, Seen)> = lines
         .iter()
         .enumerate()
         .flat_map(|(r, line)| {
@@ -39,7 +41,7 @@ pub async fn verify(
                         && a.attempts > 0
                         && run.verified.contains(&kind_of(a))
                 })
-                .map(move |(a, _)| (r, a, String::new()))
+                .map(move |(a, _)| (r, a, Seen::Unknown(String::new())))
         })
         .collect();
     let started = tokio::time::Instant::now();
@@ -79,30 +81,27 @@ pub async fn verify(
             match holdings.seen(user, assignment) {
                 Seen::Held => {
                     let key = Key::of(run.client.base_url(), user, assignment);
-                    record(run, row, &key, &lines[*r].assignments[*a], State::Done);
+                    record(run, row, &key, &lines[*r].assignments[*a], State::Done, "");
                     false
                 }
-                Seen::Not(held) => {
-                    *last = format!("the account holds {held}");
-                    true
-                }
-                Seen::Unknown(why) => {
-                    *last = why;
+                other => {
+                    *last = other;
                     true
                 }
             }
         });
     }
     let mut lines = lines;
-    let looked = format!("after {} s of looking", patience.as_secs_f64().round());
+    let looked = format!("after {patience:?} of looking");
     for (r, a, last) in unseen {
+        let row = rows[r];
         let line = &mut lines[r].assignments[a];
         line.status = AssignmentStatus::Unverified;
         let why = cut_short.clone().unwrap_or_else(|| looked.clone());
-        let held = if last.is_empty() {
-            String::new()
-        } else {
-            format!(" ({last})")
+        let (held, seen) = match &last {
+            Seen::Not(held) => (format!(" (the account holds {held})"), held.as_str()),
+            Seen::Unknown(why) if !why.is_empty() => (format!(" ({why})"), ""),
+            _ => (String::new(), ""),
         };
         line.error = format!(
             "Connecteam answered {} but it is not seen held as sent: {why}{held}; unverified, \
@@ -110,6 +109,10 @@ pub async fn verify(
             line.http_status
                 .map_or_else(|| "with a success".into(), |s| s.to_string()),
         );
+        if let Some(user) = row.user_id {
+            let key = Key::of(run.client.base_url(), user, &row.assignments[a]);
+            record(run, row, &key, line, State::Unverified, seen);
+        }
     }
     lines
         .into_iter()

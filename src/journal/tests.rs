@@ -53,6 +53,7 @@ fn entries_go_in_flight_then_done_and_survive_reopening() {
         error: "",
         request_id: "req-1",
         assignment_id: "",
+        seen: "",
     };
     journal.finish(&key, &finished).unwrap();
     journal.finish_run("r1", 0, "succeeded: 1").unwrap();

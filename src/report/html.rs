@@ -336,6 +336,15 @@ fn facts(summary: &Summary, context: &PageContext<'_>) -> Vec<(String, String)> 
         ("Users".to_owned(), summary.users.to_string()),
         ("Assignments".to_owned(), summary.assignments.to_string()),
     ];
+    if !summary.without_refresh.is_empty() {
+        facts.push((
+            "Not read before writing".to_owned(),
+            format!(
+                "{} (--without-refresh): decided by the journal; anything ct-onboard did not itself make is held back",
+                summary.without_refresh.join(", ")
+            ),
+        ));
+    }
     let requests = match context.estimate {
         Some(estimate) => {
             let requests = estimate.requests() as u64;
@@ -395,7 +404,7 @@ fn changes(users: &[UserLine]) -> Vec<ChangeSection<'_>> {
     let mut by_change: BTreeMap<Change, Vec<(usize, usize)>> = BTreeMap::new();
     for (u, user) in users.iter().enumerate() {
         for (i, a) in user.assignments.iter().enumerate() {
-            let is_guarded = a.status == AssignmentStatus::Conflict && a.change != Change::Unknown;
+            let is_guarded = a.status == AssignmentStatus::Conflict;
             if is_guarded {
                 guarded.push((u, i));
             } else {
@@ -407,7 +416,8 @@ fn changes(users: &[UserLine]) -> Vec<ChangeSection<'_>> {
     if !guarded.is_empty() {
         sections.push(ChangeSection {
             title: format!("Guarded: not sent ({})", guarded.len()),
-            note: "Each would lose what the user holds, as it says. --allow-overwrite sends them."
+            note: "Each would lose what the user holds, or what the user holds could not be read, as it says. \
+                   --allow-overwrite sends them."
                 .into(),
             guarded: true,
             users,

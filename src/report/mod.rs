@@ -400,6 +400,9 @@ pub struct Summary {
     pub quota_left: Option<u64>,
     /// When today's quota resets, if the run stopped for it.
     pub quota_resets_at: Option<String>,
+    /// Kinds of holding not read before writing (`--without-refresh`): those
+    /// assignments were decided by the journal.
+    pub without_refresh: Vec<&'static str>,
     pub exit_code: u8,
 }
 

@@ -100,6 +100,11 @@ impl Sandbox {
         lock(&self.state).limits = limits;
     }
 
+    /// Ends read-after-write lag: every write made shows in reads from now on.
+    pub fn settle(&self) {
+        lock(&self.state).settle();
+    }
+
     /// Gives users holdings, as a change made in the Connecteam app would.
     pub fn hold(&self, holdings: &SeedHoldings) {
         lock(&self.state).hold(holdings);

@@ -189,10 +189,13 @@ pub struct Faults {
     /// ignores it and uses its own default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u64>,
-    /// The balances and pay-rule assignment lists answer every user, not only those the
-    /// `userIds` filter asks for.
+    /// Lists leave out `paging.total` (it is optional): paging ends at an empty page.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub ignore_user_filter: bool,
+    pub no_paging_total: bool,
+    /// These lists (`balances`, `pay_rule_assignments`) answer every user, not only
+    /// those the `userIds` filter asks for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_user_filter: Vec<String>,
     /// Rows added to list answers as they are (duplicates, rows that do not parse), when
     /// their `userId` passes the filter.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -244,6 +244,13 @@ impl State {
         }
     }
 
+    /// Shows every write still hidden by read-after-write lag: the lag is over.
+    pub fn settle(&mut self) {
+        for (_, write) in std::mem::take(&mut self.pending) {
+            apply(&mut self.time_off, &mut self.pay_rules, write);
+        }
+    }
+
     /// A list read was served: writes whose lag is over now show.
     fn served_a_read(&mut self) {
         self.reads_served += 1;

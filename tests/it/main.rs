@@ -4,6 +4,7 @@ mod account;
 mod check;
 mod client;
 mod exits;
+mod fail_closed;
 mod hostile;
 mod html;
 mod journal;

@@ -218,3 +218,16 @@ pub fn history_of(state: &Path) -> String {
     assert_exit(&out, 0);
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Waits until `done` holds, up to a minute of real time, saying what for on a timeout.
+#[track_caller]
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

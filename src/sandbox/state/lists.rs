@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{PayRuleHolding, Reply, State, invalid, not_found, request_id};
 use crate::api::model::User;
+use crate::sandbox::Faults;
 
 /// A list endpoint's `userIds` filter and `limit`/`offset` paging.
 struct Page {
@@ -67,8 +68,10 @@ impl Page {
         self.user_ids.is_empty() || self.user_ids.contains(&user_id)
     }
 
-    /// One page of `rows`; at most `page_size` of them when the server ignores `limit`.
-    fn reply(&self, collection: &str, rows: Vec<Value>, page_size: Option<u64>) -> Reply {
+    /// One page of `rows`; at most `page_size` of them when the server ignores `limit`,
+    /// and `paging.total` unless the server leaves it out.
+    fn reply(&self, collection: &str, rows: Vec<Value>, faults: &Faults) -> Reply {
+        let page_size = faults.page_size;
         let total = rows.len() as u64;
         let size = page_size.map_or(self.limit, |size| size.min(self.limit));
         let page: Vec<Value> = rows
@@ -77,9 +80,13 @@ impl Page {
             .take(usize::try_from(size).unwrap_or(500))
             .collect();
         let next = self.offset + page.len() as u64;
+        let paging = match faults.no_paging_total {
+            true => json!({"offset": next}),
+            false => json!({"offset": next, "total": total}),
+        };
         (
             200,
-            json!({"requestId": request_id(), "data": {collection: page}, "paging": {"offset": next, "total": total}}),
+            json!({"requestId": request_id(), "data": {collection: page}, "paging": paging}),
         )
     }
 }
@@ -106,7 +113,12 @@ impl State {
             Ok(page) => page,
             Err(reply) => return reply,
         };
-        let wants = |user| self.faults.ignore_user_filter || page.wants(user);
+        let ignored = self
+            .faults
+            .ignore_user_filter
+            .iter()
+            .any(|l| l == "balances");
+        let wants = |user| ignored || page.wants(user);
         let mut rows: Vec<Value> = self
             .time_off
             .values()
@@ -118,7 +130,7 @@ impl State {
             })
             .collect();
         rows.extend(self.extra_rows("balances", type_id, &wants));
-        let reply = page.reply("balances", rows, self.faults.page_size);
+        let reply = page.reply("balances", rows, &self.faults);
         self.served_a_read();
         reply
     }
@@ -191,7 +203,12 @@ impl State {
                 in_effect.insert(h.user_id, h);
             }
         }
-        let wants = |user| self.faults.ignore_user_filter || page.wants(user);
+        let ignored = self
+            .faults
+            .ignore_user_filter
+            .iter()
+            .any(|l| l == "pay_rule_assignments");
+        let wants = |user| ignored || page.wants(user);
         let datetimes = self.faults.pay_rule_datetimes;
         let mut rows: Vec<Value> = in_effect
             .values()
@@ -206,7 +223,7 @@ impl State {
             })
             .collect();
         rows.extend(self.extra_rows("pay_rule_assignments", &policy_id.to_string(), &wants));
-        let reply = page.reply("assignments", rows, self.faults.page_size);
+        let reply = page.reply("assignments", rows, &self.faults);
         self.served_a_read();
         reply
     }
@@ -291,7 +308,14 @@ impl State {
         let next = offset + page.len() as u64;
         (
             200,
-            json!({"requestId": request_id(), "data": {"users": page}, "paging": {"offset": next, "total": total}}),
+            match self.faults.no_paging_total {
+                true => {
+                    json!({"requestId": request_id(), "data": {"users": page}, "paging": {"offset": next}})
+                }
+                false => {
+                    json!({"requestId": request_id(), "data": {"users": page}, "paging": {"offset": next, "total": total}})
+                }
+            },
         )
     }
 }

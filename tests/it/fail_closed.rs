@@ -1,0 +1,793 @@
+//! Fail closed: an account that answers oddly (short pages, an ignored filter, a repeated
+//! or unparseable row, datetimes, a missing list, read-after-write lag, a balance not
+//! applied, a change in the app meanwhile) never switches a guard off. Each test asserts
+//! what the account still holds afterwards, not only the exit code, and that the safe
+//! assignments of the same batch are still made.
+
+use std::path::{Path, PathBuf};
+
+use ct_onboard::sandbox::{
+    AppChange, ExtraRow, Faults, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot,
+};
+use jiff::civil::date;
+use serde_json::json;
+
+use crate::util::{Record, RunningSandbox, read_records, sample_seed, write};
+
+/// Twelve full-time hires, IDs 9170357…9170368, starting 2029-01-04.
+fn user(n: u64) -> u64 {
+    9_170_356 + n
+}
+
+/// The eleventh hire holds 12.5 hours of Vacation - Part-time (a move would lose them).
+const HOURS: u64 = 9_170_367;
+/// The twelfth has Standard Hourly from 2030 (ours, from 2029, would remove it).
+const LATER: u64 = 9_170_368;
+
+/// The account: hires 1–10 hold Vacation - Full-time at 0 days and Standard Hourly since
+/// 2026 (safe to set and to switch), so that what matters comes on later pages.
+fn seed() -> Seed {
+    let mut seed = sample_seed(vec![]);
+    let mut time_off: Vec<SeedTimeOff> = (1..=10)
+        .map(|n| SeedTimeOff {
+            user_id: user(n),
+            policy_id: "pol-vac-ft-001".into(),
+            balance: Some(0.0),
+        })
+        .collect();
+    time_off.push(SeedTimeOff {
+        user_id: HOURS,
+        policy_id: "pol-vac-pt-001".into(),
+        balance: Some(12.5),
+    });
+    let mut pay_rules: Vec<SeedPayRule> = (1..=10)
+        .map(|n| SeedPayRule {
+            user_id: user(n),
+            policy_id: 12345,
+            effective_date: date(2026, 1, 1),
+        })
+        .collect();
+    pay_rules.push(SeedPayRule {
+        user_id: LATER,
+        policy_id: 12345,
+        effective_date: date(2030, 1, 1),
+    });
+    seed.holdings = SeedHoldings {
+        time_off,
+        pay_rules,
+    };
+    seed
+}
+
+fn with_faults(faults: Faults) -> Seed {
+    Seed { faults, ..seed() }
+}
+
+/// A folder with the sheet, the journal and the reports.
+struct Site {
+    dir: tempfile::TempDir,
+    sheet: PathBuf,
+    /// How long verify waits for a write to show.
+    patience: &'static str,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: String = (1..=12)
+            .map(|n| format!("{},full-time,2029-01-04\n", user(n)))
+            .collect();
+        let sheet = write(
+            dir.path(),
+            "hires.csv",
+            &format!("User ID,Employee Type,Start Date\n{rows}"),
+        );
+        Site {
+            dir,
+            sheet,
+            patience: "300ms",
+        }
+    }
+
+    fn with_patience(patience: &'static str) -> Site {
+        Site {
+            patience,
+            ..Site::new()
+        }
+    }
+
+    /// `ct-onboard VERB` of this site's sheet against `running`, quickly: unpaced, and a
+    /// short verify patience.
+    fn command(&self, running: &RunningSandbox, verb: &str) -> std::process::Command {
+        self.command_for(running, verb, &self.sheet)
+    }
+
+    fn command_for(
+        &self,
+        running: &RunningSandbox,
+        verb: &str,
+        sheet: &Path,
+    ) -> std::process::Command {
+        let mut cmd = running.ct_process();
+        cmd.arg(verb)
+            .arg(sheet)
+            .args(["--no-progress", "--rate-per-minute", "1000000"])
+            .args([
+                "--verify-patience",
+                self.patience,
+                "--retry-backoff-ms",
+                "5",
+            ])
+            .arg("--report-dir")
+            .arg(self.dir.path().join("reports"))
+            .arg("--state")
+            .arg(self.dir.path().join("state.db"));
+        cmd
+    }
+
+    /// Runs it: exit code and standard error.
+    fn run(&self, cmd: &mut std::process::Command) -> (i32, String) {
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// The latest report's assignments.
+    fn lines(&self) -> Vec<Record> {
+        read_records(&self.latest().join("assignments.csv"))
+    }
+
+    fn latest(&self) -> PathBuf {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("reports"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        runs.sort();
+        runs.pop().unwrap()
+    }
+}
+
+fn line<'a>(lines: &'a [Record], user: u64, policy: &str) -> &'a Record {
+    lines
+        .iter()
+        .find(|l| l["user_id"] == *user.to_string() && &l["policy_id"] == policy)
+        .unwrap_or_else(|| panic!("no line for {user} {policy}: {lines:?}"))
+}
+
+/// What the account holds for `user` in the Vacation type: policy and balance.
+fn vacation(state: &Snapshot, user: u64) -> Option<(String, Option<f64>)> {
+    state
+        .time_off_assignments
+        .iter()
+        .find(|h| h.user_id == user && h.policy_type_id == "pt-vacation-001")
+        .map(|h| (h.policy_id.clone(), h.balance))
+}
+
+/// The user's pay-rule assignments: policy and date.
+fn pay_rules(state: &Snapshot, user: u64) -> Vec<(u64, String)> {
+    state
+        .pay_rule_assignments
+        .iter()
+        .filter(|h| h.user_id == user)
+        .map(|h| (h.policy_id, h.effective_date.clone()))
+        .collect()
+}
+
+/// The hours and the later pay rule are still held.
+fn guarded_ones_kept(state: &Snapshot) {
+    assert_eq!(
+        vacation(state, HOURS),
+        Some(("pol-vac-pt-001".into(), Some(12.5))),
+        "the 12.5 hours are kept"
+    );
+    assert!(
+        pay_rules(state, LATER).contains(&(12345, "2030-01-01".into())),
+        "the later pay rule is kept: {:?}",
+        pay_rules(state, LATER)
+    );
+}
+
+/// The first ten hires got all three of their assignments, as sent.
+fn safe_ones_made(state: &Snapshot) {
+    for n in 1..=10 {
+        assert_eq!(
+            vacation(state, user(n)),
+            Some(("pol-vac-ft-001".into(), Some(15.0))),
+            "hire {n}"
+        );
+        assert!(pay_rules(state, user(n)).contains(&(12346, "2029-01-04".into())));
+    }
+}
+
+#[test]
+fn short_pages_without_a_total_are_read_to_the_empty_one_and_nothing_beyond_them_is_lost() {
+    let running = RunningSandbox::start(with_faults(Faults {
+        page_size: Some(3),
+        no_paging_total: true,
+        ..Faults::default()
+    }));
+    let site = Site::new();
+    let (code, out) = site.run(&mut site.command(&running, "run"));
+    assert_eq!(code, 1, "the two guarded changes need a decision: {out}");
+    let state = running.sandbox.snapshot();
+    guarded_ones_kept(&state);
+    safe_ones_made(&state);
+    let lines = site.lines();
+    let moved = line(&lines, HOURS, "pol-vac-ft-001");
+    assert_eq!((&moved["change"], &moved["status"]), ("move", "conflict"));
+    assert!(
+        moved["error"].contains("would lose 12.5 hours"),
+        "{moved:?}"
+    );
+    assert_eq!(&line(&lines, LATER, "12346")["change"], "replace");
+    // Verify reads the same way: every write made is seen, none called failed.
+    assert!(
+        lines
+            .iter()
+            .all(|l| matches!(&l["status"][..], "done" | "conflict")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_balances_read_that_ignores_the_user_filter_is_not_believed() {
+    let running = RunningSandbox::start(with_faults(Faults {
+        ignore_user_filter: vec!["balances".into()],
+        ..Faults::default()
+    }));
+    // Two users of the sheet: the account's others come back anyway.
+    let site = Site::new();
+    let two = write(
+        site.dir.path(),
+        "two.csv",
+        &format!(
+            "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n{HOURS},full-time,2029-01-04\n",
+            user(1)
+        ),
+    );
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &two));
+    assert_eq!(code, 69, "{out}");
+    assert!(
+        out.contains(
+            "who was not asked about: it ignored the userIds filter, so its answer is not believed"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("--without-refresh time_off"), "{out}");
+    assert_eq!(running.sandbox.snapshot().writes(), 0, "nothing was sent");
+
+    // Going on without that read: time off is decided by the journal (which knows
+    // nothing: held back), the pay rules, read as usual, are sent.
+    let (code, out) = site.run(
+        site.command_for(&running, "run", &two)
+            .args(["--without-refresh", "time_off"]),
+    );
+    assert_eq!(code, 1, "{out}");
+    let state = running.sandbox.snapshot();
+    guarded_ones_kept(&state);
+    assert_eq!(state.writes(), 2, "the two pay rules: {:?}", state.requests);
+    assert!(pay_rules(&state, user(1)).contains(&(12346, "2029-01-04".into())));
+    let lines = site.lines();
+    let held_back = line(&lines, HOURS, "pol-vac-ft-001");
+    assert_eq!(
+        (&held_back["change"], &held_back["status"]),
+        ("unknown", "conflict")
+    );
+}
+
+#[test]
+fn a_repeated_row_makes_that_user_unknown_and_held_back() {
+    // A second row for the user with the hours, saying 0: read as the last word before,
+    // it made the move look free.
+    let running = RunningSandbox::start(with_faults(Faults {
+        extra_rows: vec![ExtraRow {
+            list: "balances".into(),
+            id: "pt-vacation-001".into(),
+            row: json!({"userId": HOURS, "units": "hours", "balance": 0, "policyId": "pol-vac-pt-001"}),
+        }],
+        ..Faults::default()
+    }));
+    let site = Site::new();
+    let (code, out) = site.run(&mut site.command(&running, "run"));
+    assert_eq!(code, 1, "{out}");
+    let state = running.sandbox.snapshot();
+    guarded_ones_kept(&state);
+    safe_ones_made(&state);
+    let held_back = line(&site.lines(), HOURS, "pol-vac-ft-001").clone();
+    assert_eq!(
+        (&held_back["change"], &held_back["status"]),
+        ("unknown", "conflict")
+    );
+    assert!(
+        held_back["error"].contains(&format!(
+            "what {HOURS} holds in Vacation could not be read: 2 rows for this one user"
+        )),
+        "{held_back:?}"
+    );
+}
+
+#[test]
+fn a_row_that_does_not_parse_makes_one_user_unknown_never_the_whole_type() {
+    let doubtful = user(10);
+    for (bad, why) in [
+        (
+            json!({"userId": doubtful, "units": "days", "balance": null, "policyId": "pol-vac-ft-001"}),
+            "balance null",
+        ),
+        (
+            json!({"userId": doubtful, "units": "days", "balance": "NaN", "policyId": "pol-vac-ft-001"}),
+            "balance \"NaN\"",
+        ),
+        (
+            json!({"userId": doubtful, "units": "days", "balance": 3}),
+            "no policyId",
+        ),
+    ] {
+        let mut seed = seed();
+        // The hire's real row is the bad one.
+        seed.holdings.time_off.retain(|h| h.user_id != doubtful);
+        seed.faults.extra_rows = vec![ExtraRow {
+            list: "balances".into(),
+            id: "pt-vacation-001".into(),
+            row: bad,
+        }];
+        let running = RunningSandbox::start(seed);
+        let site = Site::new();
+        let (code, out) = site.run(&mut site.command(&running, "run"));
+        assert_eq!(code, 1, "{why}: {out}");
+        let state = running.sandbox.snapshot();
+        guarded_ones_kept(&state);
+        let lines = site.lines();
+        let held_back = line(&lines, doubtful, "pol-vac-ft-001");
+        assert_eq!(
+            (&held_back["change"], &held_back["status"]),
+            ("unknown", "conflict")
+        );
+        assert!(
+            held_back["error"].contains(&format!(
+                "what {doubtful} holds in Vacation could not be read: {why}"
+            )),
+            "{held_back:?}"
+        );
+        // Every other user of the type was still read and guarded by what it holds.
+        let moved = line(&lines, HOURS, "pol-vac-ft-001");
+        assert_eq!(
+            (&moved["change"], &moved["status"]),
+            ("move", "conflict"),
+            "{why}"
+        );
+        assert_eq!(
+            vacation(&state, user(1)),
+            Some(("pol-vac-ft-001".into(), Some(15.0))),
+            "{why}: the safe ones are made"
+        );
+        assert_eq!(
+            vacation(&state, doubtful),
+            None,
+            "{why}: nothing sent on doubt"
+        );
+    }
+}
+
+#[test]
+fn a_row_that_names_no_user_makes_its_batch_unknown_and_the_rest_goes_on() {
+    let running = RunningSandbox::start(with_faults(Faults {
+        extra_rows: vec![ExtraRow {
+            list: "balances".into(),
+            id: "pt-vacation-001".into(),
+            row: json!({"userId": -5, "units": "days", "balance": 3, "policyId": "pol-vac-ft-001"}),
+        }],
+        ..Faults::default()
+    }));
+    let site = Site::new();
+    let (code, out) = site.run(&mut site.command(&running, "run"));
+    assert_eq!(code, 1, "{out}");
+    let state = running.sandbox.snapshot();
+    guarded_ones_kept(&state);
+    let lines = site.lines();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| &l["policy_id"] == "pol-vac-ft-001")
+            .all(|l| &l["status"] == "conflict" && l["error"].contains("names no user")),
+        "{lines:?}"
+    );
+    // Sick leave and pay rules were read apart, and are made.
+    assert!(pay_rules(&state, user(1)).contains(&(12346, "2029-01-04".into())));
+}
+
+#[test]
+fn pay_rule_datetimes_are_read_and_the_later_pay_rule_is_kept() {
+    let running = RunningSandbox::start(with_faults(Faults {
+        pay_rule_datetimes: true,
+        ..Faults::default()
+    }));
+    let site = Site::new();
+    let (code, out) = site.run(&mut site.command(&running, "run"));
+    assert_eq!(code, 1, "{out}");
+    let state = running.sandbox.snapshot();
+    guarded_ones_kept(&state);
+    safe_ones_made(&state);
+    let replace = line(&site.lines(), LATER, "12346").clone();
+    assert_eq!(
+        (&replace["change"], &replace["status"]),
+        ("replace", "conflict")
+    );
+    assert!(replace["holds"].contains("from 2030-01-01"), "{replace:?}");
+}
+
+#[test]
+fn a_missing_pay_rule_list_stops_the_plan_unless_told_to_go_on_without_it() {
+    for status in [404, 405] {
+        let running = RunningSandbox::start(with_faults(Faults {
+            pay_rule_list_status: Some(status),
+            ..Faults::default()
+        }));
+        let site = Site::new();
+        let (code, out) = site.run(&mut site.command(&running, "run"));
+        assert_eq!(code, 69, "{out}");
+        assert!(
+            out.contains(&format!(
+                "pay-rule assignments: GET /company-policies/v1/pay-rule-policies/12345/assignments?date=2026-11-23 answered HTTP {status}: the endpoint is missing"
+            )),
+            "{out}"
+        );
+        assert_eq!(running.sandbox.snapshot().writes(), 0);
+
+        let (code, out) = site.run(
+            site.command(&running, "run")
+                .args(["--without-refresh", "pay_rule"]),
+        );
+        assert_eq!(code, 1, "{out}");
+        let state = running.sandbox.snapshot();
+        guarded_ones_kept(&state);
+        assert_eq!(
+            vacation(&state, user(1)),
+            Some(("pol-vac-ft-001".into(), Some(15.0))),
+            "time off, read as usual, is made"
+        );
+        assert_eq!(
+            pay_rules(&state, user(1)),
+            vec![(12345, "2026-01-01".into())],
+            "no pay rule is sent on doubt"
+        );
+        let summary = crate::util::read_summary(&site.latest());
+        assert_eq!(summary["without_refresh"], json!(["pay_rule"]), "{summary}");
+    }
+}
+
+#[test]
+fn with_the_reads_missing_the_journal_decides_per_time_off_type_not_per_policy() {
+    let mut seed = seed();
+    seed.missing_reads = true;
+    seed.holdings = SeedHoldings::default();
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let blind = [
+        "--without-refresh",
+        "time_off",
+        "--without-refresh",
+        "pay_rule",
+    ];
+    let one = write(
+        site.dir.path(),
+        "first.csv",
+        &format!("User ID,Employee Type,Start Date\n{HOURS},full-time,2029-01-11\n"),
+    );
+    // Sent blind, on the user's say-so.
+    let (code, out) = site.run(
+        site.command_for(&running, "run", &one)
+            .args(blind)
+            .arg("--allow-overwrite"),
+    );
+    assert_eq!(code, 0, "{out}");
+    // The same person in another sheet, as part-time, starting a week earlier.
+    let two = write(
+        site.dir.path(),
+        "second.csv",
+        &format!("User ID,Employee Type,Start Date\n{HOURS},part-time,2029-01-04\n"),
+    );
+    let (code, out) = site.run(site.command_for(&running, "run", &two).args(blind));
+    assert_eq!(code, 1, "{out}");
+    let state = running.sandbox.snapshot();
+    assert_eq!(
+        vacation(&state, HOURS),
+        Some(("pol-vac-ft-001".into(), Some(15.0))),
+        "the 15 days ct-onboard set are kept"
+    );
+    assert_eq!(
+        pay_rules(&state, HOURS),
+        vec![(12346, "2029-01-11".into())],
+        "ct-onboard's own later pay rule is kept"
+    );
+    let lines = site.lines();
+    let vacation_line = line(&lines, HOURS, "pol-vac-pt-001");
+    assert_eq!(&vacation_line["status"], "conflict");
+    assert!(
+        vacation_line["error"]
+            .contains("the journal shows ct-onboard last assigned Vacation - Full-time"),
+        "{vacation_line:?}"
+    );
+    assert_eq!(&line(&lines, HOURS, "12345")["status"], "conflict");
+    assert_eq!(
+        &line(&lines, HOURS, "pol-sick-001")["status"],
+        "skipped",
+        "the same sick leave, made by ct-onboard: nothing to send"
+    );
+}
+
+#[test]
+fn a_balance_answered_200_and_not_applied_is_unverified_then_guarded_not_skipped() {
+    let mut seed = seed();
+    seed.faults.ignore_balances = true;
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    // Hire 1 holds Vacation - Full-time at 0 days: setting 15 is safe, and sent.
+    let one = write(
+        site.dir.path(),
+        "one.csv",
+        &format!(
+            "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n",
+            user(1)
+        ),
+    );
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &one));
+    assert_eq!(code, 1, "{out}");
+    let set = line(&site.lines(), user(1), "pol-vac-ft-001").clone();
+    assert_eq!(&set["status"], "unverified", "{set:?}");
+    assert!(
+        set["error"].contains("the account holds Vacation - Full-time, 0 days"),
+        "{set:?}"
+    );
+    assert_eq!(
+        vacation(&running.sandbox.snapshot(), user(1)),
+        Some(("pol-vac-ft-001".into(), Some(0.0)))
+    );
+    let history = crate::util::history_of(&site.dir.path().join("state.db"));
+    assert!(history.contains("unverified"), "{history}");
+
+    // Next run: still 0 days, what verify saw after the write. It was never applied: a
+    // balance change like any other (from 0: safe), sent again, not skipped as done.
+    running.sandbox.set_faults(Faults::default());
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &one));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        vacation(&running.sandbox.snapshot(), user(1)),
+        Some(("pol-vac-ft-001".into(), Some(15.0)))
+    );
+}
+
+#[test]
+fn read_after_write_lag_is_waited_out_and_a_write_seen_later_is_ct_onboards_own() {
+    let lagging = |read_lag| {
+        let mut seed = with_faults(Faults {
+            read_lag,
+            ..Faults::default()
+        });
+        seed.holdings = SeedHoldings::default();
+        RunningSandbox::start(seed)
+    };
+    let one = |site: &Site| {
+        write(
+            site.dir.path(),
+            "one.csv",
+            &format!(
+                "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n",
+                user(1)
+            ),
+        )
+    };
+    // Each write shows after two more reads: a later look sees it.
+    let running = lagging(2);
+    let site = Site::with_patience("2s");
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &one(&site)));
+    assert_eq!(code, 0, "the lag is waited out: {out}");
+    assert!(site.lines().iter().all(|l| &l["status"] == "done"));
+
+    // A lag longer than the patience: unverified; the next run finds them held as sent.
+    let running = lagging(10_000);
+    let site = Site::new();
+    let sheet = one(&site);
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &sheet));
+    assert_eq!(code, 1, "{out}");
+    assert!(site.lines().iter().all(|l| &l["status"] == "unverified"));
+    let writes = running.sandbox.snapshot().writes();
+    assert_eq!(writes, 3);
+    running.sandbox.settle();
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &sheet));
+    assert_eq!(
+        code, 0,
+        "ct-onboard's own writes, seen now, are not conflicts: {out}"
+    );
+    assert_eq!(
+        running.sandbox.snapshot().writes(),
+        writes,
+        "nothing is sent again"
+    );
+    assert!(
+        site.lines()
+            .iter()
+            .all(|l| &l["status"] == "done" && &l["change"] == "unchanged"),
+        "{:?}",
+        site.lines()
+    );
+    let users = read_records(&site.latest().join("users.csv"));
+    assert_eq!(&users[0]["outcome"], "succeeded");
+    let states = user_history(&site, user(1));
+    assert!(
+        states.contains("done") && !states.contains("unverified"),
+        "{states}"
+    );
+}
+
+/// `history --user ID` for this site's journal.
+fn user_history(site: &Site, user: u64) -> String {
+    let out = crate::util::ct()
+        .args(["history", "--user", &user.to_string(), "--state"])
+        .arg(site.dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    crate::util::assert_exit(&out, 0);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_interrupt_during_verify_leaves_the_unseen_writes_unverified_never_done() {
+    let running = RunningSandbox::start(with_faults(Faults {
+        read_lag: 10_000,
+        ..Faults::default()
+    }));
+    let site = Site::with_patience("60s");
+    let child = site
+        .command(&running, "run")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::util::wait_until("every safe write is sent", || {
+        running.sandbox.snapshot().writes() >= 34
+    });
+    // The first look finds nothing; the next is seconds away.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    crate::util::assert_exit(&out, 130);
+    let lines = site.lines();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| &l["status"] != "conflict")
+            .all(|l| &l["status"] == "unverified"),
+        "{lines:?}"
+    );
+    let history = crate::util::ct()
+        .args(["history", "--user", &user(1).to_string(), "--state"])
+        .arg(site.dir.path().join("state.db"))
+        .output()
+        .unwrap();
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        history.contains("unverified") && !history.contains(" done "),
+        "{history}"
+    );
+}
+
+#[test]
+fn verify_sees_our_pay_rule_with_a_later_switch_scheduled_as_held() {
+    let mut seed = sample_seed(vec![]);
+    seed.holdings.pay_rules = vec![
+        SeedPayRule {
+            user_id: user(1),
+            policy_id: 12346,
+            effective_date: date(2029, 1, 4),
+        },
+        SeedPayRule {
+            user_id: user(1),
+            policy_id: 12345,
+            effective_date: date(2030, 1, 1),
+        },
+    ];
+    seed.holdings.time_off = vec![
+        SeedTimeOff {
+            user_id: user(1),
+            policy_id: "pol-vac-ft-001".into(),
+            balance: Some(15.0),
+        },
+        SeedTimeOff {
+            user_id: user(1),
+            policy_id: "pol-sick-001".into(),
+            balance: None,
+        },
+    ];
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let one = write(
+        site.dir.path(),
+        "one.csv",
+        &format!(
+            "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n",
+            user(1)
+        ),
+    );
+    let (code, out) = site.run(&mut site.command_for(&running, "verify", &one));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("holds all 3 assignments"), "{out}");
+    let (code, out) = site.run(&mut site.command_for(&running, "run", &one));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        running.sandbox.snapshot().writes(),
+        0,
+        "not a replace: nothing to send"
+    );
+    assert_eq!(
+        pay_rules(&running.sandbox.snapshot(), user(1)).len(),
+        2,
+        "the scheduled switch is kept"
+    );
+}
+
+#[test]
+fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that_user() {
+    let mut seed = seed();
+    seed.holdings = SeedHoldings::default();
+    // After the first hire's three writes, someone gives the second 12.5 hours.
+    seed.faults.app_changes = vec![AppChange {
+        after_writes: 3,
+        holdings: SeedHoldings {
+            time_off: vec![SeedTimeOff {
+                user_id: user(2),
+                policy_id: "pol-vac-pt-001".into(),
+                balance: Some(12.5),
+            }],
+            pay_rules: vec![],
+        },
+    }];
+    let two = |site: &Site| {
+        write(
+            site.dir.path(),
+            "two.csv",
+            &format!(
+                "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n{},full-time,2029-01-04\n",
+                user(1),
+                user(2)
+            ),
+        )
+    };
+    let running = RunningSandbox::start(seed.clone());
+    let site = Site::new();
+    let sheet = two(&site);
+    let (code, out) = site.run(site.command_for(&running, "run", &sheet).args([
+        "--concurrency",
+        "1",
+        "--refresh-max-age",
+        "0s",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        vacation(&running.sandbox.snapshot(), user(2)),
+        Some(("pol-vac-pt-001".into(), Some(12.5))),
+        "read again before writing: the hours are kept"
+    );
+    let moved = line(&site.lines(), user(2), "pol-vac-ft-001").clone();
+    assert_eq!(
+        (&moved["change"], &moved["status"]),
+        ("move", "conflict"),
+        "{moved:?}"
+    );
+
+    // Within the age allowed, the read at the start stands (and the change is missed:
+    // which is what refresh_max_age bounds).
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let sheet = two(&site);
+    let (code, out) = site.run(
+        site.command_for(&running, "run", &sheet)
+            .args(["--concurrency", "1"]),
+    );
+    assert_eq!(code, 0, "{out}");
+}
