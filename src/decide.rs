@@ -88,8 +88,10 @@ pub fn decide(
     let own_done = same.is_some_and(|e| e.state == State::Done);
     // An unverified balance whose holding has changed since verify last saw it: it was
     // applied, and use or accrual has moved it. One that holds what verify saw then was
-    // never applied: that is an ordinary balance change.
-    let moved_since = same.is_some_and(|e| e.state == State::Unverified && e.seen != diff.holds);
+    // never applied, and one verify saw nothing definite of is in doubt: each is an
+    // ordinary balance change.
+    let moved_since = same
+        .is_some_and(|e| e.state == State::Unverified && !e.seen.is_empty() && e.seen != diff.held);
     let action = match diff.change {
         Change::Unknown => unknown(a, diff, own, names, allow_overwrite),
         Change::Unchanged if own_unseen => Action::Confirm(settled(

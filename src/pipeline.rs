@@ -357,13 +357,15 @@ pub async fn refresh(
         });
     };
     let before = client.requests_sent();
+    // Holdings are as old as their first read: the age counts from before it.
+    let read_at = tokio::time::Instant::now();
     let skipped = checked.inputs.settings.without_refresh();
     // Without a directory, `check` was interrupted part-way.
     let fetched = match &checked.directory {
         Some(directory) if !interrupted(&client) => {
             read_holdings(&client, directory, &checked.plan, today(args), &skipped)
                 .await
-                .map_err(api_error(&client))
+                .map_err(|e| unreadable_holdings(&client, e))
         }
         _ => Err(Error::Interrupted(
             "interrupted before reading what users hold; nothing was sent".into(),
@@ -402,10 +404,27 @@ pub async fn refresh(
     Ok(Refreshed {
         checked,
         holdings: Arc::new(holdings),
-        read_at: tokio::time::Instant::now(),
+        read_at,
         reads,
         names,
     })
+}
+
+/// A read of what users hold that failed: a refused key, a spent quota or a stop end the
+/// command as such; anything else (a server that keeps failing, an answer that cannot be
+/// read) is an endpoint that cannot tell, and says how to go on without it.
+fn unreadable_holdings(client: &Client, e: crate::api::ApiError) -> Error {
+    use crate::api::ErrorClass;
+    match e.class {
+        ErrorClass::Auth | ErrorClass::QuotaExhausted | ErrorClass::Stopped => api_error(client)(e),
+        ErrorClass::RateLimited | ErrorClass::Retryable | ErrorClass::Permanent => {
+            Error::Unreadable(format!(
+                "cannot read what users hold in {}: {e}. Nothing was sent. To go ahead without it, \
+                 --without-refresh time_off (or pay_rule, for that endpoint) leaves those assignments to the journal",
+                client.described()
+            ))
+        }
+    }
 }
 
 /// What the plan's users hold, and for each pay rule that looks like a `replace`,

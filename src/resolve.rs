@@ -19,12 +19,40 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Reads both listings. One that names a policy twice (in two types, or twice among
+    /// the pay rules) is not believed: which type a policy is in decides what a write
+    /// would replace.
     pub async fn fetch(client: &Client) -> Result<Directory, ApiError> {
-        let policy_types = client.policy_types().await?.data;
-        let pay_rule_policies = client.pay_rule_policies().await?.data;
+        let policy_types = client.policy_types().await?;
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for ty in &policy_types.data {
+            for p in &ty.policies {
+                if let Some(other) = seen.insert(&p.id, &ty.name) {
+                    return Err(crate::api::list::not_believed(
+                        "GET /time-off/v1/policy-types",
+                        &format!(
+                            "lists time-off policy {} in two types (\"{other}\" and \"{}\")",
+                            p.id, ty.name
+                        ),
+                        policy_types.status,
+                        policy_types.request_id.clone(),
+                    ));
+                }
+            }
+        }
+        let pay_rule_policies = client.pay_rule_policies().await?;
+        let mut ids = std::collections::HashSet::new();
+        if let Some(p) = pay_rule_policies.data.iter().find(|p| !ids.insert(p.id)) {
+            return Err(crate::api::list::not_believed(
+                "GET /company-policies/v1/pay-rule-policies",
+                &format!("lists pay-rule policy {} twice", p.id),
+                pay_rule_policies.status,
+                pay_rule_policies.request_id.clone(),
+            ));
+        }
         Ok(Directory {
-            policy_types,
-            pay_rule_policies,
+            policy_types: policy_types.data,
+            pay_rule_policies: pay_rule_policies.data,
         })
     }
 }
@@ -208,6 +236,9 @@ const PAGE: u64 = 500;
 pub struct UserDirectory {
     by_email: HashMap<String, Vec<User>>,
     by_id: HashMap<u64, User>,
+    /// Users the account answered twice, differently (active and archived, two emails):
+    /// neither answer is believed.
+    contradicted: std::collections::HashSet<u64>,
 }
 
 impl UserDirectory {
@@ -243,6 +274,13 @@ impl UserDirectory {
     }
 
     pub fn add(&mut self, user: User) {
+        if self
+            .by_id
+            .get(&user.user_id)
+            .is_some_and(|known| *known != user)
+        {
+            self.contradicted.insert(user.user_id);
+        }
         if let Some(email) = &user.email {
             let list = self
                 .by_email
@@ -338,12 +376,26 @@ pub fn resolve_users(plan: Plan, users: &UserDirectory, columns: &Columns, file:
     plan
 }
 
+/// Why a user the account answered twice, differently, is not believed.
+fn contradicted(id: u64) -> String {
+    format!(
+        "the account answered user {id} twice, differently (active and archived, or two emails): \
+         neither answer is believed"
+    )
+}
+
 fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
     let matches = users
         .by_email
         .get(email)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    if let Some(u) = matches
+        .iter()
+        .find(|u| users.contradicted.contains(&u.user_id))
+    {
+        return Err(contradicted(u.user_id));
+    }
     let active: Vec<&User> = matches.iter().filter(|u| !u.is_archived).collect();
     match active.as_slice() {
         [one] => Ok(one.user_id),
@@ -383,6 +435,9 @@ fn same_user(user_id: u64, email: &str, users: &UserDirectory) -> Result<u64, St
 }
 
 fn match_id(id: u64, users: &UserDirectory) -> Result<u64, String> {
+    if users.contradicted.contains(&id) {
+        return Err(contradicted(id));
+    }
     match users.by_id.get(&id) {
         Some(user) if user.is_archived => Err(format!("Connecteam user {id} is archived")),
         Some(_) => Ok(id),

@@ -211,9 +211,17 @@ impl Http {
 
     /// `GET /time-off/v1/policy-types`: every policy type with its policies.
     pub async fn policy_types(&self) -> Result<Response<Vec<PolicyType>>, ApiError> {
-        let r: Response<PolicyTypesData> = self
-            .call(self.http.get(self.url("/time-off/v1/policy-types")))
+        let (r, paging) = self
+            .call_paged::<PolicyTypesData>(self.http.get(self.url("/time-off/v1/policy-types")))
             .await?;
+        if let Some(e) = not_whole(
+            "GET /time-off/v1/policy-types",
+            r.data.policy_types.len(),
+            paging.as_ref(),
+            &r,
+        ) {
+            return Err(e);
+        }
         Ok(Response {
             data: r.data.policy_types,
             status: r.status,
@@ -224,12 +232,20 @@ impl Http {
 
     /// `GET /company-policies/v1/pay-rule-policies`: every enabled pay-rule policy.
     pub async fn pay_rule_policies(&self) -> Result<Response<Vec<PayRulePolicyInfo>>, ApiError> {
-        let r: Response<PayRulePoliciesData> = self
-            .call(
+        let (r, paging) = self
+            .call_paged::<PayRulePoliciesData>(
                 self.http
                     .get(self.url("/company-policies/v1/pay-rule-policies")),
             )
             .await?;
+        if let Some(e) = not_whole(
+            "GET /company-policies/v1/pay-rule-policies",
+            r.data.pay_rules_policies.len(),
+            paging.as_ref(),
+            &r,
+        ) {
+            return Err(e);
+        }
         Ok(Response {
             data: r.data.pay_rules_policies,
             status: r.status,
@@ -459,7 +475,10 @@ impl Http {
             return Err(ApiError {
                 class: ErrorClass::Permanent,
                 status: Some(status),
-                message: "unexpected response from Connecteam: no data".into(),
+                message: format!(
+                    "unexpected response from Connecteam: no data in {}",
+                    super::error::snippet(&body)
+                ),
                 request_id: envelope.request_id,
                 limits,
                 unreached: false,
@@ -475,6 +494,23 @@ impl Http {
             envelope.paging,
         ))
     }
+}
+
+/// A listing documented as unpaged must be whole: a `paging.total` past what came means
+/// some of it is missing (a policy a user holds would be invisible). Why not, if not.
+fn not_whole<T>(
+    endpoint: &str,
+    rows: usize,
+    paging: Option<&Paging>,
+    r: &Response<T>,
+) -> Option<ApiError> {
+    let total = paging.and_then(|p| p.total).filter(|t| *t > rows as u64)?;
+    Some(super::list::not_believed(
+        endpoint,
+        &format!("answered {rows} of the {total} it says there are (it is documented as unpaged)"),
+        r.status,
+        r.request_id.clone(),
+    ))
 }
 
 fn describe_transport(e: &reqwest::Error) -> String {

@@ -42,6 +42,18 @@ impl ApiError {
         matches!(self.class, ErrorClass::RateLimited | ErrorClass::Retryable)
     }
 
+    /// The error, its message naming the endpoint that failed (once).
+    #[must_use]
+    pub fn at(self, endpoint: &str) -> ApiError {
+        if self.message.starts_with(endpoint) {
+            return self;
+        }
+        ApiError {
+            message: format!("{endpoint}: {}", self.message),
+            ..self
+        }
+    }
+
     /// A failure before any HTTP status was seen (connect, timeout, dropped body).
     pub fn transport(message: String) -> ApiError {
         ApiError::unsent(ErrorClass::Retryable, message)
@@ -181,7 +193,7 @@ fn describe(body: &Value) -> Option<String> {
     (!message.is_empty()).then(|| message.trim().to_owned())
 }
 
-fn snippet(body: &[u8]) -> String {
+pub(super) fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     match text.char_indices().nth(300) {

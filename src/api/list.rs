@@ -45,12 +45,32 @@ impl Collection {
     }
 }
 
-/// Every row of one filtered list. `limit` is asked for each page (within the endpoint's
-/// maximum); `most` is the most rows the filter can account for, so that a server that
-/// ignores `offset` cannot keep the read going: past it, or on a page that repeats the
-/// one before, the read is not believed. `stray` looks at each page as it comes and says
-/// why it is not believed (a row the filter cannot have let through), if it is not: the
-/// read stops at once.
+/// A list's row, as far as paging needs to know it: whose it is.
+pub trait Row: PartialEq {
+    /// The user the row is for, if it says.
+    fn user(&self) -> Option<u64>;
+}
+
+impl Row for Value {
+    fn user(&self) -> Option<u64> {
+        self.get("userId").and_then(id_of)
+    }
+}
+
+impl Row for super::model::User {
+    fn user(&self) -> Option<u64> {
+        Some(self.user_id)
+    }
+}
+
+/// Every row of one filtered list, paged by the rows received until an empty page. `limit`
+/// is asked for each page (within the endpoint's maximum); `most` is the most rows the
+/// filter can account for. The answer is not believed when its paging does not hold
+/// together: a page that repeats the one before or rows past `most` (offset ignored), an
+/// empty page short of `paging.total` or rows beyond it, or one user on two pages (an
+/// order that changes between requests: rows skipped as well as repeated). `stray` looks
+/// at each page as it comes and says why it is not believed (a row the filter cannot have
+/// let through), if it is not: the read stops at once.
 pub async fn read_all<T, F, Fut>(
     endpoint: &str,
     limit: u64,
@@ -59,12 +79,14 @@ pub async fn read_all<T, F, Fut>(
     mut stray: impl FnMut(&[T]) -> Option<String>,
 ) -> Result<Vec<T>, ApiError>
 where
-    T: PartialEq,
+    T: Row,
     F: FnMut(u64, u64) -> Fut,
     Fut: Future<Output = Result<Response<Listing<T>>, ApiError>>,
 {
     let mut rows: Vec<T> = Vec::new();
     let mut last_page_start = 0;
+    let mut said_total: Option<u64> = None;
+    let mut users_before: std::collections::HashSet<u64> = std::collections::HashSet::new();
     loop {
         let offset = rows.len() as u64;
         let page = fetch(offset, limit).await?;
@@ -72,31 +94,48 @@ where
             rows: page_rows,
             total,
         } = page.data;
+        let refuse =
+            |why: String| not_believed(endpoint, &why, page.status, page.request_id.clone());
+        said_total = total.or(said_total);
         if page_rows.is_empty() {
-            return Ok(rows);
+            return match said_total {
+                Some(total) if (rows.len() as u64) < total => Err(refuse(format!(
+                    "answered an empty page at offset {offset} while saying {total} rows match"
+                ))),
+                _ => Ok(rows),
+            };
         }
         if let Some(why) = stray(&page_rows) {
-            return Err(not_believed(endpoint, &why, page.status, page.request_id));
+            return Err(refuse(why));
         }
-        let repeats = offset > 0 && rows[last_page_start..] == page_rows[..];
-        if repeats || rows.len() + page_rows.len() > most.saturating_add(limit as usize) {
-            let why = if repeats {
-                format!(
-                    "answered the same rows for offset {offset} as for offset {last_page_start}: it ignores offset"
-                )
-            } else {
-                format!(
-                    "kept answering rows past {} (more than the filter can account for): it ignores the filter or offset",
-                    rows.len()
-                )
-            };
-            return Err(not_believed(endpoint, &why, page.status, page.request_id));
+        if offset > 0 && rows[last_page_start..] == page_rows[..] {
+            return Err(refuse(format!(
+                "answered the same rows for offset {offset} as for offset {last_page_start}: it ignores offset"
+            )));
         }
+        if rows.len() + page_rows.len() > most.saturating_add(limit as usize) {
+            return Err(refuse(format!(
+                "kept answering rows past {} (more than the filter can account for): it ignores the filter or offset",
+                rows.len()
+            )));
+        }
+        if let Some(total) = said_total.filter(|t| (rows.len() + page_rows.len()) as u64 > *t) {
+            return Err(refuse(format!(
+                "answered more rows than the {total} it says match"
+            )));
+        }
+        if let Some(user) = page_rows
+            .iter()
+            .filter_map(Row::user)
+            .find(|u| users_before.contains(u))
+        {
+            return Err(refuse(format!(
+                "answered user {user} on two pages: its order changes between pages, so rows may be skipped"
+            )));
+        }
+        users_before.extend(page_rows.iter().filter_map(Row::user));
         last_page_start = rows.len();
         rows.extend(page_rows);
-        if total.is_some_and(|total| rows.len() as u64 >= total) {
-            return Ok(rows);
-        }
     }
 }
 
@@ -142,7 +181,7 @@ mod tests {
         clippy::result_large_err,
         reason = "the gateway's own error type, as it answers"
     )]
-    fn page(rows: Vec<u64>, total: Option<u64>) -> Result<Response<Listing<u64>>, ApiError> {
+    fn page(rows: Vec<Value>, total: Option<u64>) -> Result<Response<Listing>, ApiError> {
         Ok(Response {
             status: 200,
             request_id: None,
@@ -151,83 +190,85 @@ mod tests {
         })
     }
 
-    /// A server holding `0..n` that serves at most `size` rows a page, whatever is asked.
-    fn server(
-        n: u64,
-        size: u64,
-        total: bool,
-    ) -> impl FnMut(u64, u64) -> std::future::Ready<Result<Response<Listing<u64>>, ApiError>> {
-        move |offset, limit| {
-            let rows: Vec<u64> = (offset..n).take(size.min(limit) as usize).collect();
-            std::future::ready(page(rows, total.then_some(n)))
-        }
+    fn rows(users: impl IntoIterator<Item = u64>) -> Vec<Value> {
+        users.into_iter().map(|u| json!({"userId": u})).collect()
     }
 
-    fn read(n: u64, size: u64, total: bool) -> (Result<Vec<u64>, ApiError>, usize) {
+    /// A server holding users `1..=n` that serves at most `size` rows a page, whatever is
+    /// asked, saying the total when `total`.
+    fn read(n: u64, size: u64, total: bool) -> (Result<Vec<Value>, ApiError>, usize) {
         let mut calls = 0;
-        let mut inner = server(n, size, total);
         let result = futures::executor::block_on(read_all(
             "GET /x",
             100,
             n as usize,
-            |o, l| {
+            |offset, limit| {
                 calls += 1;
-                inner(o, l)
+                let page_rows = rows((offset + 1..=n).take(size.min(limit) as usize));
+                std::future::ready(page(page_rows, total.then_some(n)))
             },
             |_| None,
         ));
         (result, calls)
     }
 
-    #[test]
-    fn a_short_page_is_not_the_last() {
-        let (rows, calls) = read(25, 10, false);
-        assert_eq!(rows.unwrap(), (0..25).collect::<Vec<_>>());
-        assert_eq!(calls, 4, "three short pages, then the empty one");
-    }
-
-    #[test]
-    fn the_total_ends_the_paging_without_an_empty_page() {
-        let (rows, calls) = read(25, 10, true);
-        assert_eq!(rows.unwrap().len(), 25);
-        assert_eq!(calls, 3);
-        let (rows, calls) = read(0, 10, true);
-        assert!(rows.unwrap().is_empty());
-        assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn a_server_that_ignores_offset_is_not_believed() {
+    fn refused(
+        limit: u64,
+        most: usize,
+        mut server: impl FnMut(u64) -> (Vec<Value>, Option<u64>),
+    ) -> String {
         let result = futures::executor::block_on(read_all(
             "GET /x",
-            2,
-            10,
-            |_, _| std::future::ready(page(vec![1, 2], None)),
+            limit,
+            most,
+            |offset, _| {
+                let (rows, total) = server(offset);
+                std::future::ready(page(rows, total))
+            },
             |_| None,
         ));
         let error = result.unwrap_err();
         assert_eq!(error.class, ErrorClass::Permanent);
-        assert!(
-            error.message.contains("ignores offset"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("not believed"), "{}", error.message);
+        error.message
     }
 
     #[test]
-    fn paging_ends_past_what_the_filter_accounts_for() {
-        let mut next = 0;
-        let result = futures::executor::block_on(read_all(
-            "GET /x",
-            2,
-            3,
-            |_, _| {
-                next += 2;
-                std::future::ready(page(vec![next, next + 1], None))
-            },
-            |_| None,
-        ));
-        assert!(result.unwrap_err().message.contains("not believed"));
+    fn a_short_page_is_not_the_last_and_the_empty_page_is() {
+        for total in [false, true] {
+            let (read, calls) = read(25, 10, total);
+            assert_eq!(read.unwrap(), rows(1..=25));
+            assert_eq!(calls, 4, "three short pages, then the empty one");
+        }
+        let (read, calls) = read(0, 10, true);
+        assert!(read.unwrap().is_empty());
+        assert_eq!(calls, 1, "an empty first page is the end");
+    }
+
+    #[test]
+    fn paging_that_does_not_hold_together_is_not_believed() {
+        // Offset ignored: the same page again.
+        assert!(refused(2, 10, |_| (rows([1, 2]), None)).contains("ignores offset"));
+        // Rows past what the filter accounts for.
+        assert!(refused(2, 3, |offset| (rows([offset + 10, offset + 11]), None)).contains("past"));
+        // An empty page short of the total said (offset read as a page number).
+        let short = refused(5, 100, |offset| match offset {
+            0 => (rows(1..=5), Some(26)),
+            _ => (vec![], Some(26)),
+        });
+        assert!(
+            short.contains("empty page at offset 5 while saying 26"),
+            "{short}"
+        );
+        // More rows than the total said (a total too small to be true).
+        let liar = refused(5, 100, |offset| (rows(offset + 1..=offset + 5), Some(5)));
+        assert!(liar.contains("more rows than the 5"), "{liar}");
+        // One user on two pages: an order that changes between requests.
+        let shuffled = refused(3, 100, |offset| match offset {
+            0 => (rows([1, 2, 3]), None),
+            _ => (rows([3, 4, 5]), None),
+        });
+        assert!(shuffled.contains("user 3 on two pages"), "{shuffled}");
     }
 
     #[test]
@@ -239,9 +280,12 @@ mod tests {
             100,
             |offset, _| {
                 calls += 1;
-                std::future::ready(page(vec![offset + 1, offset + 2], None))
+                std::future::ready(page(rows([offset + 1, offset + 2]), None))
             },
-            |rows| rows.contains(&3).then(|| "answered 3".to_owned()),
+            |page| {
+                page.contains(&json!({"userId": 3}))
+                    .then(|| "answered 3".to_owned())
+            },
         ));
         assert!(result.unwrap_err().message.contains("answered 3"));
         assert_eq!(calls, 2);

@@ -186,18 +186,46 @@ fn an_unverified_write_found_held_is_ct_onboards_own() {
             ..
         })
     ));
-    // Use or accrual moved the balance since: still ct-onboard's own, never a conflict.
+    // Use or accrual moved the balance since verify looked: still ct-onboard's own.
     let moved = Diff {
         change: Change::SetBalance,
+        holds: "Vacation - Full-time, 14 days".into(),
+        held: "ft 14 days".into(),
         loses: Some("14 days of Vacation - Full-time (set to 15 days)".into()),
         ..Diff::default()
     };
+    let seen_ten = Entry {
+        seen: "ft 10 days".into(),
+        ..unseen.clone()
+    };
     assert!(matches!(
-        action(&ours, &moved, &[unseen], false),
+        action(&ours, &moved, std::slice::from_ref(&seen_ten), false),
         Action::Skip(Settled {
             record_done: true,
             ..
         })
+    ));
+    // Still what verify saw after the write: it was never applied. A balance change like
+    // any other, guarded.
+    let never_applied = Diff {
+        holds: "Vacation - Full-time, 10 days".into(),
+        held: "ft 10 days".into(),
+        loses: Some("10 days of Vacation - Full-time (set to 15 days)".into()),
+        ..moved.clone()
+    };
+    assert!(matches!(
+        action(
+            &ours,
+            &never_applied,
+            std::slice::from_ref(&seen_ten),
+            false
+        ),
+        Action::Conflict(_)
+    ));
+    // Verify saw nothing definite (cut short, or in doubt): not "moved since" either.
+    assert!(matches!(
+        action(&ours, &moved, &[unseen], false),
+        Action::Conflict(_)
     ));
     // Not held: decided like any other change.
     let new = Diff {

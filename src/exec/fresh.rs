@@ -142,6 +142,8 @@ impl<'a> Fresh<'a> {
                 .flat_map(|(user, row)| row.assignments.iter().map(move |a| (user, a)))
         };
         let reads = Reads::of(pairs(), self.directory, self.today, &self.skipped);
+        // As old as their first read: the age counts from before it.
+        let read_at = Instant::now();
         tracing::info!(
             "what {} users hold was read over {} s ago: reading it again before writing",
             batch.len(),
@@ -152,11 +154,10 @@ impl<'a> Fresh<'a> {
             .read_replace_candidates(run.client, pairs())
             .await?;
         let holdings = Arc::new(holdings);
-        let now = Instant::now();
         let mut slots = self.slots();
         for s in batch {
             slots[s].holdings = Arc::clone(&holdings);
-            slots[s].read_at = now;
+            slots[s].read_at = read_at;
         }
         Ok(())
     }

@@ -99,7 +99,7 @@ pub async fn verify(
         line.status = AssignmentStatus::Unverified;
         let why = cut_short.clone().unwrap_or_else(|| looked.clone());
         let (held, seen) = match &last {
-            Seen::Not(held) => (format!(" (the account holds {held})"), held.as_str()),
+            Seen::Not { holds, held } => (format!(" (the account holds {holds})"), held.as_str()),
             Seen::Unknown(why) if !why.is_empty() => (format!(" ({why})"), ""),
             _ => (String::new(), ""),
         };

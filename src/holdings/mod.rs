@@ -66,6 +66,9 @@ pub struct Diff {
     /// Why what the user holds is not known, when it is not: `what 9170005 holds in
     /// Vacation could not be read: balance null`.
     pub unknown: Option<String>,
+    /// What is held, as values (policy, balance, unit), for the journal to compare with
+    /// what verify saw: empty when nothing of the type is held, or for pay rules.
+    pub held: String,
 }
 
 impl Diff {
@@ -104,6 +107,18 @@ pub struct HeldBalance {
     pub balance: Decimal,
     /// `hours` or `days`.
     pub units: String,
+}
+
+impl HeldBalance {
+    /// The holding as values, unchanged by renaming a policy: `pol-1 15 days`.
+    pub fn key(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.policy_id,
+            self.balance.normalize(),
+            self.units
+        )
+    }
 }
 
 /// One user's pay rule on a date.
@@ -213,8 +228,9 @@ impl Names {
 pub enum Seen {
     /// Held as sent: the policy, the balance and unit sent, the rule on its date.
     Held,
-    /// Not (yet) held as sent; the account holds this instead.
-    Not(String),
+    /// Not (yet) held as sent; the account holds this instead (in words, and as the
+    /// values [`Diff::held`] compares).
+    Not { holds: String, held: String },
     /// What the user holds could not be read.
     Unknown(String),
 }
@@ -468,7 +484,7 @@ impl Holdings {
             change,
             holds,
             loses,
-            unknown: None,
+            ..Diff::default()
         }
     }
 
@@ -487,18 +503,24 @@ impl Holdings {
                     Err(unknown) => return Seen::Unknown(unknown.unknown.unwrap_or_default()),
                 };
                 let Some(held) = held else {
-                    return Seen::Not("nothing of that type".into());
+                    return Seen::Not {
+                        holds: "nothing of that type".into(),
+                        held: String::new(),
+                    };
                 };
-                // Another unit cannot be compared (the plan warned of it): the policy is
-                // what can be seen.
+                // A balance read back in another unit says nothing of the one sent: it is
+                // not seen (the plan warned of the unit).
                 let balance_as_sent = balance.is_none_or(|b| {
-                    !held.units.eq_ignore_ascii_case(b.unit.as_str())
-                        || b.amount.normalize() == held.balance.normalize()
+                    held.units.eq_ignore_ascii_case(b.unit.as_str())
+                        && b.amount.normalize() == held.balance.normalize()
                 });
                 if held.policy_id == id && balance_as_sent {
                     Seen::Held
                 } else {
-                    Seen::Not(describe_held(&self.names, held))
+                    Seen::Not {
+                        holds: describe_held(&self.names, held),
+                        held: held.key(),
+                    }
                 }
             }
             Assignment::PayRule {
@@ -521,15 +543,21 @@ impl Holdings {
                 match p.policy_on.get(&(id, *effective_date)) {
                     Some(on) if on.asked.contains(&user) => match on.held.get(&user) {
                         Some(on) if on.effective_date == *effective_date => Seen::Held,
-                        Some(on) => Seen::Not(format!(
-                            "{} from {}",
-                            self.names.pay_rule(on.policy_id),
-                            on.effective_date
-                        )),
-                        None => Seen::Not(format!(
-                            "another rule than {} on {effective_date}",
-                            self.names.pay_rule(id)
-                        )),
+                        Some(on) => Seen::Not {
+                            holds: format!(
+                                "{} from {}",
+                                self.names.pay_rule(on.policy_id),
+                                on.effective_date
+                            ),
+                            held: String::new(),
+                        },
+                        None => Seen::Not {
+                            holds: format!(
+                                "another rule than {} on {effective_date}",
+                                self.names.pay_rule(id)
+                            ),
+                            held: String::new(),
+                        },
                     },
                     _ => Seen::Unknown(format!(
                         "{user}'s pay rule on {effective_date} was not read"
@@ -553,6 +581,7 @@ fn diff_time_off(
         };
     };
     let holds = describe_held(names, held);
+    let key = held.key();
     let amount = describe_amount(held);
     let held_name = names.time_off(&held.policy_id);
     let loses = (!held.balance.is_zero()).then(|| format!("{amount} of {held_name}"));
@@ -562,6 +591,7 @@ fn diff_time_off(
             holds,
             loses,
             unknown: None,
+            held: key,
         };
     }
     let same_balance = balance.is_none_or(|b| {
@@ -584,6 +614,7 @@ fn diff_time_off(
         holds,
         loses,
         unknown: None,
+        held: key,
     }
 }
 

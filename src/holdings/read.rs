@@ -18,8 +18,10 @@ use crate::api::{ApiError, Client, ErrorClass};
 use crate::plan::{Assignment, Kind, Plan};
 use crate::resolve::Directory;
 
-/// Users per balances request: the endpoint's page limit is 100 (the official maximum).
-const BALANCE_BATCH: usize = 100;
+/// Users per balances request: as many as a query string safely carries (like the
+/// pay-rule reads); the page limit is 100 (the official maximum), and pages are read to
+/// the empty one, so new hires holding nothing cost one request a batch.
+const BALANCE_BATCH: usize = 250;
 const BALANCE_LIMIT: u64 = 100;
 /// Users per pay-rule assignments request: the page limit is 500, but 500 IDs would make
 /// a query string longer than some proxies accept.
@@ -161,9 +163,10 @@ impl Reads {
         policies
     }
 
-    /// Requests these reads take when every batch fits one page.
+    /// Requests these reads take when every batch's rows fit one page: that page, and
+    /// the empty one that ends the paging (a batch of users holding nothing is one).
     pub fn requests(&self) -> usize {
-        let batches = |size: usize| self.users.len().div_ceil(size);
+        let batches = |size: usize| self.users.len().div_ceil(size) * 2;
         let time_off = match self.skipped.contains(&Kind::TimeOff) {
             true => 0,
             false => self.policy_types.len() * batches(BALANCE_BATCH),
@@ -173,7 +176,7 @@ impl Reads {
             false => {
                 let lists = |groups: &mut dyn Iterator<Item = &Vec<u64>>| {
                     groups
-                        .map(|users| users.len().div_ceil(PAY_RULE_BATCH))
+                        .map(|users| users.len().div_ceil(PAY_RULE_BATCH) * 2)
                         .sum::<usize>()
                 };
                 self.pay_rule_policies.len() * self.dates.len() * batches(PAY_RULE_BATCH)
@@ -191,13 +194,20 @@ fn cannot_tell(e: &ApiError) -> bool {
     e.class == ErrorClass::Permanent
 }
 
-fn answered(e: &ApiError) -> String {
+/// A part whose endpoint could not tell, with what it answered (and a warning).
+fn could_not_tell<T>(endpoint: String, e: &ApiError) -> Part<T> {
+    let why = answered(&endpoint, e);
+    tracing::warn!("cannot read what users hold: {endpoint} {why}");
+    Part::Unread(Unread::Failed { endpoint, why })
+}
+
+/// What an endpoint that cannot tell answered, in words that follow its name.
+fn answered(endpoint: &str, e: &ApiError) -> String {
     match e.status {
         Some(status @ (404 | 405)) => format!("answered HTTP {status}: the endpoint is missing"),
-        Some(status) if !e.message.contains("not believed") => {
-            format!("answered HTTP {status}: {}", e.message)
-        }
-        _ => e.message.clone(),
+        _ if e.message.starts_with(endpoint) => e.message[endpoint.len()..].trim().to_owned(),
+        Some(status) => format!("answered HTTP {status}: {}", e.message),
+        None => e.message.clone(),
     }
 }
 
@@ -220,20 +230,17 @@ impl Holdings {
             let part = if reads.skipped.contains(&Kind::TimeOff) {
                 Part::Unread(Unread::Skipped(Kind::TimeOff))
             } else {
-                match read_type(client, ty, &reads.users).await {
+                let policies: HashSet<&str> = directory
+                    .policy_types
+                    .iter()
+                    .filter(|t| t.id == *ty)
+                    .flat_map(|t| t.policies.iter().map(|p| p.id.as_str()))
+                    .collect();
+                let endpoint = format!("GET /time-off/v1/policy-types/{ty}/balances");
+                match read_type(client, ty, &policies, &reads.users).await {
                     Ok(held) => Part::Read(held),
-                    Err(e) if cannot_tell(&e) => {
-                        let endpoint = format!("GET /time-off/v1/policy-types/{ty}/balances");
-                        tracing::warn!(
-                            "cannot read who holds time-off type {ty}: {endpoint} {}",
-                            answered(&e)
-                        );
-                        Part::Unread(Unread::Failed {
-                            endpoint,
-                            why: answered(&e),
-                        })
-                    }
-                    Err(e) => return Err(e),
+                    Err(e) if cannot_tell(&e) => could_not_tell(endpoint, &e),
+                    Err(e) => return Err(e.at(&endpoint)),
                 }
             };
             holdings.time_off.insert(ty.clone(), part);
@@ -248,17 +255,8 @@ impl Holdings {
                 let mut held = PayRulesHeld::default();
                 match held.read(client, reads).await {
                     Ok(()) => Part::Read(held),
-                    Err((e, endpoint)) if cannot_tell(&e) => {
-                        tracing::warn!(
-                            "cannot read pay-rule assignments: {endpoint} {}",
-                            answered(&e)
-                        );
-                        Part::Unread(Unread::Failed {
-                            endpoint,
-                            why: answered(&e),
-                        })
-                    }
-                    Err((e, _)) => return Err(e),
+                    Err((e, endpoint)) if cannot_tell(&e) => could_not_tell(endpoint, &e),
+                    Err((e, endpoint)) => return Err(e.at(&endpoint)),
                 }
             });
         }
@@ -297,17 +295,10 @@ impl Holdings {
         match held.read(client, &reads).await {
             Ok(()) => Ok(()),
             Err((e, endpoint)) if cannot_tell(&e) => {
-                tracing::warn!(
-                    "cannot read pay-rule assignments: {endpoint} {}",
-                    answered(&e)
-                );
-                self.pay_rules = Some(Part::Unread(Unread::Failed {
-                    endpoint,
-                    why: answered(&e),
-                }));
+                self.pay_rules = Some(could_not_tell(endpoint, &e));
                 Ok(())
             }
-            Err((e, _)) => Err(e),
+            Err((e, endpoint)) => Err(e.at(&endpoint)),
         }
     }
 }
@@ -393,7 +384,12 @@ fn check_rows<T>(
 }
 
 /// Every batch of users' rows in one time-off type.
-async fn read_type(client: &Client, ty: &str, users: &[u64]) -> Result<TypeHeld, ApiError> {
+async fn read_type(
+    client: &Client,
+    ty: &str,
+    policies: &HashSet<&str>,
+    users: &[u64],
+) -> Result<TypeHeld, ApiError> {
     let endpoint = format!("GET /time-off/v1/policy-types/{ty}/balances");
     let mut type_held = TypeHeld::default();
     for batch in users.chunks(BALANCE_BATCH) {
@@ -405,7 +401,14 @@ async fn read_type(client: &Client, ty: &str, users: &[u64]) -> Result<TypeHeld,
             |page| stray(page, batch),
         )
         .await?;
-        let checked = check_rows(batch, rows, parse_balance)
+        let parse = |row: &Value| {
+            let held = parse_balance(row)?;
+            match policies.contains(held.policy_id.as_str()) {
+                true => Ok(held),
+                false => Err(format!("policy {} is not of this type", held.policy_id)),
+            }
+        };
+        let checked = check_rows(batch, rows, parse)
             .map_err(|why| list::not_believed(&endpoint, &why, 200, None))?;
         type_held.held.extend(checked.held);
         type_held.doubt.extend(checked.doubt);
@@ -513,6 +516,26 @@ impl PayRulesHeld {
                 if !unseen.is_empty() {
                     self.read_one(client, policy, date, &unseen).await?;
                 }
+            }
+        }
+        // In effect now, but with no latest rule: a far read that cannot see what is there.
+        if let (Some(today), Some(far)) = (reads.today, self.on.get(&far_date())) {
+            let unseen: Vec<(u64, u64)> = self
+                .on
+                .get(&today)
+                .into_iter()
+                .flatten()
+                .filter(|(user, _)| !far.contains_key(user))
+                .map(|(user, on)| (*user, on.policy_id))
+                .collect();
+            for (user, policy) in unseen {
+                self.doubt.insert(
+                    user,
+                    format!(
+                        "policy {policy} is in effect on {today}, yet no rule is read on {}",
+                        far_date()
+                    ),
+                );
             }
         }
         for user in self.doubt.keys() {

@@ -249,12 +249,15 @@ fn seen_means_the_policy_the_balance_and_the_date_sent() {
     assert_eq!(h.seen(12, &vacation("ft", None)), Seen::Held);
     assert_eq!(
         h.seen(12, &vacation("ft", Some("20"))),
-        Seen::Not("Vacation - Full-time, 15 days".into()),
+        Seen::Not {
+            holds: "Vacation - Full-time, 15 days".into(),
+            held: "ft 15 days".into()
+        },
         "a balance sent and not applied is not held as sent"
     );
     assert!(matches!(
         h.seen(10, &vacation("ft", Some("15"))),
-        Seen::Not(_)
+        Seen::Not { .. }
     ));
     assert!(matches!(
         h.seen(13, &vacation("ft", Some("15"))),
@@ -262,7 +265,7 @@ fn seen_means_the_policy_the_balance_and_the_date_sent() {
     ));
     assert!(matches!(
         h.seen(21, &pay(1, date(2027, 2, 1))),
-        Seen::Not(_)
+        Seen::Not { .. }
     ));
     assert!(
         matches!(h.seen(20, &pay(1, date(2026, 1, 1))), Seen::Unknown(_)),
@@ -279,11 +282,12 @@ fn reads_cover_the_plans_types_and_every_pay_rule_policy() {
         dates: vec![date(2026, 11, 23), far_date()],
         ..Reads::default()
     };
-    // 2 types × 3 batches of 100, 3 policies × 2 dates × 2 batches of 250.
-    assert_eq!(reads.requests(), 6 + 12);
+    // 2 types × 2 batches of 250, 3 policies × 2 dates × 2 batches of 250; each batch's
+    // page, and the empty one after it.
+    assert_eq!(reads.requests(), 2 * (4 + 12));
     let skipped = Reads {
         skipped: BTreeSet::from([Kind::PayRule]),
         ..reads
     };
-    assert_eq!(skipped.requests(), 6);
+    assert_eq!(skipped.requests(), 2 * 4);
 }

@@ -348,7 +348,8 @@ impl Estimate {
             already_done: count(AssignmentStatus::Skipped, None),
             conflicts: count(AssignmentStatus::Conflict, None),
             policy_reads: 2,
-            user_lookups: emails.div_ceil(batch) + ids.div_ceil(batch),
+            // Each lookup's page of users, and the empty page that ends it.
+            user_lookups: 2 * (emails.div_ceil(batch) + ids.div_ceil(batch)),
             refresh_reads: 0,
             verify_reads: 0,
             changes: count_changes(lines),

@@ -207,3 +207,39 @@ fn users_resolve_by_email_and_id_to_exactly_one_active_user() {
         ]
     );
 }
+
+#[test]
+fn a_user_answered_twice_differently_is_not_believed() {
+    let sheet = parse_delimited("h.csv", "user_id,employee_type\n7,a\n8,a\n").unwrap();
+    let columns = Columns::find("h.csv", &sheet.headers, &ColumnMapping::default()).unwrap();
+    let manifest = manifest_from_yaml(
+        "m.yaml",
+        "employee_types:\n  a:\n    time_off:\n      - policy_id: sick\n",
+    )
+    .unwrap();
+    let options = PlanOptions {
+        today: date(2026, 11, 23),
+        allow_retroactive: false,
+        date_format: None,
+    };
+    let planned = plan(&sheet, &columns, &manifest, &options);
+    let mut users = UserDirectory::default();
+    // 7 comes active then archived, 8 archived then active: row order must not decide.
+    for u in [
+        user(7, "s@x.io", false),
+        user(7, "s@x.io", true),
+        user(8, "e@x.io", true),
+        user(8, "e@x.io", false),
+    ] {
+        users.add(u);
+    }
+    let plan = resolve_users(planned, &users, &columns, "h.csv");
+    for row in &plan.rows {
+        assert!(!row.is_valid());
+        assert!(
+            row.problems[0].message.contains("twice, differently"),
+            "{:?}",
+            row.problems
+        );
+    }
+}

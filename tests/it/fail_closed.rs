@@ -10,7 +10,7 @@ use ct_onboard::sandbox::{
     AppChange, ExtraRow, Faults, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot,
 };
 use jiff::civil::date;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::util::{Record, RunningSandbox, read_records, sample_seed, write};
 
@@ -790,4 +790,272 @@ fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that
             .args(["--concurrency", "1"]),
     );
     assert_eq!(code, 0, "{out}");
+}
+
+/// A hostile account, on wiremock: the policy listings and the user lookup answer
+/// honestly; `balances` and `pay_rules` answer each read as they are told (a type or
+/// policy, the query's offset and users, and the date for pay rules).
+mod liar {
+    use serde_json::{Value, json};
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    pub type Balances = fn(&str, u64, &[u64]) -> Value;
+    pub type PayRules = fn(u64, &str, u64, &[u64]) -> Value;
+
+    fn query(request: &Request) -> Vec<(String, String)> {
+        request.url.query_pairs().into_owned().collect()
+    }
+
+    fn users(q: &[(String, String)]) -> Vec<u64> {
+        q.iter()
+            .filter(|(k, _)| k == "userIds")
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect()
+    }
+
+    fn number(q: &[(String, String)], key: &str) -> u64 {
+        q.iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn json(body: Value) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+
+    pub async fn start(policy_types: Value, balances: Balances, pay_rules: PayRules) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/time-off/v1/policy-types"))
+            .respond_with(json(json!({"data": {"policyTypes": policy_types}})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/company-policies/v1/pay-rule-policies"))
+            .respond_with(json(json!({"data": {"payRulesPolicies": [
+                {"id": 12345, "name": "Standard Hourly"}, {"id": 12346, "name": "Overtime Eligible"},
+                {"id": 12347, "name": "Night Shift Premium"}]}})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/users/v1/users"))
+            .respond_with(|r: &Request| {
+                let q = query(r);
+                let found: Vec<Value> = match number(&q, "offset") {
+                    0 => users(&q)
+                        .into_iter()
+                        .map(|id| {
+                            json!({"userId": id, "firstName": "A", "lastName": "B",
+                                         "phoneNumber": "+15550100", "userType": "user"})
+                        })
+                        .collect(),
+                    _ => vec![],
+                };
+                json(json!({"data": {"users": found}, "paging": {"offset": 0}}))
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/time-off/v1/policy-types/[^/]+/balances$"))
+            .respond_with(move |r: &Request| {
+                let q = query(r);
+                let ty = r.url.path_segments().unwrap().nth(3).unwrap().to_owned();
+                json(balances(&ty, number(&q, "offset"), &users(&q)))
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(
+                r"^/company-policies/v1/pay-rule-policies/\d+/assignments$",
+            ))
+            .respond_with(move |r: &Request| {
+                let q = query(r);
+                let policy = r
+                    .url
+                    .path_segments()
+                    .unwrap()
+                    .nth(3)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let date = q
+                    .iter()
+                    .find(|(k, _)| k == "date")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                json(pay_rules(policy, &date, number(&q, "offset"), &users(&q)))
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT"))
+            .respond_with(json(json!({"data": {"assignmentId": 1}})))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    /// The usual two types.
+    pub fn policy_types() -> Value {
+        json!([
+            {"id": "pt-vacation-001", "name": "Vacation", "policies": [
+                {"id": "pol-vac-ft-001", "name": "Vacation - Full-time", "unit": "days"},
+                {"id": "pol-vac-pt-001", "name": "Vacation - Part-time", "unit": "hours"}]},
+            {"id": "pt-sick-001", "name": "Sick Leave", "policies": [
+                {"id": "pol-sick-001", "name": "Sick Leave", "unit": "days"}]}
+        ])
+    }
+
+    /// Nobody holds anything.
+    pub fn nothing(_: &str, _: u64, _: &[u64]) -> Value {
+        json!({"data": {"balances": []}, "paging": {"offset": 0}})
+    }
+
+    pub fn no_pay_rules(_: u64, _: &str, _: u64, _: &[u64]) -> Value {
+        json!({"data": {"assignments": []}, "paging": {"offset": 0}})
+    }
+
+    pub async fn puts(server: &MockServer) -> usize {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == "PUT")
+            .count()
+    }
+}
+
+/// Plans or runs `sheet` against a liar: exit code, output, and the PUTs it received.
+async fn against(server: &wiremock::MockServer, verb: &str, sheet: String) -> (i32, String, usize) {
+    let uri = server.uri();
+    let verb = verb.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let sheet = write(dir.path(), "hires.csv", &sheet);
+        crate::util::ct()
+            .arg(verb)
+            .arg(&sheet)
+            .args([
+                "--base-url",
+                &uri,
+                "--no-progress",
+                "--verify-patience",
+                "200ms",
+                "--rate-per-minute",
+                "1000000",
+            ])
+            .arg("--report-dir")
+            .arg(dir.path().join("reports"))
+            .arg("--state")
+            .arg(dir.path().join("state.db"))
+            .env("CONNECTEAM_API_KEY", "k")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        text,
+        liar::puts(server).await,
+    )
+}
+
+fn sheet_of(users: &[u64]) -> String {
+    let rows: String = users
+        .iter()
+        .map(|u| format!("{u},full-time,2029-01-04\n"))
+        .collect();
+    format!("User ID,Employee Type,Start Date\n{rows}")
+}
+
+#[tokio::test]
+async fn a_paging_total_too_small_to_be_true_is_not_believed() {
+    // One row a page, and a total that says the page is all there is.
+    fn one_a_page(ty: &str, offset: u64, asked: &[u64]) -> Value {
+        let held: Vec<Value> = asked
+            .iter()
+            .map(|u| json!({"userId": u, "units": "hours", "balance": 12.5, "policyId": "pol-vac-pt-001"}))
+            .filter(|_| ty == "pt-vacation-001")
+            .collect();
+        let page: Vec<Value> = held.into_iter().skip(offset as usize).take(1).collect();
+        let total = page.len();
+        json!({"data": {"balances": page}, "paging": {"offset": offset, "total": total}})
+    }
+    let server = liar::start(liar::policy_types(), one_a_page, liar::no_pay_rules).await;
+    let (code, out, puts) = against(&server, "run", sheet_of(&[user(1), user(2), user(3)])).await;
+    assert_eq!(code, 69, "{out}");
+    assert!(
+        out.contains("answered more rows than the 1 it says match"),
+        "{out}"
+    );
+    assert_eq!(puts, 0);
+}
+
+#[tokio::test]
+async fn a_rule_in_effect_today_that_the_far_read_cannot_see_is_in_doubt() {
+    // A server with a date horizon: nothing after 2100, so the far-ahead read is empty.
+    fn horizon(policy: u64, date: &str, offset: u64, asked: &[u64]) -> Value {
+        let rows: Vec<Value> = match (policy, date < "2100", offset) {
+            (12345, true, 0) => asked
+                .iter()
+                .map(|u| json!({"userId": u, "payRulePolicyId": 12345, "effectiveDate": "2026-01-01"}))
+                .collect(),
+            _ => vec![],
+        };
+        json!({"data": {"assignments": rows}, "paging": {"offset": offset}})
+    }
+    let server = liar::start(liar::policy_types(), liar::nothing, horizon).await;
+    let (code, out, _) = against(&server, "plan", sheet_of(&[user(1)])).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("in doubt:     1"), "{out}");
+    let (code, out, puts) = against(&server, "run", sheet_of(&[user(1)])).await;
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        puts, 2,
+        "the two time-off assignments; no pay rule on doubt: {out}"
+    );
+}
+
+#[tokio::test]
+async fn a_balance_row_of_a_policy_outside_the_type_read_is_in_doubt() {
+    // Sick-leave rows answered on the Vacation read: not evidence of holding nothing.
+    fn wrong_type(_: &str, offset: u64, asked: &[u64]) -> Value {
+        let rows: Vec<Value> = match offset {
+            0 => asked
+                .iter()
+                .map(|u| json!({"userId": u, "units": "days", "balance": 0, "policyId": "pol-sick-001"}))
+                .collect(),
+            _ => vec![],
+        };
+        json!({"data": {"balances": rows}, "paging": {"offset": offset}})
+    }
+    let server = liar::start(liar::policy_types(), wrong_type, liar::no_pay_rules).await;
+    let (code, out, puts) = against(&server, "run", sheet_of(&[user(1)])).await;
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(puts, 1, "only the pay rule is sent: {out}");
+}
+
+#[tokio::test]
+async fn a_policy_listed_in_two_types_is_not_believed() {
+    let mut types = liar::policy_types();
+    types[1]["policies"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "pol-vac-ft-001", "name": "Vacation - Full-time", "unit": "days"}));
+    let server = liar::start(types, liar::nothing, liar::no_pay_rules).await;
+    let (code, out, puts) = against(&server, "run", sheet_of(&[user(1)])).await;
+    assert_eq!(code, 69, "{out}");
+    assert!(
+        out.contains("lists time-off policy pol-vac-ft-001 in two types"),
+        "{out}"
+    );
+    assert_eq!(puts, 0);
 }

@@ -153,7 +153,7 @@ fn a_unit_other_than_the_policys_is_a_warning_only() {
 }
 
 #[test]
-fn a_40_row_sheet_plans_in_twelve_batched_gets_and_no_writes() {
+fn a_40_row_sheet_plans_in_fourteen_batched_gets_and_no_writes() {
     let users: Vec<_> = (0..40)
         .map(|i| {
             seed_user(
@@ -191,11 +191,12 @@ fn a_40_row_sheet_plans_in_twelve_batched_gets_and_no_writes() {
     );
     assert_eq!(
         snapshot.count("GET /users/v1/users"),
-        2,
-        "one batch of emails, one of user IDs"
+        4,
+        "one batch of emails, one of user IDs: each a page, then the empty page that ends it"
     );
     // What users hold: one balances read per time-off type in use (Vacation, Sick
-    // Leave), and each of the 3 pay-rule policies on two dates (today, far ahead).
+    // Leave), and each of the 3 pay-rule policies on two dates (today, far ahead); new
+    // hires hold nothing, so each first page is empty, and the last.
     assert_eq!(
         snapshot.count("GET /time-off/v1/policy-types/{id}/balances"),
         2
@@ -206,7 +207,7 @@ fn a_40_row_sheet_plans_in_twelve_batched_gets_and_no_writes() {
     );
     assert_eq!(
         snapshot.requests.values().sum::<u64>(),
-        12,
+        14,
         "{:?}",
         snapshot.requests
     );

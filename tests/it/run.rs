@@ -446,17 +446,19 @@ fn sigint_mid_run_exits_130_with_the_report_written() {
     let users = read_records(&only_run_dir(dir.path()).join("users.csv"));
     assert_eq!(users.len(), 30, "every row accounted for");
     // Interrupted before verifying, what was answered 200 is unverified, never done.
-    let sent = users
-        .iter()
-        .filter(|u| &u["outcome"] == "unverified")
-        .count();
-    assert!((3..30).contains(&sent), "{sent}");
     assert!(!users.iter().any(|u| &u["outcome"] == "succeeded"));
     assert!(users.iter().any(|u| &u["outcome"] == "not_attempted"));
+    let lines = read_records(&only_run_dir(dir.path()).join("assignments.csv"));
+    let pay_rules_sent = lines
+        .iter()
+        .filter(|l| &l["kind"] == "pay_rule" && &l["status"] == "unverified")
+        .count();
+    assert!((3..30).contains(&pay_rules_sent), "{pay_rules_sent}");
+    assert!(!lines.iter().any(|l| &l["status"] == "done"));
     let state = running.sandbox.snapshot();
     assert_eq!(
         state.pay_rule_assignments.len(),
-        sent,
+        pay_rules_sent,
         "what the report calls sent is what the server holds"
     );
 }
