@@ -90,10 +90,16 @@ pub struct Settings {
     #[arg(skip)]
     #[serde(skip)]
     pub base_url_in_file: bool,
-    /// How lists go into query strings: "repeat" (userIds=1&userIds=2) or "comma"
-    /// (settings file only)
+    /// How lists go into query strings: only "repeat" (userIds=1&userIds=2), as the
+    /// official document says; kept so that files that name it still load (settings
+    /// file only)
     #[arg(skip)]
-    pub query_arrays: Option<crate::api::QueryArrays>,
+    pub query_arrays: Option<String>,
+    /// Seeds the client's jitter (backoffs, pauses), so that a replayed test replays
+    /// the client too
+    #[arg(long, env = "CT_ONBOARD_JITTER_SEED", hide = true, value_name = "N")]
+    #[serde(skip)]
+    pub jitter_seed: Option<u64>,
 }
 
 impl Settings {
@@ -177,6 +183,7 @@ impl Settings {
             api_key_file: self.api_key_file.or(file.api_key_file),
             columns: self.columns.or(file.columns),
             query_arrays: self.query_arrays.or(file.query_arrays),
+            jitter_seed: self.jitter_seed,
             rate_limit_patience: self.rate_limit_patience.or(file.rate_limit_patience),
             without_refresh: self.without_refresh.or(file.without_refresh),
             verify_patience: self.verify_patience.or(file.verify_patience),
@@ -287,8 +294,8 @@ impl Settings {
                 max_retries: self.max_retries(),
                 backoff_base: self.retry_backoff(),
             },
-            query_arrays: self.query_arrays.unwrap_or_default(),
             rate_limit_patience: self.rate_limit_patience(),
+            jitter_seed: self.jitter_seed,
         }
     }
 
@@ -322,6 +329,18 @@ impl Settings {
         }
         if self.request_timeout_secs == Some(0) {
             bad("request_timeout_secs", "must be at least 1");
+        }
+        match self.query_arrays.as_deref() {
+            None | Some("repeat") => {}
+            Some("comma") => bad(
+                "query_arrays",
+                "\"comma\" is no longer accepted: the official OpenAPI document declares no style for array \
+                 parameters, so they are repeated keys (userIds=1&userIds=2); remove the setting",
+            ),
+            Some(_) => bad(
+                "query_arrays",
+                "must be \"repeat\" (repeated keys), or left out",
+            ),
         }
         for (name, value) in [
             ("rate_limit_patience", &self.rate_limit_patience),

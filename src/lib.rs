@@ -31,7 +31,6 @@ pub mod report;
 pub mod resolve;
 pub mod sandbox;
 pub mod saved_plan;
-pub mod throttle;
 
 pub use cli::Cli;
 pub use console::Console;

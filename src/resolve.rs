@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::api::endpoint::{PayRulePolicies, PolicyTypes, Users};
 use crate::api::model::{PayRulePolicyInfo, PolicyType, User};
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, Page};
 use crate::input::{Columns, Field};
 use crate::manifest::{Manifest, PolicyRef};
 use crate::plan::{Identity, Plan};
@@ -23,7 +24,7 @@ impl Directory {
     /// the pay rules) is not believed: which type a policy is in decides what a write
     /// would replace.
     pub async fn fetch(client: &Client) -> Result<Directory, ApiError> {
-        let policy_types = client.policy_types().await?;
+        let policy_types = client.read(&PolicyTypes).await?;
         let mut seen: HashMap<&str, &str> = HashMap::new();
         for ty in &policy_types.data {
             for p in &ty.policies {
@@ -40,7 +41,7 @@ impl Directory {
                 }
             }
         }
-        let pay_rule_policies = client.pay_rule_policies().await?;
+        let pay_rule_policies = client.read(&PayRulePolicies).await?;
         let mut ids = std::collections::HashSet::new();
         if let Some(p) = pay_rule_policies.data.iter().find(|p| !ids.insert(p.id)) {
             return Err(crate::api::list::not_believed(
@@ -307,7 +308,14 @@ async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Ve
         endpoint,
         PAGE,
         most,
-        |offset, limit| client.users(emails, ids, offset, limit),
+        |offset, limit| {
+            let request = Users {
+                emails,
+                ids,
+                page: Page { offset, limit },
+            };
+            async move { client.read(&request).await }
+        },
         |page| {
             page.iter()
                 .find(|u| !asked_for(u, emails, ids))

@@ -1,533 +1,512 @@
-//! The raw Connecteam HTTP calls: the five requests ct-onboard makes, typed, one try each.
-//! Nothing here paces or retries: every caller goes through the gateway ([`super::Client`]).
+//! The gateway every request goes through, reads and writes alike (lychee's per-host
+//! `Host` is the model): it owns the throttle, the one retry policy, the stop flag and
+//! the counters, and sends the request itself. Callers hand it a request of the endpoint
+//! table; they never feed it headers by hand.
+//!
+//! One call is a loop of three steps: [`Client::admit`] (refused by a stop or the day's
+//! budget, else the throttle's turn), [`Client::attempt`] (one request, counted and put
+//! on the timeline), and [`classify`], a pure function of the answer that says whether
+//! to return it, give up, or wait and try again.
 
-use std::fmt;
-use std::path::Path;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::redirect;
-use serde::de::DeserializeOwned;
-
+use super::counters::{Counters, Recorder, Timeline};
+use super::endpoint::Request;
 use super::error::{ApiError, ErrorClass};
-use super::limits::RateLimits;
-use super::list::{Collection, Listing};
-use super::model::{
-    Empty, Envelope, Paging, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData,
-    PayRulePolicyInfo, PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
-};
+use super::http::{ApiKey, Http, Response};
+use super::stop::{IN_FLIGHT_GRACE, Stop, StopReason};
+use super::throttle::{DayBudget, Throttle};
 
-/// How a list goes into a query string. Connecteam's docs do not fix it for every
-/// endpoint (FastAPI reads repeated keys; one SDK sends commas), so it is one setting,
-/// used in one place: [`Http::list`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueryArrays {
-    /// `userIds=1&userIds=2`
-    #[default]
-    Repeat,
-    /// `userIds=1,2`
-    Comma,
+/// The one retry policy: 5xx, timeouts and dropped connections are retried up to
+/// `max_retries` times with capped exponential backoff and jitter; rate limits wait for
+/// the window (every worker at once) and are retried without counting as failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    /// The first retry's backoff; it doubles each time, capped at 30 s.
+    pub backoff_base: Duration,
 }
 
-/// The API key. Never printed: `Debug` shows `ApiKey(redacted)`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(redacted)")
+impl RetryPolicy {
+    /// Between half and all of base × 2^(retry-1), at most 30 s; `dice` is a number in
+    /// [0, 1) from the client's own seeded generator.
+    pub fn backoff(&self, retry: u32, dice: f64) -> Duration {
+        let full = self
+            .backoff_base
+            .saturating_mul(1 << retry.saturating_sub(1).min(16))
+            .min(Duration::from_secs(30));
+        full / 2 + full.mul_f64(dice / 2.0)
     }
 }
 
-impl ApiKey {
-    pub fn new(key: &str) -> Option<ApiKey> {
-        let key = key.trim();
-        (!key.is_empty()).then(|| ApiKey(key.to_owned()))
-    }
+/// Retries of a connection that never reached the server (DNS, connect, TLS) while no
+/// request has ever been answered: a typo in the host fails in seconds, not minutes.
+const UNREACHED_RETRIES: u32 = 1;
 
-    /// The key from `--api-key-file` if given, else `CONNECTEAM_API_KEY`. Warns when the
-    /// file can be read by others; refuses an empty one.
-    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<ApiKey>, String> {
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the API key file {}: {e}", path.display()))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(path)
-                    .map(|m| m.permissions().mode())
-                    .unwrap_or(0);
-                if mode & 0o077 != 0 {
-                    tracing::warn!(
-                        "the API key file {} can be read by others (mode {:o}); run: chmod 600 {}",
-                        path.display(),
-                        mode & 0o777,
-                        path.display()
-                    );
-                }
-            }
-            return ApiKey::new(&text)
-                .map(Some)
-                .ok_or_else(|| format!("the API key file {} is empty", path.display()));
-        }
-        Ok(std::env::var("CONNECTEAM_API_KEY")
-            .ok()
-            .and_then(|k| ApiKey::new(&k)))
-    }
+/// Rate-limited answers to one request before it is given up as failed: a safety net
+/// against a server that never lets up, not a budget a normal run comes near.
+const MAX_RATE_LIMITED_RETRIES: u32 = 30;
+
+/// How a client is set up: connection, pacing, retries.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    pub timeout: Duration,
+    /// The account's per-minute limit; the reserve is taken off it.
+    pub rate_per_minute: u32,
+    pub reserve_percent: u8,
+    pub daily_quota: u32,
+    pub retry: RetryPolicy,
+    /// How long to go on being rate-limited with no request succeeding before stopping.
+    pub rate_limit_patience: Duration,
+    /// Seeds the jitter of backoffs and pauses, so that a replayed test replays the
+    /// client too; `None` seeds it from the system.
+    pub jitter_seed: Option<u64>,
 }
 
-/// A successful call's data with what came along with it.
-#[derive(Debug, Clone)]
-pub struct Response<T> {
-    pub status: u16,
-    pub request_id: Option<String>,
-    pub data: T,
-    pub limits: RateLimits,
+/// One call as the gateway made it: the last answer and how many requests it took.
+#[derive(Debug)]
+pub struct Call<T> {
+    pub result: Result<Response<T>, ApiError>,
+    pub attempts: u32,
 }
 
-/// Checks a base URL: https anywhere, plain http only to loopback (the sandbox).
-pub fn check_base_url(base_url: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(base_url).map_err(|e| {
-        format!(
-            "base URL \"{base_url}\" is not a URL ({e}): write it whole, such as https://api.connecteam.com"
-        )
-    })?;
-    if url.host().is_none() || url.cannot_be_a_base() {
-        return Err(format!(
-            "base URL \"{base_url}\" has no host: write it whole, such as https://api.connecteam.com"
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        let origin = url.origin().ascii_serialization();
-        return Err(format!(
-            "base URL \"{base_url}\" has a path or query: ct-onboard adds the API's paths itself; use {origin}"
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
-                Ok(url)
-            } else {
-                Err(format!(
-                    "base URL \"{base_url}\" is plain http to another host: the API key would travel in clear; use https"
-                ))
-            }
-        }
-        other => Err(format!(
-            "base URL \"{base_url}\" has scheme \"{other}\"; use https"
-        )),
-    }
+/// Whether a call's day budget is claimed by the gateway or was claimed up front (a
+/// user's writes are claimed together, so that a user is never left half done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    ClaimEach,
+    Claimed,
 }
 
-/// Percent-encodes text as exactly one URL path segment: only unreserved characters stay
-/// as they are, so `/`, `?`, `#`, `%` and even `.`/`..` cannot change the path.
-pub fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// One HTTP connection pool to one base URL, with the key on every request.
+/// The Connecteam client: every request of the endpoint table, paced, counted and
+/// retried in one place.
 #[derive(Clone)]
-pub struct Http {
-    http: reqwest::Client,
-    base: String,
-    arrays: QueryArrays,
+pub struct Client {
+    http: Http,
+    throttle: Arc<Throttle>,
+    retry: RetryPolicy,
+    stop: Arc<Stop>,
+    counters: Arc<Counters>,
+    patience: Duration,
+    origin: &'static str,
+    recorder: Arc<Recorder>,
+    /// When a request last succeeded (or the client was made).
+    last_success: Arc<Mutex<tokio::time::Instant>>,
+    dice: Arc<Mutex<fastrand::Rng>>,
 }
 
-impl fmt::Debug for Http {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Http")
-            .field("base", &self.base)
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.http.base_url())
             .finish_non_exhaustive()
     }
 }
 
-impl Http {
-    pub fn new(base_url: &str, key: &ApiKey, timeout: Duration) -> Result<Http, String> {
-        let base = check_base_url(base_url)?;
-        let mut value = HeaderValue::from_str(&key.0)
-            .map_err(|_| "the API key has characters a header cannot carry".to_owned())?;
-        value.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", value);
-        let origin = base.origin();
-        // Follow a redirect only within the API's own origin: the key is a header of
-        // every request, and must never reach another host.
-        let policy = redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 || attempt.url().origin() != origin {
-                attempt.stop()
-            } else {
-                attempt.follow()
-            }
-        });
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .redirect(policy)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("ct-onboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot set up HTTP: {e}"))?;
-        Ok(Http {
-            http,
-            base: base.as_str().trim_end_matches('/').to_owned(),
-            arrays: QueryArrays::default(),
+/// What one call has been through so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tries {
+    attempts: u32,
+    retries: u32,
+    rate_limited: u32,
+    /// The next attempt is a retry (counted when it is sent).
+    retrying: bool,
+}
+
+/// What to do after an answer that is an error.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// Give up: this is the call's answer.
+    GiveUp(ApiError),
+    /// Rate-limited: every worker waits for the window, then this request goes again.
+    WaitForWindow,
+    /// A blip: back off, then send it again.
+    Retry,
+}
+
+/// What [`classify`] needs to know of the client beyond the error.
+#[derive(Debug, Clone, Copy)]
+struct Standing {
+    retries_allowed: u32,
+    out_of_patience: bool,
+}
+
+/// The verdict on an error, from the error and the call's tries alone.
+fn classify(error: &ApiError, tries: &Tries, standing: Standing) -> Verdict {
+    match error.class {
+        ErrorClass::RateLimited if standing.out_of_patience => {
+            Verdict::GiveUp(ApiError::unsent(ErrorClass::QuotaExhausted, String::new()))
+        }
+        ErrorClass::RateLimited if tries.rate_limited + 1 >= MAX_RATE_LIMITED_RETRIES => {
+            Verdict::GiveUp(ApiError {
+                message: format!(
+                    "rate-limited {} times in a row: {}",
+                    tries.rate_limited + 1,
+                    error.message
+                ),
+                ..error.clone()
+            })
+        }
+        ErrorClass::RateLimited => Verdict::WaitForWindow,
+        ErrorClass::Retryable if tries.retries < standing.retries_allowed => Verdict::Retry,
+        ErrorClass::Retryable => Verdict::GiveUp(ApiError {
+            message: format!(
+                "{} (gave up after {} attempts)",
+                error.message, tries.attempts
+            ),
+            ..error.clone()
+        }),
+        _ => Verdict::GiveUp(error.clone()),
+    }
+}
+
+impl Client {
+    pub fn new(base_url: &str, key: &ApiKey, options: &ClientOptions) -> Result<Client, String> {
+        let dice = options
+            .jitter_seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Ok(Client {
+            http: Http::new(base_url, key, options.timeout)?,
+            throttle: Arc::new(Throttle::new(
+                options.rate_per_minute,
+                options.reserve_percent,
+                options.daily_quota,
+            )),
+            retry: options.retry,
+            stop: Arc::default(),
+            counters: Arc::default(),
+            patience: options.rate_limit_patience,
+            origin: "",
+            recorder: Arc::default(),
+            last_success: Arc::new(Mutex::new(tokio::time::Instant::now())),
+            dice: Arc::new(Mutex::new(dice)),
         })
     }
 
-    /// Sends lists in query strings in this form.
+    /// A client that says where its base URL came from (a flag, the environment, the
+    /// settings file) when it cannot reach it.
     #[must_use]
-    pub fn with_query_arrays(self, arrays: QueryArrays) -> Http {
-        Http { arrays, ..self }
+    pub fn with_origin(self, origin: &'static str) -> Client {
+        Client { origin, ..self }
     }
 
-    /// A list parameter as query pairs, in the configured form.
-    fn list<'a>(&self, name: &'a str, values: Vec<String>) -> Vec<(&'a str, String)> {
-        match self.arrays {
-            QueryArrays::Repeat => values.into_iter().map(|v| (name, v)).collect(),
-            QueryArrays::Comma if values.is_empty() => Vec::new(),
-            QueryArrays::Comma => vec![(name, values.join(","))],
+    /// The base URL and where it came from, for messages.
+    pub fn described(&self) -> String {
+        if self.origin.is_empty() {
+            self.base_url().to_owned()
+        } else {
+            format!("{} (from {})", self.base_url(), self.origin)
         }
+    }
+
+    /// A client that stops on `stop` (shared with the signal handler) instead of its own.
+    #[must_use]
+    pub fn with_stop(self, stop: Arc<Stop>) -> Client {
+        Client { stop, ..self }
     }
 
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.http.base_url()
     }
 
-    /// `GET /time-off/v1/policy-types`: every policy type with its policies.
-    pub async fn policy_types(&self) -> Result<Response<Vec<PolicyType>>, ApiError> {
-        let (r, paging) = self
-            .call_paged::<PolicyTypesData>(self.http.get(self.url("/time-off/v1/policy-types")))
-            .await?;
-        if let Some(e) = not_whole(
-            "GET /time-off/v1/policy-types",
-            r.data.policy_types.len(),
-            paging.as_ref(),
-            &r,
-        ) {
-            return Err(e);
-        }
-        Ok(Response {
-            data: r.data.policy_types,
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+    /// The stop flag every request checks; set it to stop the run.
+    pub fn stop(&self) -> &Stop {
+        &self.stop
     }
 
-    /// `GET /company-policies/v1/pay-rule-policies`: every enabled pay-rule policy.
-    pub async fn pay_rule_policies(&self) -> Result<Response<Vec<PayRulePolicyInfo>>, ApiError> {
-        let (r, paging) = self
-            .call_paged::<PayRulePoliciesData>(
-                self.http
-                    .get(self.url("/company-policies/v1/pay-rule-policies")),
-            )
-            .await?;
-        if let Some(e) = not_whole(
-            "GET /company-policies/v1/pay-rule-policies",
-            r.data.pay_rules_policies.len(),
-            paging.as_ref(),
-            &r,
-        ) {
-            return Err(e);
-        }
-        Ok(Response {
-            data: r.data.pay_rules_policies,
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+    /// Whether a signal has stopped this client's work.
+    pub fn interrupted(&self) -> bool {
+        self.stop.get() == Some(StopReason::Interrupted)
     }
 
-    /// `GET /users/v1/users` for some emails and user IDs, archived users included,
-    /// one page of up to `limit` (≤ 500) from `offset`.
-    pub async fn users(
-        &self,
-        emails: &[String],
-        user_ids: &[u64],
-        offset: u64,
-        limit: u64,
-    ) -> Result<Response<Listing<User>>, ApiError> {
-        let mut query: Vec<(&str, String)> = vec![
-            ("userStatus", "all".into()),
-            ("limit", limit.min(500).to_string()),
-            ("offset", offset.to_string()),
-        ];
-        query.extend(self.list("emailAddresses", emails.to_vec()));
-        query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
-        let (r, paging) = self
-            .call_paged::<UsersData>(self.http.get(self.url("/users/v1/users")).query(&query))
-            .await?;
-        Ok(Response {
-            data: Listing {
-                rows: r.data.users,
-                total: paging.and_then(|p| p.total),
-            },
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+    /// Claims `calls` requests of today's budget at once (one user's writes).
+    pub fn claim_day(&self, calls: u64) -> bool {
+        self.throttle.try_claim_day(calls)
     }
 
-    /// `GET /time-off/v1/policy-types/{id}/balances` for some users: what each holds in
-    /// that type (a user with no row holds none of it). One page, its rows unread.
-    pub async fn balances(
-        &self,
-        policy_type_id: &str,
-        user_ids: &[u64],
-        offset: u64,
-        limit: u64,
-    ) -> Result<Response<Listing>, ApiError> {
-        let url = self.url(&format!(
-            "/time-off/v1/policy-types/{}/balances",
-            path_segment(policy_type_id)
-        ));
-        let mut query: Vec<(&str, String)> = vec![
-            ("limit", limit.min(100).to_string()),
-            ("offset", offset.to_string()),
-        ];
-        query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
-        let collection = Collection {
-            name: "balances",
-            tolerant: false,
-        };
-        self.listing(self.http.get(url).query(&query), collection)
-            .await
+    pub fn day(&self) -> DayBudget {
+        self.throttle.day()
     }
 
-    /// `GET /company-policies/v1/pay-rule-policies/{id}/assignments`: the assignments of
-    /// this policy in effect on `date` for some users. One page, its rows unread (the
-    /// shape is unpublished).
-    pub async fn pay_rule_assignments(
-        &self,
-        policy_id: u64,
-        user_ids: &[u64],
-        date: jiff::civil::Date,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Response<Listing>, ApiError> {
-        let url = self.url(&format!(
-            "/company-policies/v1/pay-rule-policies/{policy_id}/assignments"
-        ));
-        let mut query: Vec<(&str, String)> = vec![
-            ("date", date.to_string()),
-            ("limit", limit.min(500).to_string()),
-            ("offset", offset.to_string()),
-        ];
-        query.extend(self.list("userIds", user_ids.iter().map(u64::to_string).collect()));
-        let collection = Collection {
-            name: "assignments",
-            tolerant: true,
-        };
-        self.listing(self.http.get(url).query(&query), collection)
-            .await
+    /// The per-minute limit the server last announced, if any.
+    pub fn minute_limit(&self) -> Option<u64> {
+        self.throttle.minute_limit()
     }
 
-    /// `PUT /time-off/v1/time-off-policies/{id}/assignments`.
-    pub async fn assign_time_off(
-        &self,
-        policy_id: &str,
-        body: &TimeOffAssignment,
-    ) -> Result<Response<()>, ApiError> {
-        let url = self.url(&format!(
-            "/time-off/v1/time-off-policies/{}/assignments",
-            path_segment(policy_id)
-        ));
-        let r: Response<Empty> = self.call(self.http.put(url).json(body)).await?;
-        Ok(Response {
-            data: (),
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+    /// How much longer every request waits, and why, while the throttle pauses them.
+    pub fn paused(&self) -> Option<(Duration, &'static str)> {
+        self.throttle.paused()
     }
 
-    /// `PUT /company-policies/v1/pay-rule-policies/{id}/assignments`; returns the assignment ID.
-    pub async fn assign_pay_rule(
-        &self,
-        policy_id: u64,
-        body: &PayRuleAssignment,
-    ) -> Result<Response<u64>, ApiError> {
-        let url = self.url(&format!(
-            "/company-policies/v1/pay-rule-policies/{policy_id}/assignments"
-        ));
-        let r: Response<PayRuleAssigned> = self.call(self.http.put(url).json(body)).await?;
-        Ok(Response {
-            data: r.data.assignment_id,
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+    /// What to tell the user about work left for after the day's reset.
+    pub fn deferred_message(&self) -> String {
+        self.throttle.deferred_message()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// When requests were sent, rate-limited and paused.
+    pub fn timeline(&self) -> Timeline {
+        self.recorder
+            .timeline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<Response<T>, ApiError> {
-        Ok(self.call_paged(request).await?.0)
+    /// Requests sent so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.counters.requests.load(Ordering::Relaxed)
     }
 
-    /// A list's page: its rows as JSON, each read by the caller, so that one row that
-    /// does not parse is one row's doubt. Rows not where `collection` says are an
-    /// unreadable answer.
-    async fn listing(
-        &self,
-        request: reqwest::RequestBuilder,
-        collection: Collection,
-    ) -> Result<Response<Listing>, ApiError> {
-        let (r, paging) = self.call_paged::<serde_json::Value>(request).await?;
-        let Some(rows) = collection.rows(r.data) else {
-            return Err(ApiError {
-                class: ErrorClass::Permanent,
-                status: Some(r.status),
-                message: format!(
-                    "unexpected response from Connecteam: no `{}` list in its data",
-                    collection.name
-                ),
-                request_id: r.request_id,
-                limits: r.limits,
-                unreached: false,
-            });
-        };
-        Ok(Response {
-            data: Listing {
-                rows,
-                total: paging.and_then(|p| p.total),
-            },
-            status: r.status,
-            request_id: r.request_id,
-            limits: r.limits,
-        })
+    /// Answers that said "too many requests" (429 or the 200 quirk).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.counters.rate_limited.load(Ordering::Relaxed)
     }
 
-    /// Sends a request; its data with the paging that came with it, or why not.
-    async fn call_paged<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(Response<T>, Option<Paging>), ApiError> {
-        let response = request.send().await.map_err(|e| {
-            let message = describe_transport(&e);
-            if e.is_connect() {
-                ApiError::unreached(message)
-            } else {
-                ApiError::transport(message)
+    /// Requests sent again after a 5xx, timeout or dropped connection.
+    pub fn retries(&self) -> u64 {
+        self.counters.retries.load(Ordering::Relaxed)
+    }
+
+    /// A read: its day budget claimed by the gateway; the answer, or why not.
+    pub async fn read<R: Request>(&self, request: &R) -> Result<Response<R::Data>, ApiError> {
+        self.call(Budget::ClaimEach, request).await.result
+    }
+
+    /// Sends one request until it succeeds, fails for good, runs out of budget, or the
+    /// run is stopped.
+    pub async fn call<R: Request>(&self, budget: Budget, request: &R) -> Call<R::Data> {
+        let mut tries = Tries::default();
+        loop {
+            if let Err(refusal) = self.admit(budget, &tries).await {
+                return Call {
+                    result: Err(refusal),
+                    attempts: tries.attempts,
+                };
             }
-        })?;
-        let status = response.status().as_u16();
-        let limits = RateLimits::from_headers(response.headers());
-        if response.status().is_redirection() {
-            let to = response
-                .headers()
-                .get("location")
-                .and_then(|l| l.to_str().ok())
-                .unwrap_or("?")
-                .to_owned();
-            return Err(ApiError {
-                class: ErrorClass::Permanent,
-                status: Some(status),
-                message: format!(
-                    "redirected to {to}, another origin: not followed, so the API key stays with {}",
-                    self.base
-                ),
-                request_id: None,
-                limits,
-                unreached: false,
-            });
+            let error = match self.attempt(request, &mut tries).await {
+                Ok(response) => {
+                    return Call {
+                        result: Ok(response),
+                        attempts: tries.attempts,
+                    };
+                }
+                Err(error) => error,
+            };
+            let standing = Standing {
+                retries_allowed: self.retries_allowed(&error),
+                out_of_patience: error.class == ErrorClass::RateLimited && self.out_of_patience(),
+            };
+            match classify(&error, &tries, standing) {
+                Verdict::GiveUp(given_up) => {
+                    return Call {
+                        result: Err(self.given_up(&error, given_up)),
+                        attempts: tries.attempts,
+                    };
+                }
+                Verdict::WaitForWindow => {
+                    tries.rate_limited += 1;
+                    self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let wait = self.throttle.note_rate_limited(&error.limits);
+                    self.recorder.record(|t, now| {
+                        t.rate_limited.push(now);
+                        t.pauses.push((now, wait.as_secs_f64()));
+                    });
+                }
+                Verdict::Retry => {
+                    self.observe(&error.limits);
+                    tries.retries += 1;
+                    self.back_off(&error, tries.retries, &mut tries).await;
+                }
+            }
         }
-        let body = response.bytes().await.map_err(|e| ApiError {
-            limits,
-            ..ApiError::transport(format!(
-                "connection dropped while reading the response: {}",
-                describe_transport(&e)
-            ))
-        })?;
-        if let Some(error) = ApiError::from_response(status, &body, limits) {
-            return Err(error);
+    }
+
+    /// Whether the next attempt may go: refused by a stop or the day's budget, else once
+    /// the throttle gives it its turn (a stop during the wait refuses it).
+    async fn admit(&self, budget: Budget, tries: &Tries) -> Result<(), ApiError> {
+        loop {
+            if let Some(refusal) = self.refuse(budget, tries.attempts) {
+                return Err(refusal);
+            }
+            tokio::select! {
+                () = self.throttle.acquire() => return Ok(()),
+                () = self.stop.halted() => {} // refused at the top, with the reason
+            }
         }
-        let envelope: Envelope<T> = serde_json::from_slice(&body).map_err(|e| ApiError {
-            class: ErrorClass::Permanent,
-            status: Some(status),
-            message: format!("unexpected response from Connecteam: {e}"),
-            request_id: None,
-            limits,
-            unreached: false,
-        })?;
-        let Some(data) = envelope.data else {
-            return Err(ApiError {
-                class: ErrorClass::Permanent,
-                status: Some(status),
-                message: format!(
-                    "unexpected response from Connecteam: no data in {}",
-                    super::error::snippet(&body)
-                ),
-                request_id: envelope.request_id,
-                limits,
-                unreached: false,
-            });
+    }
+
+    /// One request: counted when sent, its answer observed.
+    async fn attempt<R: Request>(
+        &self,
+        request: &R,
+        tries: &mut Tries,
+    ) -> Result<Response<R::Data>, ApiError> {
+        if std::mem::take(&mut tries.retrying) {
+            // Counted when sent, not when decided: a stop in between sends nothing.
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        tries.attempts += 1;
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.recorder.record(|t, now| t.requests.push(now));
+        let answer = self.in_flight(self.http.send(request)).await;
+        match &answer {
+            Ok(r) => {
+                tracing::debug!(event = "request", attempt = tries.attempts, status = r.status, request_id = ?r.request_id);
+            }
+            Err(e) => {
+                tracing::debug!(event = "request", attempt = tries.attempts, status = ?e.status, class = ?e.class, error = %e.message);
+            }
+        }
+        if answer
+            .as_ref()
+            .map_or_else(|e| e.status.is_some(), |_| true)
+        {
+            self.counters.answered.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(response) = &answer {
+            self.observe(&response.limits);
+            *self
+                .last_success
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
+        }
+        answer
+    }
+
+    /// The error a call ends with, and what giving up sets: a refused key stops the run,
+    /// patience run out stops it like the quota.
+    fn given_up(&self, error: &ApiError, given_up: ApiError) -> ApiError {
+        match error.class {
+            ErrorClass::RateLimited if given_up.class == ErrorClass::QuotaExhausted => {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.stop.set(StopReason::RateLimitedTooLong);
+                ApiError::unsent(ErrorClass::QuotaExhausted, self.impatience_message())
+            }
+            ErrorClass::RateLimited => {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                given_up
+            }
+            ErrorClass::Auth => {
+                self.stop.set(StopReason::AuthRefused);
+                given_up
+            }
+            _ => {
+                self.observe(&error.limits);
+                given_up
+            }
+        }
+    }
+
+    /// Waits the policy's backoff before a retry (a stop ends the wait).
+    async fn back_off(&self, error: &ApiError, retry: u32, tries: &mut Tries) {
+        tracing::debug!("{} ({}); retry {retry}", error.message, self.base_url());
+        if self.stop.ends_retries() {
+            return;
+        }
+        tries.retrying = true;
+        let dice = self
+            .dice
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .f64();
+        tokio::select! {
+            () = tokio::time::sleep(self.retry.backoff(retry, dice)) => {}
+            () = self.stop.halted() => {}
+        }
+    }
+
+    /// A request on its way: after an interrupt it has [`IN_FLIGHT_GRACE`] to finish,
+    /// then it is abandoned (the next run's refresh finds out whether it landed).
+    async fn in_flight<T>(
+        &self,
+        request: impl Future<Output = Result<Response<T>, ApiError>>,
+    ) -> Result<Response<T>, ApiError> {
+        tokio::pin!(request);
+        tokio::select! {
+            answer = &mut request => return answer,
+            () = self.stop.halted() => {}
+        }
+        match tokio::time::timeout(IN_FLIGHT_GRACE, request).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ApiError::unsent(
+                ErrorClass::Stopped,
+                "abandoned in flight: the run was interrupted".into(),
+            )),
+        }
+    }
+
+    /// How many retries a retryable failure gets: the policy's, or just one while the
+    /// server has never been reached at all.
+    fn retries_allowed(&self, error: &ApiError) -> u32 {
+        let never_reached = error.unreached && self.counters.answered.load(Ordering::Relaxed) == 0;
+        if never_reached {
+            self.retry.max_retries.min(UNREACHED_RETRIES)
+        } else {
+            self.retry.max_retries
+        }
+    }
+
+    /// The throttle learns from the headers; a pause it sets goes on the timeline.
+    fn observe(&self, limits: &super::RateLimits) {
+        if let Some(wait) = self.throttle.observe(limits) {
+            self.recorder
+                .record(|t, now| t.pauses.push((now, wait.as_secs_f64())));
+        }
+    }
+
+    fn out_of_patience(&self) -> bool {
+        self.last_success
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+            > self.patience
+    }
+
+    /// Why work is left for later when the server has rate-limited for too long.
+    pub fn impatience_message(&self) -> String {
+        format!(
+            "rate-limited with no request succeeding for over {} s (rate_limit_patience): left for a later run",
+            self.patience.as_secs()
+        )
+    }
+
+    /// Why the next attempt is not sent, if it is not.
+    fn refuse(&self, budget: Budget, attempts: u32) -> Option<ApiError> {
+        if self.stop.ends_retries() {
+            let message = match self.stop.get() {
+                Some(StopReason::AuthRefused) => "the run stopped: Connecteam refused the API key",
+                _ => "the run was interrupted first",
+            };
+            let message = if attempts > 0 {
+                format!("not retried: {message}")
+            } else {
+                message.to_owned()
+            };
+            return Some(ApiError::unsent(ErrorClass::Stopped, message));
+        }
+        if self.stop.get() == Some(StopReason::RateLimitedTooLong) {
+            return Some(ApiError::unsent(
+                ErrorClass::QuotaExhausted,
+                self.impatience_message(),
+            ));
+        }
+        let spent = match budget {
+            Budget::ClaimEach => !self.throttle.try_claim_day(1),
+            // A request claimed up front but rate-limited into an empty day: stop here.
+            Budget::Claimed => attempts > 0 && self.throttle.day().remaining == Some(0),
         };
-        Ok((
-            Response {
-                status,
-                request_id: envelope.request_id,
-                data,
-                limits,
-            },
-            envelope.paging,
-        ))
+        if spent {
+            self.stop.set(StopReason::QuotaExhausted);
+            return Some(ApiError::unsent(
+                ErrorClass::QuotaExhausted,
+                self.throttle.deferred_message(),
+            ));
+        }
+        None
     }
-}
-
-/// A listing documented as unpaged must be whole: a `paging.total` past what came means
-/// some of it is missing (a policy a user holds would be invisible). Why not, if not.
-fn not_whole<T>(
-    endpoint: &str,
-    rows: usize,
-    paging: Option<&Paging>,
-    r: &Response<T>,
-) -> Option<ApiError> {
-    let total = paging.and_then(|p| p.total).filter(|t| *t > rows as u64)?;
-    Some(super::list::not_believed(
-        endpoint,
-        &format!("answered {rows} of the {total} it says there are (it is documented as unpaged)"),
-        r.status,
-        r.request_id.clone(),
-    ))
-}
-
-fn describe_transport(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "connection failed".to_owned()
-    };
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -535,45 +514,91 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_never_show_in_debug_output() {
-        let key = ApiKey::new(" s3cret-key\n").unwrap();
-        assert_eq!(format!("{key:?}"), "ApiKey(redacted)");
-        assert!(ApiKey::new("  ").is_none());
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            max_retries: 5,
+            backoff_base: Duration::from_millis(100),
+        };
+        let mut dice = fastrand::Rng::with_seed(7);
+        for _ in 0..50 {
+            let first = policy.backoff(1, dice.f64());
+            assert!(
+                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+                "{first:?}"
+            );
+            let third = policy.backoff(3, dice.f64());
+            assert!(
+                third >= Duration::from_millis(200) && third <= Duration::from_millis(400),
+                "{third:?}"
+            );
+            assert!(policy.backoff(40, dice.f64()) <= Duration::from_secs(30));
+        }
+        assert_eq!(policy.backoff(2, 0.5), Duration::from_millis(150));
+    }
+
+    fn error(class: ErrorClass) -> ApiError {
+        ApiError::unsent(class, "x".into())
+    }
+
+    const PATIENT: Standing = Standing {
+        retries_allowed: 2,
+        out_of_patience: false,
+    };
+
+    #[test]
+    fn classify_retries_blips_waits_out_rate_limits_and_gives_up_on_the_rest() {
+        let fresh = Tries::default();
+        assert_eq!(
+            classify(&error(ErrorClass::Retryable), &fresh, PATIENT),
+            Verdict::Retry
+        );
+        let spent = Tries {
+            retries: 2,
+            attempts: 3,
+            ..Tries::default()
+        };
+        let Verdict::GiveUp(e) = classify(&error(ErrorClass::Retryable), &spent, PATIENT) else {
+            panic!("out of retries");
+        };
+        assert!(e.message.contains("gave up after 3 attempts"));
+        assert_eq!(
+            classify(&error(ErrorClass::RateLimited), &spent, PATIENT),
+            Verdict::WaitForWindow,
+            "rate limits are not failures"
+        );
+        let impatient = Standing {
+            out_of_patience: true,
+            ..PATIENT
+        };
+        let Verdict::GiveUp(e) = classify(&error(ErrorClass::RateLimited), &fresh, impatient)
+        else {
+            panic!("patience run out");
+        };
+        assert_eq!(e.class, ErrorClass::QuotaExhausted);
+        let endless = Tries {
+            rate_limited: MAX_RATE_LIMITED_RETRIES - 1,
+            ..Tries::default()
+        };
+        assert!(matches!(
+            classify(&error(ErrorClass::RateLimited), &endless, PATIENT),
+            Verdict::GiveUp(_)
+        ));
+        for class in [ErrorClass::Permanent, ErrorClass::Auth] {
+            assert!(matches!(
+                classify(&error(class), &fresh, PATIENT),
+                Verdict::GiveUp(_)
+            ));
+        }
     }
 
     #[test]
-    fn plain_http_only_to_loopback() {
-        assert!(check_base_url("https://api.connecteam.com").is_ok());
-        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
-        assert!(check_base_url("http://[::1]:8080").is_ok());
-        assert!(check_base_url("http://localhost:9").is_ok());
-        assert!(
-            check_base_url("http://api.connecteam.com")
-                .unwrap_err()
-                .contains("in clear")
-        );
-        assert!(check_base_url("http://10.0.0.5").is_err());
-        assert!(check_base_url("ftp://x").is_err());
-        assert!(check_base_url("not a url").is_err());
-        assert!(
-            check_base_url("https://api.connecteam.com/v1")
-                .unwrap_err()
-                .contains("use https://api.connecteam.com"),
-        );
-        assert!(check_base_url("https://api.connecteam.com/?x=1").is_err());
-        assert!(check_base_url("https://api.connecteam.com/").is_ok());
-        assert!(
-            check_base_url("127.0.0.1:8080")
-                .unwrap_err()
-                .contains("write it whole"),
-        );
-    }
-
-    #[test]
-    fn policy_ids_are_one_path_segment() {
-        assert_eq!(path_segment("pol-vac-ft-001"), "pol-vac-ft-001");
-        assert_eq!(path_segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
-        assert_eq!(path_segment(".."), "%2E%2E");
-        assert_eq!(path_segment("é"), "%C3%A9");
+    fn the_first_stop_reason_wins_but_a_refused_key_always_shows() {
+        let stop = Stop::default();
+        assert_eq!(stop.get(), None);
+        stop.set(StopReason::QuotaExhausted);
+        stop.set(StopReason::Interrupted);
+        assert_eq!(stop.get(), Some(StopReason::QuotaExhausted));
+        stop.set(StopReason::AuthRefused);
+        assert_eq!(stop.get(), Some(StopReason::AuthRefused));
     }
 }

@@ -7,8 +7,8 @@ use std::future::Future;
 
 use serde_json::Value;
 
-use super::client::Response;
 use super::error::{ApiError, ErrorClass};
+use super::http::Response;
 
 /// One page of a list endpoint: its rows, and the total the server says matches, if it
 /// says.

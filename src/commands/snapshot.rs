@@ -165,11 +165,15 @@ async fn all_users(client: &Client) -> Result<Vec<User>, crate::api::ApiError> {
     let mut users: Vec<User> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_ACCOUNT_PAGES {
-        let page = client
-            .users(&[], &[], users.len() as u64, 500)
-            .await?
-            .data
-            .rows;
+        let request = crate::api::endpoint::Users {
+            emails: &[],
+            ids: &[],
+            page: crate::api::Page {
+                offset: users.len() as u64,
+                limit: 500,
+            },
+        };
+        let page = client.read(&request).await?.data.rows;
         let full = page.len() == 500;
         let before = users.len();
         users.extend(page.into_iter().filter(|u| seen.insert(u.user_id)));

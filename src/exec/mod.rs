@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use futures::StreamExt;
 
+use crate::api::endpoint::{AssignPayRule, AssignTimeOff};
 use crate::api::model::{PayRuleAssignment, TimeOffAssignment};
 use crate::api::{ApiError, Budget, Call, Client, ErrorClass, StopReason};
 use crate::decide::{Action, Decision};
@@ -465,9 +466,11 @@ async fn send(client: &Client, user_id: u64, assignment: &Assignment) -> Sent {
                 balance: balance.map(|b| b.amount),
                 unit: balance.map(|b| b.unit.as_str().to_owned()),
             };
-            let call = client
-                .assign_time_off(policy_id, &body, Budget::Claimed)
-                .await;
+            let request = AssignTimeOff {
+                policy: policy_id,
+                body: &body,
+            };
+            let call = client.call(Budget::Claimed, &request).await;
             Sent::of(call, |()| None)
         }
         Assignment::PayRule {
@@ -481,9 +484,11 @@ async fn send(client: &Client, user_id: u64, assignment: &Assignment) -> Sent {
                 user_id,
                 effective_date: *effective_date,
             };
-            let call = client
-                .assign_pay_rule(policy_id, &body, Budget::Claimed)
-                .await;
+            let request = AssignPayRule {
+                policy: policy_id,
+                body: &body,
+            };
+            let call = client.call(Budget::Claimed, &request).await;
             Sent::of(call, Some)
         }
     }

@@ -13,6 +13,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{HeldBalance, Holdings, Names, Part, PayRuleOn, PayRulesHeld, TypeHeld, Unread};
+use crate::api::Page;
+use crate::api::endpoint::{Balances, PayRuleAssignments};
 use crate::api::list::{self, id_of};
 use crate::api::{ApiError, Client, ErrorClass};
 use crate::plan::{Assignment, Kind, Plan};
@@ -397,7 +399,14 @@ async fn read_type(
             &endpoint,
             BALANCE_LIMIT,
             batch.len() * 2,
-            |offset, limit| client.balances(ty, batch, offset, limit),
+            |offset, limit| {
+                let request = Balances {
+                    policy_type: ty,
+                    users: batch,
+                    page: Page { offset, limit },
+                };
+                async move { client.read(&request).await }
+            },
             |page| stray(page, batch),
         )
         .await?;
@@ -583,7 +592,15 @@ async fn read_policy_on(
             &endpoint,
             PAY_RULE_LIMIT,
             batch.len() * 2,
-            |offset, limit| client.pay_rule_assignments(policy, batch, date, offset, limit),
+            |offset, limit| {
+                let request = PayRuleAssignments {
+                    policy,
+                    users: batch,
+                    date,
+                    page: Page { offset, limit },
+                };
+                async move { client.read(&request).await }
+            },
             |page| stray(page, batch),
         )
         .await

@@ -23,6 +23,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::api::Endpoint;
+
 pub use seed::{
     AppChange, ExtraRow, Faults, Limits, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser,
 };
@@ -138,100 +140,10 @@ async fn state_handler(Shared(state): Shared<SharedState>) -> Response {
     axum::Json(lock(&state).snapshot()).into_response()
 }
 
-/// The API endpoints, by method and path template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Endpoint {
-    PolicyTypes,
-    PayRulePolicies,
-    Users,
-    Balances(String),
-    PayRuleAssignments(String),
-    AssignTimeOff(String),
-    AssignPayRule(String),
-}
-
-impl Endpoint {
-    fn parse(method: &Method, path: &str) -> Option<Endpoint> {
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        match (method.as_str(), segments.as_slice()) {
-            ("GET", ["time-off", "v1", "policy-types"]) => Some(Endpoint::PolicyTypes),
-            ("GET", ["company-policies", "v1", "pay-rule-policies"]) => {
-                Some(Endpoint::PayRulePolicies)
-            }
-            ("GET", ["users", "v1", "users"]) => Some(Endpoint::Users),
-            ("GET", ["time-off", "v1", "policy-types", id, "balances"]) => {
-                Some(Endpoint::Balances(percent_decode(id)))
-            }
-            (
-                "GET",
-                [
-                    "company-policies",
-                    "v1",
-                    "pay-rule-policies",
-                    id,
-                    "assignments",
-                ],
-            ) => Some(Endpoint::PayRuleAssignments(percent_decode(id))),
-            ("PUT", ["time-off", "v1", "time-off-policies", id, "assignments"]) => {
-                Some(Endpoint::AssignTimeOff(percent_decode(id)))
-            }
-            (
-                "PUT",
-                [
-                    "company-policies",
-                    "v1",
-                    "pay-rule-policies",
-                    id,
-                    "assignments",
-                ],
-            ) => Some(Endpoint::AssignPayRule(percent_decode(id))),
-            _ => None,
-        }
-    }
-
-    fn is_write(&self) -> bool {
-        matches!(
-            self,
-            Endpoint::AssignTimeOff(_) | Endpoint::AssignPayRule(_)
-        )
-    }
-
-    /// The key requests are counted under in the snapshot.
-    fn name(&self) -> &'static str {
-        match self {
-            Endpoint::PolicyTypes => "GET /time-off/v1/policy-types",
-            Endpoint::PayRulePolicies => "GET /company-policies/v1/pay-rule-policies",
-            Endpoint::Users => "GET /users/v1/users",
-            Endpoint::Balances(_) => "GET /time-off/v1/policy-types/{id}/balances",
-            Endpoint::PayRuleAssignments(_) => {
-                "GET /company-policies/v1/pay-rule-policies/{id}/assignments"
-            }
-            Endpoint::AssignTimeOff(_) => "PUT /time-off/v1/time-off-policies/{id}/assignments",
-            Endpoint::AssignPayRule(_) => {
-                "PUT /company-policies/v1/pay-rule-policies/{id}/assignments"
-            }
-        }
-    }
-}
-
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A request of the endpoint table ([`Endpoint`]), with its path parameter.
+struct Routed {
+    endpoint: Endpoint,
+    id: String,
 }
 
 enum Fault {
@@ -289,15 +201,19 @@ async fn api_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(endpoint) = Endpoint::parse(&method, uri.path()) else {
+    let Some((endpoint, id)) = Endpoint::parse(method.as_str(), uri.path()) else {
         return reply((404, json!({"detail": "Not Found"})), &[]);
+    };
+    let endpoint = Routed {
+        endpoint,
+        id: id.unwrap_or_default(),
     };
     let key = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .trim();
-    let (latency, fault, admission) = match admit(&state, &endpoint, key) {
+    let (latency, fault, admission) = match admit(&state, endpoint.endpoint, key) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
@@ -318,13 +234,13 @@ async fn api_handler(
 /// headers), or refuses it: no key, the wrong key, a spent window, a read-only key.
 fn admit(
     state: &SharedState,
-    endpoint: &Endpoint,
+    endpoint: Endpoint,
     key: &str,
 ) -> Result<(u64, Fault, state::Admission), Box<Response>> {
     let mut s = lock(state);
     *s.snapshot_counts
         .requests
-        .entry(endpoint.name().to_owned())
+        .entry(endpoint.name())
         .or_insert(0) += 1;
     if key.is_empty() {
         let detail = "Missing API key: send it in the X-API-KEY header";
@@ -383,18 +299,18 @@ fn fault_reply(fault: &Fault, path: &str, limits: &[(&'static str, u64)]) -> Opt
     Some(reply(answer, limits))
 }
 
-/// What the account answers, its state changed by a write.
-fn answer(state: &SharedState, endpoint: &Endpoint, uri: &Uri, body: &[u8]) -> Reply {
-    let path = uri.path();
+/// What the account answers, its state changed by a write: each endpoint's handler.
+fn answer(state: &SharedState, routed: &Routed, uri: &Uri, body: &[u8]) -> Reply {
+    let (path, id) = (uri.path(), routed.id.as_str());
     let mut s = lock(state);
-    match endpoint {
+    match routed.endpoint {
         Endpoint::PolicyTypes => s.policy_types(),
         Endpoint::PayRulePolicies => s.pay_rule_policies(),
         Endpoint::Users => s.users(&query_pairs(uri)),
-        Endpoint::Balances(id) => s.balances(id, &query_pairs(uri), path),
-        Endpoint::PayRuleAssignments(id) => s.pay_rule_assignments(id, &query_pairs(uri), path),
-        Endpoint::AssignTimeOff(id) => s.assign_time_off(id, body, path),
-        Endpoint::AssignPayRule(id) => s.assign_pay_rule(id, body, path),
+        Endpoint::Balances => s.balances(id, &query_pairs(uri), path),
+        Endpoint::PayRuleAssignments => s.pay_rule_assignments(id, &query_pairs(uri), path),
+        Endpoint::AssignTimeOff => s.assign_time_off(id, body, path),
+        Endpoint::AssignPayRule => s.assign_pay_rule(id, body, path),
     }
 }
 
@@ -423,26 +339,4 @@ fn dropped(limits: &[(&'static str, u64)]) -> Response {
         response.headers_mut().insert(*name, (*value).into());
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_parse_with_decoded_ids() {
-        assert_eq!(
-            Endpoint::parse(
-                &Method::PUT,
-                "/time-off/v1/time-off-policies/a%2Fb%20c/assignments"
-            ),
-            Some(Endpoint::AssignTimeOff("a/b c".into()))
-        );
-        assert_eq!(
-            Endpoint::parse(&Method::GET, "/users/v1/users"),
-            Some(Endpoint::Users)
-        );
-        assert_eq!(Endpoint::parse(&Method::POST, "/users/v1/users"), None);
-        assert_eq!(percent_decode("%E9%"), "\u{fffd}%");
-    }
 }

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use ct_onboard::api::model::{PayRuleAssignment, TimeOffAssignment};
-use ct_onboard::api::{
-    ApiKey, Budget, Client, ClientOptions, ErrorClass, Http, QueryArrays, RetryPolicy,
+use ct_onboard::api::endpoint::{
+    AssignPayRule, AssignTimeOff, PayRulePolicies, PolicyTypes, Users,
 };
+use ct_onboard::api::model::{PayRuleAssignment, TimeOffAssignment};
+use ct_onboard::api::{ApiKey, Budget, Client, ClientOptions, ErrorClass, Http, Page, RetryPolicy};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -44,7 +45,7 @@ async fn reads_policies_with_the_key_and_the_rate_limit_headers() {
         .expect(1)
         .mount(&server)
         .await;
-    let r = client(&server).policy_types().await.unwrap();
+    let r = client(&server).send(&PolicyTypes).await.unwrap();
     assert_eq!(r.request_id.as_deref(), Some("a1"));
     assert_eq!(r.data[0].policies[0].unit.as_deref(), Some("days"));
     assert!(r.data[1].policies.is_empty(), "policies is optional");
@@ -129,7 +130,10 @@ async fn every_error_shape_becomes_one_classified_error() {
             effective_date: jiff::civil::date(2027, 1, 4),
         };
         let err = client(&server)
-            .assign_pay_rule(12345, &body)
+            .send(&AssignPayRule {
+                policy: 12345,
+                body: &body,
+            })
             .await
             .unwrap_err();
         assert_eq!(err.class, class, "{status} {body:?}");
@@ -158,7 +162,10 @@ async fn the_200_quirk_is_a_rate_limit_not_a_success() {
         unit: None,
     };
     let err = client(&server)
-        .assign_time_off("pol-1", &body)
+        .send(&AssignTimeOff {
+            policy: "pol-1",
+            body: &body,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::RateLimited);
@@ -185,7 +192,10 @@ async fn policy_ids_are_sent_as_one_encoded_segment_with_the_exact_body() {
         unit: Some("days".into()),
     };
     let r = client(&server)
-        .assign_time_off("pol/1?x y", &body)
+        .send(&AssignTimeOff {
+            policy: "pol/1?x y",
+            body: &body,
+        })
         .await
         .unwrap();
     assert_eq!(r.request_id.as_deref(), Some("r"));
@@ -207,7 +217,14 @@ async fn users_are_looked_up_in_batches_with_repeated_keys() {
         .mount(&server)
         .await;
     let r = client(&server)
-        .users(&["a@x.io".into(), "b@x.io".into()], &[], 0, 500)
+        .send(&Users {
+            emails: &["a@x.io".into(), "b@x.io".into()],
+            ids: &[],
+            page: Page {
+                offset: 0,
+                limit: 500,
+            },
+        })
         .await
         .unwrap();
     assert_eq!(r.data.rows[0].user_id, 7);
@@ -238,7 +255,7 @@ async fn a_cross_origin_redirect_is_not_followed_so_the_key_stays_home() {
         )
         .mount(&api)
         .await;
-    let err = client(&api).pay_rule_policies().await.unwrap_err();
+    let err = client(&api).send(&PayRulePolicies).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Permanent);
     assert!(err.message.contains("another origin"), "{}", err.message);
     assert!(
@@ -264,7 +281,7 @@ async fn a_same_origin_redirect_is_followed() {
         .respond_with(json(200, r#"{"requestId":"x","data":{"payRulesPolicies":[{"id":12345,"name":"Standard Hourly"}]}}"#))
         .mount(&api)
         .await;
-    let r = client(&api).pay_rule_policies().await.unwrap();
+    let r = client(&api).send(&PayRulePolicies).await.unwrap();
     assert_eq!(r.data[0].id, 12345);
 }
 
@@ -278,7 +295,7 @@ async fn a_dead_server_is_a_retryable_transport_error() {
         .port();
     let uri = format!("http://127.0.0.1:{port}");
     let c = Http::new(&uri, &ApiKey::new("k").unwrap(), Duration::from_secs(2)).unwrap();
-    let err = c.policy_types().await.unwrap_err();
+    let err = c.send(&PolicyTypes).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err:?}");
     assert_eq!(err.status, None);
 }
@@ -294,7 +311,7 @@ fn gateway(server: &MockServer, max_retries: u32) -> Client {
             max_retries,
             backoff_base: Duration::from_millis(5),
         },
-        query_arrays: QueryArrays::Repeat,
+        jitter_seed: Some(1),
         rate_limit_patience: Duration::from_secs(600),
     };
     Client::new(&server.uri(), &ApiKey::new("k-123").unwrap(), &options).unwrap()
@@ -324,7 +341,7 @@ async fn reads_go_through_the_gateway_a_rate_limit_waits_and_is_retried() {
         .mount(&server)
         .await;
     let client = gateway(&server, 0);
-    let read = client.policy_types().await;
+    let read = client.read(&PolicyTypes).await;
     assert!(read.is_ok(), "{read:?}");
     assert_eq!(
         (client.requests_sent(), client.rate_limited_count()),
@@ -348,7 +365,13 @@ async fn a_5xx_is_retried_up_to_the_one_policy_then_given_up() {
         unit: None,
     };
     let call = client
-        .assign_time_off("pol-1", &body, Budget::Claimed)
+        .call(
+            Budget::Claimed,
+            &AssignTimeOff {
+                policy: "pol-1",
+                body: &body,
+            },
+        )
         .await;
     let err = call.result.unwrap_err();
     assert_eq!(call.attempts, 3);
@@ -382,13 +405,13 @@ async fn reads_are_counted_against_the_day_budget_and_stop_when_it_is_spent() {
                 max_retries: 0,
                 backoff_base: Duration::from_millis(5),
             },
-            query_arrays: QueryArrays::Repeat,
+            jitter_seed: Some(1),
             rate_limit_patience: Duration::from_secs(600),
         }
     };
     let client = Client::new(&server.uri(), &ApiKey::new("k").unwrap(), &options).unwrap();
-    assert!(client.policy_types().await.is_ok());
-    let refused = client.policy_types().await.unwrap_err();
+    assert!(client.read(&PolicyTypes).await.is_ok());
+    let refused = client.read(&PolicyTypes).await.unwrap_err();
     assert_eq!(refused.class, ErrorClass::QuotaExhausted);
     assert_eq!(client.requests_sent(), 1);
 }

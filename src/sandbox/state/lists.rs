@@ -38,17 +38,7 @@ impl Page {
                 })
             };
             match key.as_str() {
-                "userIds" => {
-                    for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-                        page.user_ids.push(v.parse().map_err(|_| {
-                            invalid(
-                                &["query", "userIds"],
-                                "value is not a valid integer",
-                                "type_error.integer",
-                            )
-                        })?);
-                    }
-                }
+                "userIds" => page.user_ids.push(user_id(value)?),
                 "limit" => page.limit = number("limit")?,
                 "offset" => page.offset = number("offset")?,
                 _ => {}
@@ -88,6 +78,24 @@ impl Page {
             200,
             json!({"requestId": request_id(), "data": {collection: page}, "paging": paging}),
         )
+    }
+}
+
+/// One `userIds` value: an array parameter comes as repeated keys, each a whole number
+/// of at least 1 (the official schema), so `1,2` and `0` are refused as the API would.
+fn user_id(value: &str) -> Result<u64, Reply> {
+    match value.parse::<u64>() {
+        Ok(id) if id >= 1 => Ok(id),
+        Ok(_) => Err(invalid(
+            &["query", "userIds"],
+            "ensure this value is greater than or equal to 1",
+            "value_error.number.not_ge",
+        )),
+        Err(_) => Err(invalid(
+            &["query", "userIds"],
+            "value is not a valid integer",
+            "type_error.integer",
+        )),
     }
 }
 
@@ -234,23 +242,12 @@ impl State {
         let mut ids: Vec<u64> = Vec::new();
         let (mut status, mut limit, mut offset) = ("active".to_owned(), 10u64, 0u64);
         for (key, value) in query {
-            let values = value.split(',').map(str::trim).filter(|v| !v.is_empty());
             match key.as_str() {
-                "emailAddresses" => emails.extend(values.map(str::to_lowercase)),
-                "userIds" => {
-                    for v in values {
-                        match v.parse() {
-                            Ok(id) => ids.push(id),
-                            Err(_) => {
-                                return invalid(
-                                    &["query", "userIds"],
-                                    "value is not a valid integer",
-                                    "type_error.integer",
-                                );
-                            }
-                        }
-                    }
-                }
+                "emailAddresses" => emails.push(value.trim().to_lowercase()),
+                "userIds" => match user_id(value) {
+                    Ok(id) => ids.push(id),
+                    Err(reply) => return reply,
+                },
                 "userStatus" => status.clone_from(value),
                 "limit" => match value.parse() {
                     Ok(n) if (1..=500).contains(&n) => limit = n,

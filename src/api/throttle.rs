@@ -19,7 +19,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
-use crate::api::RateLimits;
+use super::RateLimits;
 
 /// The longest any single pause lasts, whatever a header says.
 const MAX_PAUSE: Duration = Duration::from_secs(65);
