@@ -67,6 +67,11 @@ impl Error {
         }
     }
 
+    /// The journal could not be read or written.
+    pub fn journal(e: impl std::fmt::Display) -> Error {
+        Error::Local(e.to_string())
+    }
+
     pub fn invalid(problems: Vec<Problem>) -> Error {
         Error::Invalid {
             problems,

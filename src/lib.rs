@@ -14,10 +14,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod console;
-pub mod decide;
 pub mod digest;
 pub mod error;
-pub mod exec;
 pub mod exit;
 pub mod holdings;
 pub mod input;
@@ -31,6 +29,7 @@ pub mod report;
 pub mod resolve;
 pub mod sandbox;
 pub mod saved_plan;
+pub mod signal;
 
 pub use cli::Cli;
 pub use console::Console;

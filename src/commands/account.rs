@@ -18,10 +18,8 @@ pub(crate) async fn policies(
 ) -> Result<Exit, Error> {
     let console = session.console;
     let settings = pipeline::settings(&args.settings, config)?;
-    let client =
-        pipeline::connect(&settings, Target::Settings, session.stop)?.ok_or_else(|| {
-            Error::Usage("no API key: set CONNECTEAM_API_KEY, or pass --api-key-file FILE".into())
-        })?;
+    let account = pipeline::connect(&settings, Target::Settings, session.stop)?;
+    let client = pipeline::online(account, "policies reads the account")?;
     let directory = Directory::fetch(&client)
         .await
         .map_err(|source| Error::api(client.base_url(), source))?;
@@ -103,6 +101,6 @@ pub(crate) async fn sandbox(args: &SandboxArgs, console: &Console) -> Result<Exi
         "Try: CONNECTEAM_BASE_URL={} CONNECTEAM_API_KEY=test ct-onboard plan samples/new-hires.csv",
         server.url()
     ));
-    pipeline::wait_for_stop_signal().await;
+    crate::signal::wait_for_stop_signal().await;
     Ok(Exit::Success)
 }

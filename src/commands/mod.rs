@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command, InputArgs};
 use crate::console::Console;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::pipeline::Inputs;
+use crate::pipeline::{Checked, Context, Inputs, Observer, Refreshed};
 
 /// What every command that talks to Connecteam shares: the printer, and the stop flag
 /// the signal handler sets.
@@ -48,7 +48,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     let stop = Arc::new(Stop::default());
     let signals = match &cli.command {
         Command::Sandbox(_) => None, // it serves until the signal, and then ends
-        _ => Some(tokio::spawn(crate::pipeline::interrupt_on_signals(
+        _ => Some(tokio::spawn(crate::signal::interrupt_on_signals(
             Arc::clone(&stop),
         ))),
     };
@@ -59,7 +59,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
         color: cli.color.on_stderr(),
     };
     let result = match cli.command {
-        Command::Check(args) => check(&args, config, console),
+        Command::Check(args) => check(&args, config, &stop, console),
         Command::Plan(args) => plan::plan(&args, config, &session).await,
         Command::Verify(args) => verify::verify(&args.input, config, &session).await,
         Command::Snapshot(args) => snapshot::snapshot(&args, config, &session).await,
@@ -104,10 +104,12 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
 fn check(
     args: &InputArgs,
     config: Option<&std::path::Path>,
+    stop: &Arc<Stop>,
     console: &Console,
 ) -> Result<Exit, Error> {
-    let inputs = Inputs::load(args, config)?;
-    let plan = inputs.plan(args);
+    let context = Context::new(args, false, config, stop);
+    let inputs = Inputs::load(&context)?;
+    let plan = inputs.plan(&context);
     let problems: Vec<_> = plan.all_problems().cloned().collect();
     if !problems.is_empty() {
         return Err(Error::invalid(problems));
@@ -122,81 +124,45 @@ fn check(
     Ok(Exit::Success)
 }
 
-/// Shows what checking found but did not stop for.
-fn show_checked(checked: &crate::pipeline::Checked, console: &Console) {
-    for warning in &checked.warnings {
-        console.warn(warning);
-    }
-    for problem in checked.skipped() {
-        console.note(&format!("skipped: {problem}"));
-    }
-}
-
-/// Says which parts of the account could not be read (their changes are `unknown`).
-fn show_unknown(refreshed: &crate::pipeline::Refreshed, console: &Console) {
-    // Offline, the plan's heading says so; interrupted, it was said as the signal came.
-    if refreshed.checked.client.is_none() || refreshed.interrupted() {
-        return;
-    }
-    for kind in refreshed.holdings.skipped() {
-        console.warn(format!(
-            "--without-refresh {}: what users hold of it is not read, so those assignments are decided by the journal alone (any ct-onboard did not itself make is held back)",
-            kind.as_str()
-        ));
-    }
-    let doubts = refreshed.holdings.doubts();
-    if !doubts.is_empty() {
-        console.warn(format!(
-            "what {} users hold could not be read (rows that did not check out): their assignments are held back as conflicts (see assignments.csv)",
-            doubts.len()
-        ));
-    }
-}
-
-/// A simulator for one rehearsal, and what it was seeded from.
-pub(crate) struct Rehearsal {
-    pub sandbox: crate::sandbox::Sandbox,
-    pub seeded_from: String,
-}
-
-/// Starts the simulator for `plan --sandbox` and `run --sandbox`: seeded from `--seed`,
-/// or else from this batch (every user of the sheet and policy of the manifest exists).
-/// Its limits are the settings' unless the seed sets its own.
-pub(crate) async fn rehearsal(
-    args: &crate::cli::RehearsalArgs,
-    inputs: &Inputs,
-    input: &InputArgs,
-) -> Result<Rehearsal, Error> {
-    use crate::sandbox::{Limits, Sandbox, Seed};
-    let settings = &inputs.settings;
-    let limits = Limits {
-        per_minute: Some(u64::from(settings.rate_per_minute())),
-        per_day: Some(u64::from(settings.daily_quota())),
-        ..Limits::default()
-    };
-    let (seed, seeded_from) = match &args.seed {
-        Some(path) => {
-            let seed = Seed::from_file(path).map_err(|p| Error::invalid(vec![p]))?;
-            let seed = match seed.limits_set {
-                true => seed,
-                false => Seed { limits, ..seed },
-            };
-            (seed, path.display().to_string())
+impl Observer for Session<'_> {
+    /// Shows what checking found but did not stop for.
+    fn checked(&self, checked: &Checked) {
+        for warning in &checked.warnings {
+            self.console.warn(warning);
         }
-        None => (
-            Seed::for_batch(&inputs.manifest, &inputs.plan(input), limits),
-            format!("{} and {}", inputs.sheet.file, inputs.manifest.file),
-        ),
-    };
-    let sandbox = Sandbox::start(seed, "127.0.0.1:0".parse().expect("a literal address"))
-        .await
-        .map_err(|e| Error::Local(format!("cannot start the simulator: {e}")))?;
-    tracing::info!(
-        "rehearsal: a simulated Connecteam account at {} seeded from {seeded_from}",
-        sandbox.url()
-    );
-    Ok(Rehearsal {
-        sandbox,
-        seeded_from,
-    })
+        for problem in checked.skipped() {
+            self.console.note(&format!("skipped: {problem}"));
+        }
+    }
+
+    /// Says which parts of the account were not read, and which users could not be.
+    fn refreshed(&self, refreshed: &Refreshed) {
+        // Offline, the plan's heading says so; interrupted, it was said as the signal came.
+        if refreshed.checked.client().is_none() || refreshed.interrupted() {
+            return;
+        }
+        for kind in refreshed.holdings.skipped() {
+            self.console.warn(format!(
+                "--without-refresh {}: what users hold of it is not read, so those assignments are decided by the journal alone (any ct-onboard did not itself make is held back)",
+                kind.as_str()
+            ));
+        }
+        let doubts = refreshed.holdings.doubts();
+        if !doubts.is_empty() {
+            self.console.warn(format!(
+                "what {} users hold could not be read (rows that did not check out): their assignments are held back as conflicts (see assignments.csv)",
+                doubts.len()
+            ));
+        }
+    }
+}
+
+/// Where a plan or run goes: the account, or a rehearsal seeded from `--seed`.
+fn against(rehearsal: &crate::cli::RehearsalArgs) -> crate::pipeline::Against {
+    match rehearsal.sandbox {
+        true => crate::pipeline::Against::Rehearsal {
+            seed: rehearsal.seed.clone(),
+        },
+        false => crate::pipeline::Against::Account,
+    }
 }

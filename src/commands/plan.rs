@@ -7,7 +7,7 @@ use crate::cli::PlanArgs;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::pipeline::{self, Inputs, OnInterrupt, Target};
+use crate::pipeline::{self, Context};
 use crate::report::Estimate;
 
 pub(crate) async fn plan(
@@ -15,61 +15,39 @@ pub(crate) async fn plan(
     config: Option<&Path>,
     session: &Session<'_>,
 ) -> Result<Exit, Error> {
-    let (args, account, out) = (&plan.input, &plan.account, plan.out.as_deref());
-    let console = session.console;
-    if out.is_some() && plan.rehearsal.sandbox {
-        return Err(Error::Usage(
-            "--out and --sandbox do not go together: a saved plan belongs to the account it was made for"
-                .into(),
-        ));
-    }
-    let inputs = Inputs::load(args, config)?;
-    let rehearsal = match plan.rehearsal.sandbox {
-        true => Some(super::rehearsal(&plan.rehearsal, &inputs, args).await?),
-        false => None,
-    };
-    let target = rehearsal
-        .as_ref()
-        .map_or(Target::Settings, |r| Target::Sandbox(r.sandbox.url_str()));
-    let client = pipeline::connect(&inputs.settings, target, session.stop)?;
-    let checked = pipeline::check(inputs, args, client, OnInterrupt::Report).await?;
-    super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(checked, args, OnInterrupt::Report).await?;
-    super::show_unknown(&refreshed, console);
-    let (report, estimate) =
-        pipeline::dry_run(&refreshed, account.allow_overwrite, rehearsal.is_some())?;
-    let checked = &refreshed.checked;
-    let checked_at = checked.client.as_ref().map(|c| c.base_url());
+    let args = &plan.input;
+    let context = Context::new(args, plan.account.allow_overwrite, config, session.stop);
+    let against = super::against(&plan.rehearsal);
+    let planned = pipeline::plan(&context, &against, plan.out.as_deref(), session).await?;
     let mut text = render(
-        &estimate,
-        &checked.inputs.settings,
-        checked.invalid_rows(),
-        checked_at,
+        &planned.estimate,
+        &context.settings,
+        planned.invalid_rows,
+        planned.checked_at.as_deref(),
     );
-    text += &format!("Report: {}\n", report.dir.display());
-    if let Some(rehearsal) = &rehearsal {
+    text += &format!("Report: {}\n", planned.report.dir.display());
+    if let Some(rehearsal) = &planned.rehearsal {
         text += &format!(
             "Rehearsal against a simulated account seeded from {}. Nothing reached Connecteam.\n",
             rehearsal.seeded_from
         );
     }
-    if refreshed.interrupted() {
+    if planned.interrupted {
         text += "Interrupted before the plan was complete: rows not planned are `not_attempted`. Nothing was sent.\n";
-        if out.is_some() {
+        if plan.out.is_some() {
             text += "The plan was not saved: an interrupted plan is not one to apply.\n";
         }
     }
-    session.result(&report.summary, &text);
-    if let Some(out) = out.filter(|_| !refreshed.interrupted()) {
-        pipeline::save_plan(out, args, checked)?;
-        console.line(&format!(
+    session.result(&planned.report.summary, &text);
+    if let Some(out) = &planned.saved {
+        session.console.line(&format!(
             "Plan saved to {}: apply exactly it with `ct-onboard run {} --plan {}`",
             out.display(),
             args.hires.display(),
             out.display()
         ));
     }
-    Ok(report.exit)
+    Ok(planned.report.exit)
 }
 
 /// The plan as printed; `checked_at` is the base URL when it was checked online.

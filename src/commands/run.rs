@@ -6,7 +6,7 @@ use super::Session;
 use crate::cli::RunArgs;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::pipeline::{self, ApplyOptions, Inputs, OnInterrupt, Report, Target};
+use crate::pipeline::{self, Context, Report, RunRequest};
 use crate::report::{AssignmentStatus, count_statuses};
 
 pub(crate) async fn run(
@@ -15,7 +15,6 @@ pub(crate) async fn run(
     show_progress: bool,
     session: &Session<'_>,
 ) -> Result<Exit, Error> {
-    let console = session.console;
     if args.dry_run {
         let plan = crate::cli::PlanArgs {
             input: args.input.clone(),
@@ -25,64 +24,25 @@ pub(crate) async fn run(
         };
         return super::plan::plan(&plan, config, session).await;
     }
-    let rehearsing = args.rehearsal.sandbox;
-    if args.plan.is_some() && rehearsing {
-        return Err(Error::Usage(
-            "--plan and --sandbox do not go together: a saved plan belongs to the account it was made for"
-                .into(),
-        ));
-    }
-    // One run at a time per journal: taken first, so a second cron run stops at once. A
-    // rehearsal journals to a scratch file, and needs no lock.
-    let _lock = match rehearsing {
-        true => None,
-        false => Some(
-            pipeline::lock(
-                &args.input.settings,
-                config,
-                args.lock_timeout,
-                session.stop,
-            )
-            .await?,
-        ),
-    };
-    let (checked, rehearsal) = match &args.plan {
-        Some(saved) => (
-            pipeline::from_saved_plan(saved, &args.input, config, session.stop).await?,
-            None,
-        ),
-        None => {
-            let inputs = Inputs::load(&args.input, config)?;
-            let rehearsal = match rehearsing {
-                true => Some(super::rehearsal(&args.rehearsal, &inputs, &args.input).await?),
-                false => None,
-            };
-            let target = rehearsal
-                .as_ref()
-                .map_or(Target::Settings, |r| Target::Sandbox(r.sandbox.url_str()));
-            let client = pipeline::connect(&inputs.settings, target, session.stop)?;
-            (
-                pipeline::check(inputs, &args.input, client, OnInterrupt::Report).await?,
-                rehearsal,
-            )
-        }
-    };
-    super::show_checked(&checked, console);
-    let refreshed = pipeline::refresh(checked, &args.input, OnInterrupt::Report).await?;
-    super::show_unknown(&refreshed, console);
-    let options = ApplyOptions {
-        sandbox: rehearsal.is_some(),
+    let context = Context::new(
+        &args.input,
+        args.account.allow_overwrite,
+        config,
+        session.stop,
+    );
+    let request = RunRequest {
+        against: super::against(&args.rehearsal),
+        saved_plan: args.plan.clone(),
+        lock_timeout: args.lock_timeout,
         limit: args.limit,
         max_errors: args.max_errors,
-        allow_overwrite: args.account.allow_overwrite,
         verify: !args.no_verify,
         show_progress,
         color: session.color,
-        today: pipeline::today(&args.input),
     };
-    let report = pipeline::apply(refreshed, &options).await?;
-    let mut text = one_line(&report) + "\n";
-    if let Some(rehearsal) = &rehearsal {
+    let ran = pipeline::run(&context, &request, session).await?;
+    let mut text = one_line(&ran.report) + "\n";
+    if let Some(rehearsal) = &ran.rehearsal {
         let state = rehearsal.sandbox.snapshot();
         text += &format!(
             "Rehearsal against a simulated account seeded from {}: it now holds {} time-off and {} pay-rule \
@@ -92,8 +52,8 @@ pub(crate) async fn run(
             state.pay_rule_assignments.len()
         );
     }
-    session.result(&report.summary, &text);
-    Ok(report.exit)
+    session.result(&ran.report.summary, &text);
+    Ok(ran.report.exit)
 }
 
 fn one_line(report: &Report) -> String {

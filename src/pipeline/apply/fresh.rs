@@ -11,9 +11,9 @@ use std::time::Duration;
 use jiff::civil::Date;
 use tokio::time::Instant;
 
-use super::Run;
-use crate::decide::{Decision, decide_row};
+use super::pool::Run;
 use crate::holdings::{Holdings, Names, Reads};
+use crate::pipeline::decide::{Decision, decide_row};
 use crate::plan::{Kind, PlanRow};
 use crate::resolve::Directory;
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Run, kind_of, record};
+use super::pool::{Run, kind_of, record};
 use crate::api::StopReason;
 use crate::holdings::{Holdings, Reads, Seen};
 use crate::journal::{Key, State};

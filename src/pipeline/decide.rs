@@ -1,14 +1,17 @@
-//! What to do with each planned assignment, from what the account holds (its diff) and
-//! what the journal says ct-onboard itself did. A pure function: no I/O.
+//! Stage 4: what to do with each planned assignment, from what the account holds (its
+//! diff) and what the journal says ct-onboard itself did. [`decide`] is a pure function;
+//! [`Refreshed::decide`] gives it a row's journal entries.
 //!
 //! The account is the truth where it could be read. Where it could not (`unknown`), the
 //! journal speaks only for what ct-onboard itself made, per time-off *type* (a user holds
 //! one policy per type, so any policy of the type may be what a write would replace) and
 //! per user for pay rules; everything else in doubt is held back as a conflict.
 
+use super::Refreshed;
+use crate::error::Error;
 use crate::holdings::{Change, Diff, Names};
-use crate::journal::{Entry, State, fingerprint};
-use crate::plan::{Assignment, Kind};
+use crate::journal::{Entry, Journal, State, fingerprint};
+use crate::plan::{Assignment, Kind, PlanRow};
 
 /// What to do with one planned assignment, and what it changes in the account.
 #[derive(Debug, Clone)]
@@ -46,10 +49,47 @@ impl Decision {
     }
 }
 
+impl Refreshed {
+    /// The decisions for a valid row: the account's diff first, then what the journal
+    /// says ct-onboard itself did.
+    pub fn decide(
+        &self,
+        journal: Option<&Journal>,
+        row: &PlanRow,
+        allow_overwrite: bool,
+    ) -> Result<Vec<Decision>, Error> {
+        // Offline or interrupted before reading, nothing is sent: the lines show what
+        // would be planned, with the change unknown.
+        if self.holdings.read_nothing() {
+            return Ok(row
+                .assignments
+                .iter()
+                .map(|a| Decision {
+                    action: Action::Send,
+                    diff: self.holdings.diff(row.user_id, a),
+                })
+                .collect());
+        }
+        let own = match (journal, self.checked.client(), row.user_id) {
+            (Some(journal), Some(client), Some(user)) => journal
+                .own(client.base_url(), user)
+                .map_err(|e| Error::Local(e.to_string()))?,
+            _ => Vec::new(),
+        };
+        Ok(decide_row(
+            row,
+            &self.holdings,
+            &own,
+            &self.names,
+            allow_overwrite,
+        ))
+    }
+}
+
 /// Decides every assignment of a row from what the account holds and `own`, this user's
 /// journal entries on this account.
 pub fn decide_row(
-    row: &crate::plan::PlanRow,
+    row: &PlanRow,
     holdings: &crate::holdings::Holdings,
     own: &[Entry],
     names: &Names,

@@ -2,27 +2,22 @@
 //! concurrently, each user's assignments in order. Workers only send; one consumer
 //! records each result in the journal, the progress and the report lines.
 
-mod fresh;
-mod verify;
-
 use std::collections::BTreeSet;
 
 use futures::StreamExt;
 
+use super::fresh::Fresh;
 use crate::api::endpoint::{AssignPayRule, AssignTimeOff};
 use crate::api::model::{PayRuleAssignment, TimeOffAssignment};
 use crate::api::{ApiError, Budget, Call, Client, ErrorClass, StopReason};
-use crate::decide::{Action, Decision};
 use crate::journal::{Finished, Journal, Key, State, fingerprint};
+use crate::pipeline::decide::{Action, Decision, Settled};
 use crate::plan::{Assignment, Kind, PlanRow};
 use crate::progress::Progress;
 use crate::report::{AssignmentLine, AssignmentStatus, UserLine};
 
-pub use fresh::{Fresh, FreshOptions};
-pub use verify::verify;
-
 #[derive(Debug, Clone, Default)]
-pub struct ExecOptions {
+pub struct PoolOptions {
     pub concurrency: usize,
     pub max_errors: Option<usize>,
     pub limit: Option<usize>,
@@ -69,7 +64,7 @@ pub struct Run<'a> {
     /// Where each assignment is recorded, under `run_id`.
     pub journal: &'a Journal,
     pub run_id: &'a str,
-    pub options: &'a ExecOptions,
+    pub options: &'a PoolOptions,
     pub progress: &'a Progress,
     /// The kinds whose writes are read back: answered 200, they are journaled
     /// `unverified` until seen (`done` at once for the others).
@@ -95,12 +90,27 @@ enum Record {
     Confirmed(Key),
 }
 
-/// Runs every row's assignments. Returns one line per row, in the rows' order.
-pub async fn execute(
+/// Runs every row's assignments with the progress bar ticking (its words change during
+/// a pause, when no user finishes). One line per row, in the rows' order.
+pub async fn execute_with_ticks(
     run: &Run<'_>,
     rows: &[&PlanRow],
     decisions: &[Vec<Decision>],
 ) -> Vec<UserLine> {
+    let ticking = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            run.progress.tick();
+        }
+    };
+    tokio::select! {
+        lines = execute(run, rows, decisions) => lines,
+        () = ticking => unreachable!("the ticker never ends"),
+    }
+}
+
+/// Runs every row's assignments. Returns one line per row, in the rows' order.
+async fn execute(run: &Run<'_>, rows: &[&PlanRow], decisions: &[Vec<Decision>]) -> Vec<UserLine> {
     // --limit counts users with something to send, in sheet order.
     let mut pending = 0usize;
     let positions: Vec<Option<usize>> = decisions
@@ -192,7 +202,7 @@ fn log_unsettled(row: &PlanRow, line: &AssignmentLine) {
 }
 
 /// A line's kind, as the journal and the verified kinds know it.
-fn kind_of(line: &AssignmentLine) -> Kind {
+pub(super) fn kind_of(line: &AssignmentLine) -> Kind {
     match line.kind {
         "pay_rule" => Kind::PayRule,
         _ => Kind::TimeOff,
@@ -201,7 +211,7 @@ fn kind_of(line: &AssignmentLine) -> Kind {
 
 /// Records how an assignment ended; `seen` is what the account held when an unverified
 /// write was last looked for.
-fn record(
+pub(super) fn record(
     run: &Run<'_>,
     row: &PlanRow,
     key: &Key,
@@ -260,7 +270,7 @@ fn worker<'r>(
             }
             (Action::Confirm(_), _)
             | (
-                Action::Skip(crate::decide::Settled {
+                Action::Skip(Settled {
                     record_done: true, ..
                 }),
                 _,

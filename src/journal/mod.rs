@@ -9,8 +9,8 @@
 //! few.
 //! One connection behind a mutex, held for a statement at a time, never across an await.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
+mod lock;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -425,91 +425,7 @@ impl Journal {
     }
 }
 
-/// The lock that keeps two runs off one journal. Released when dropped, or when the
-/// process dies however it dies (it is an OS file lock, not a PID file).
-#[derive(Debug)]
-pub struct StateLock {
-    _file: File,
-}
-
-#[derive(Debug)]
-pub enum LockError {
-    /// Another run holds it; the text says who and since when.
-    Held(String),
-    Io(String),
-}
-
-impl StateLock {
-    /// Takes the lock on `<state>.lock`, writing who holds it and since when. The state
-    /// path is made canonical first, so that a symlink or `..` to the same journal finds
-    /// the same lock.
-    pub fn acquire(state: &Path) -> Result<StateLock, LockError> {
-        let state = canonical(state)
-            .map_err(|e| LockError::Io(format!("cannot resolve {}: {e}", state.display())))?;
-        let mut name = state.as_os_str().to_owned();
-        name.push(".lock");
-        let path = PathBuf::from(name);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| LockError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| LockError::Io(format!("cannot open {}: {e}", path.display())))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() {
-                    "another ct-onboard run".to_owned()
-                } else {
-                    holder.to_owned()
-                };
-                return Err(LockError::Held(holder));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(LockError::Io(format!(
-                    "cannot lock {}: {e}",
-                    path.display()
-                )));
-            }
-        }
-        let holder = format!(
-            "a ct-onboard run (pid {}) started at {}",
-            std::process::id(),
-            now()
-        );
-        let written = file
-            .set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(holder.as_bytes()));
-        written.map_err(|e| LockError::Io(format!("cannot write {}: {e}", path.display())))?;
-        Ok(StateLock { _file: file })
-    }
-}
-
-/// The path with every symlink and `..` resolved, for a file that may not exist yet
-/// (its folder is created).
-fn canonical(path: &Path) -> std::io::Result<PathBuf> {
-    if path.exists() {
-        return std::fs::canonicalize(path);
-    }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("not a file name"))?;
-    Ok(std::fs::canonicalize(dir)?.join(name))
-}
+pub use lock::{LockError, StateLock, lock};
 
 #[cfg(test)]
 mod tests;

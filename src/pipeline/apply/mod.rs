@@ -1,0 +1,269 @@
+//! Stage 5: the decisions carried out. [`apply`] sends every valid row's assignments
+//! through the worker pool ([`pool`]: one consumer records each result in the journal,
+//! the progress and the report lines), reading holdings again when they are too old
+//! ([`fresh`]) and reading back what was written ([`verify`]); [`dry_run`] sends
+//! nothing and reports what a run would start with.
+
+mod fresh;
+mod pool;
+mod verify;
+
+use std::sync::Arc;
+
+use super::report::{
+    Shown, create_report_dir, finish_run, fresh_run_id, log_summary, write_report,
+};
+use super::{Context, Mode, Refreshed, Report};
+use crate::api::Client;
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::journal::Journal;
+use crate::plan::{Kind, PlanRow};
+use crate::progress::Progress;
+use crate::report::{AssignmentLine, Estimate, Summary, UserLine};
+
+pub use pool::decided_lines;
+
+/// What `apply` needs beyond the refreshed plan.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// `run`, or `run --sandbox` (its journal is a scratch file, since the simulator
+    /// starts empty every time).
+    pub mode: Mode,
+    /// Only the first N users with something to send (a canary).
+    pub limit: Option<usize>,
+    /// Stop after N failed assignments.
+    pub max_errors: Option<usize>,
+    /// Read back what was written (`--no-verify` turns it off).
+    pub verify: bool,
+    pub show_progress: bool,
+    /// Colour on stderr (the progress bar).
+    pub color: bool,
+}
+
+/// Every valid row's assignments made through the client, recorded in the journal, and
+/// reported.
+pub async fn apply(
+    refreshed: Refreshed,
+    context: &Context,
+    options: &ApplyOptions,
+) -> Result<Report, Error> {
+    let started = jiff::Timestamp::now();
+    let client = refreshed.checked.client().cloned().ok_or_else(|| {
+        Error::Usage(
+            "no API key: set CONNECTEAM_API_KEY or pass --api-key-file FILE. \
+             To review without a key use --dry-run; to rehearse, --sandbox. Nothing was sent."
+                .into(),
+        )
+    })?;
+    let inputs = &refreshed.checked.inputs;
+    let settings = &inputs.settings;
+    let scratch = tempfile::tempdir().map_err(|e| Error::Local(e.to_string()))?;
+    let journal_path = match options.mode {
+        Mode::Sandbox => scratch.path().join("sandbox-journal.db"),
+        Mode::Run | Mode::Plan => settings.state(),
+    };
+    let journal = Journal::open(&journal_path).map_err(Error::journal)?;
+    // The report folder is made when the report is written: a killed run leaves none.
+    let run_id = fresh_run_id(&journal, &settings.report_dir())?;
+    journal
+        .start_run(
+            &run_id,
+            options.mode.as_str(),
+            client.base_url(),
+            &inputs.sheet.file,
+        )
+        .map_err(Error::journal)?;
+
+    // Every sheet row once: executed rows, and rows left out as invalid.
+    let users = execute(&refreshed, context, &client, &journal, &run_id, options).await?;
+    let summary = super::report::run_summary(
+        inputs,
+        &refreshed.checked.plan,
+        &client,
+        &users,
+        options.mode,
+        started,
+    );
+    let exit = Exit::of_outcomes(client.stop().get(), &users);
+    let timeline = client.timeline();
+    let shown = Shown {
+        account: Some(client.base_url()),
+        estimate: None,
+        timeline: Some(&timeline),
+    };
+    let (summary, dir) = finish_run(&journal, &run_id, inputs, &users, summary, &shown)?;
+    Ok(Report {
+        users,
+        summary,
+        dir,
+        exit,
+    })
+}
+
+/// Runs the workers over the valid rows with progress, then verifies what they wrote;
+/// returns one line per sheet row (invalid rows as they were planned).
+async fn execute(
+    refreshed: &Refreshed,
+    context: &Context,
+    client: &Client,
+    journal: &Journal,
+    run_id: &str,
+    options: &ApplyOptions,
+) -> Result<Vec<UserLine>, Error> {
+    let plan = &refreshed.checked.plan;
+    let settings = &refreshed.checked.inputs.settings;
+    let rows: Vec<&PlanRow> = plan.valid_rows().collect();
+    let decisions = rows
+        .iter()
+        .map(|row| refreshed.decide(Some(journal), row, context.allow_overwrite))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pool_options = pool::PoolOptions {
+        concurrency: settings.concurrency(),
+        max_errors: options.max_errors,
+        limit: options.limit,
+    };
+    let progress = progress(client, rows.len(), options);
+    log_start(client, run_id, rows.len(), plan.assignment_count());
+    let skipped = settings.without_refresh();
+    // Kinds not read before writing cannot be read back either: the answer is the word.
+    let verified: std::collections::BTreeSet<Kind> = match options.verify {
+        true => [Kind::TimeOff, Kind::PayRule]
+            .into_iter()
+            .filter(|k| !skipped.contains(k))
+            .collect(),
+        false => std::collections::BTreeSet::new(),
+    };
+    let fresh = refreshed.checked.directory.as_ref().map(|directory| {
+        fresh::Fresh::new(
+            directory,
+            &rows,
+            Arc::clone(&refreshed.holdings),
+            refreshed.read_at,
+            fresh::FreshOptions {
+                today: context.today,
+                skipped,
+                max_age: settings.refresh_max_age(),
+                allow_overwrite: context.allow_overwrite,
+            },
+        )
+    });
+    let run = pool::Run {
+        client,
+        journal,
+        run_id,
+        options: &pool_options,
+        progress: &progress,
+        verified: &verified,
+        fresh: fresh.as_ref(),
+    };
+    let executed = pool::execute_with_ticks(&run, &rows, &decisions).await;
+    progress.finish();
+    // Interrupted, verify only marks what was not seen as unverified.
+    let executed = match &refreshed.checked.directory {
+        Some(directory) if !verified.is_empty() => {
+            verify::verify(&run, directory, &rows, executed, settings.verify_patience()).await
+        }
+        _ => executed,
+    };
+    let mut executed = executed.into_iter().peekable();
+    Ok(plan
+        .rows
+        .iter()
+        .map(|row| {
+            executed
+                .next_if(|line| line.index == row.index)
+                .unwrap_or_else(|| UserLine::planned(row))
+        })
+        .collect())
+}
+
+fn progress(client: &Client, users: usize, options: &ApplyOptions) -> Progress {
+    let probe = {
+        let client = client.clone();
+        Box::new(move || client.paused()) as crate::progress::PauseProbe
+    };
+    Progress::new(
+        users as u64,
+        options.show_progress,
+        options.color,
+        Some(probe),
+    )
+}
+
+fn log_start(client: &Client, run_id: &str, users: usize, assignments: usize) {
+    tracing::info!(
+        event = "run",
+        run_id,
+        users,
+        assignments,
+        base_url = client.base_url(),
+        "starting run {run_id}: {users} users, {assignments} assignments, against {}",
+        client.base_url()
+    );
+}
+
+/// Each valid row's lines as a run would start them (the journal settles what it already
+/// holds), the cost, and a report of `planned` rows. Sends no write. `rehearsal`: the
+/// account is the simulator (`plan --sandbox`).
+pub fn dry_run(
+    refreshed: &Refreshed,
+    context: &Context,
+    rehearsal: bool,
+) -> Result<(Report, Estimate), Error> {
+    let started = jiff::Timestamp::now();
+    let checked = &refreshed.checked;
+    let settings = &checked.inputs.settings;
+    // The journal is keyed by base URL: it only speaks for a plan checked online.
+    let state = settings.state();
+    let journal = match checked.client() {
+        Some(_) if state.exists() => Some(Journal::open(&state).map_err(Error::journal)?),
+        _ => None,
+    };
+    let interrupted = refreshed.interrupted();
+    let users: Vec<UserLine> = checked
+        .plan
+        .rows
+        .iter()
+        .map(|row| {
+            let decisions = refreshed.decide(journal.as_ref(), row, context.allow_overwrite)?;
+            let mut lines = decided_lines(row, &decisions);
+            if interrupted {
+                lines.iter_mut().for_each(AssignmentLine::interrupted);
+            }
+            Ok(UserLine::new(row, lines))
+        })
+        .collect::<Result<_, Error>>()?;
+    let estimate = super::report::estimate(refreshed, &users);
+    let client = checked.client();
+    let exit = Exit::of_outcomes(client.and_then(|c| c.stop().get()), &users);
+    let summary = Summary {
+        mode: Mode::Plan.as_str(),
+        offline: client.is_none(),
+        rehearsal,
+        assignments: estimate.assignments,
+        requests_planned: estimate.requests(),
+        requests_sent: client.map_or(0, Client::requests_sent),
+        rate_limited: client.map_or(0, Client::rate_limited_count),
+        quota_left: client.and_then(|c| c.day().remaining),
+        exit_code: exit.code(),
+        ..super::report::summary_of(&checked.inputs, &users, started)
+    };
+    let (dir, run_id) = create_report_dir(settings, &crate::report::new_run_id())?;
+    let shown = Shown {
+        account: client.map(Client::base_url),
+        estimate: Some(&estimate),
+        timeline: None,
+    };
+    let summary = write_report(&dir, &run_id, &checked.inputs, &users, summary, &shown)?;
+    log_summary(&summary);
+    Ok((
+        Report {
+            users,
+            summary,
+            dir,
+            exit,
+        },
+        estimate,
+    ))
+}

@@ -1,0 +1,171 @@
+//! Stage 2: the inputs checked against the account (when there is one) and planned: the
+//! manifest's policies and the sheet's users resolved, invalid rows gated.
+
+use super::{Account, Completion, Context, Inputs, OnInterrupt};
+use crate::api::{ApiError, Client};
+use crate::error::Error;
+use crate::plan::Plan;
+use crate::problem::Problem;
+use crate::resolve::{Directory, UserDirectory, resolve_manifest, resolve_users};
+
+/// The inputs checked against the account and planned.
+pub struct Checked {
+    pub inputs: Inputs,
+    pub plan: Plan,
+    pub account: Account,
+    /// The account's policies, when read.
+    pub directory: Option<Directory>,
+    /// Worth a look, not fatal (a balance unit other than the policy's).
+    pub warnings: Vec<Problem>,
+    /// Whether a signal cut the account's reads short.
+    pub completion: Completion,
+}
+
+impl Checked {
+    pub fn invalid_rows(&self) -> usize {
+        self.plan.rows.iter().filter(|r| !r.is_valid()).count()
+    }
+
+    /// The problems of rows left out by `--skip-invalid`.
+    pub fn skipped(&self) -> impl Iterator<Item = &Problem> {
+        self.plan.rows.iter().flat_map(|r| &r.problems)
+    }
+
+    pub fn client(&self) -> Option<&Client> {
+        self.account.client()
+    }
+}
+
+/// A failed read of the account, as the error that ends the command.
+pub(super) fn api_error(client: &Client) -> impl Fn(ApiError) -> Error + '_ {
+    |source| Error::api(&client.described(), source)
+}
+
+/// Resolves the manifest's policies and the sheet's users against the account (when
+/// there is one), plans, and stops on any problem `--skip-invalid` does not cover.
+/// Interrupted part-way with [`OnInterrupt::Report`], it hands back the plan as far as
+/// it got (policies or users unresolved), marked interrupted, for the report to show.
+pub async fn check(
+    inputs: Inputs,
+    context: &Context,
+    account: Account,
+    on_interrupt: OnInterrupt,
+) -> Result<Checked, Error> {
+    let Some(client) = account.client().cloned() else {
+        let plan = inputs.plan(context);
+        gate(&plan, context.skip_invalid)?;
+        return Ok(Checked {
+            inputs,
+            plan,
+            account,
+            directory: None,
+            warnings: Vec::new(),
+            completion: Completion::Whole,
+        });
+    };
+    let resolved = resolve(inputs, context, &client, on_interrupt).await?;
+    if resolved.completion == Completion::Whole {
+        gate(&resolved.plan, context.skip_invalid)?;
+    }
+    Ok(Checked {
+        inputs: resolved.inputs,
+        plan: resolved.plan,
+        account,
+        directory: resolved.directory,
+        warnings: resolved.warnings,
+        completion: resolved.completion,
+    })
+}
+
+/// The inputs resolved against the account, not yet gated.
+pub struct Resolution {
+    pub inputs: Inputs,
+    pub plan: Plan,
+    pub directory: Option<Directory>,
+    pub warnings: Vec<Problem>,
+    /// The users the sheet names, as the account knows them (archived ones included).
+    pub users: UserDirectory,
+    pub completion: Completion,
+}
+
+/// Reads the account's policies and resolves the manifest by them (an unknown policy
+/// stops here), plans, and resolves the plan's users.
+pub async fn resolve(
+    inputs: Inputs,
+    context: &Context,
+    client: &Client,
+    on_interrupt: OnInterrupt,
+) -> Result<Resolution, Error> {
+    let reporting = || on_interrupt == OnInterrupt::Report && client.interrupted();
+    let cut_short = |inputs: Inputs, plan, directory, warnings| Resolution {
+        inputs,
+        plan,
+        directory,
+        warnings,
+        users: UserDirectory::default(),
+        completion: Completion::Interrupted,
+    };
+    let directory = match Directory::fetch(client).await {
+        Ok(directory) => directory,
+        Err(_) if reporting() => {
+            let plan = inputs.plan(context);
+            return Ok(cut_short(inputs, plan, None, Vec::new()));
+        }
+        Err(e) => return Err(api_error(client)(e)),
+    };
+    let resolved = resolve_manifest(&inputs.manifest, &directory);
+    if !resolved.errors.is_empty() {
+        return Err(Error::invalid(resolved.errors));
+    }
+    let inputs = Inputs {
+        manifest: resolved.manifest,
+        ..inputs
+    };
+    let planned = inputs.plan(context);
+    let users = match UserDirectory::fetch(client, &planned).await {
+        Ok(users) => users,
+        // Users part-read are not resolved: a row's user may be in the unread part.
+        Err(_) if reporting() => {
+            return Ok(cut_short(
+                inputs,
+                planned,
+                Some(directory),
+                resolved.warnings,
+            ));
+        }
+        Err(e) => return Err(api_error(client)(e)),
+    };
+    let plan = resolve_users(planned, &users, &inputs.columns, &inputs.sheet.file);
+    Ok(Resolution {
+        inputs,
+        plan,
+        directory: Some(directory),
+        warnings: resolved.warnings,
+        users,
+        completion: match reporting() {
+            true => Completion::Interrupted,
+            false => Completion::Whole,
+        },
+    })
+}
+
+/// Any problem not about one row stops the run; so do invalid rows, unless
+/// `--skip-invalid` and some row is valid.
+pub fn gate(plan: &Plan, skip_invalid: bool) -> Result<(), Error> {
+    let invalid_rows = plan.rows.iter().filter(|r| !r.is_valid()).count();
+    let nothing_valid = invalid_rows == plan.rows.len();
+    let global = !plan.problems.is_empty();
+    if !global && (invalid_rows == 0 || (skip_invalid && !nothing_valid)) {
+        return Ok(());
+    }
+    let hint = (!global && !nothing_valid && !skip_invalid).then(|| {
+        format!(
+            "(--skip-invalid would go ahead with the {} valid rows)",
+            plan.rows.len() - invalid_rows
+        )
+    });
+    Err(Error::Invalid {
+        problems: plan.all_problems().cloned().collect(),
+        hint,
+    })
+}
