@@ -35,9 +35,10 @@ type SharedState = Arc<Mutex<State>>;
 
 /// A running simulator. Stops when dropped.
 pub struct Sandbox {
-    addr: SocketAddr,
     url: String,
     state: SharedState,
+    /// Opens the gate that stalled requests wait at ([`Sandbox::stall`]).
+    release: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,7 +47,8 @@ impl Sandbox {
     pub async fn start(seed: Seed, listen: SocketAddr) -> std::io::Result<Sandbox> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let state: SharedState = Arc::new(Mutex::new(State::new(seed)));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let state: SharedState = Arc::new(Mutex::new(State::new(seed, released)));
         let app = Router::new()
             .route("/__sandbox/state", get(state_handler))
             .route(
@@ -71,9 +73,9 @@ impl Sandbox {
             }
         });
         Ok(Sandbox {
-            addr,
             url: format!("http://{addr}"),
             state,
+            release,
             task,
         })
     }
@@ -86,10 +88,6 @@ impl Sandbox {
         &self.url
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     pub fn snapshot(&self) -> Snapshot {
         lock(&self.state).snapshot()
     }
@@ -100,6 +98,18 @@ impl Sandbox {
 
     pub fn set_limits(&self, limits: Limits) {
         lock(&self.state).limits = limits;
+    }
+
+    /// Requests to `endpoint` wait, once counted, until [`Sandbox::release`]: a test
+    /// holds one in flight for as long as it needs, without waiting out a latency.
+    pub fn stall(&self, endpoint: Endpoint) {
+        lock(&self.state).stalled = Some(endpoint);
+    }
+
+    /// Lets every stalled request, and those to come, through.
+    pub fn release(&self) {
+        lock(&self.state).stalled = None;
+        self.release.send_replace(true);
     }
 
     /// Ends read-after-write lag: every write made shows in reads from now on.
@@ -217,6 +227,13 @@ async fn api_handler(
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
+    let stalled = {
+        let s = lock(&state);
+        (s.stalled == Some(endpoint.endpoint)).then(|| s.released.clone())
+    };
+    if let Some(mut released) = stalled {
+        let _ = released.wait_for(|open| *open).await;
+    }
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }

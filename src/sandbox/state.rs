@@ -39,6 +39,9 @@ pub struct Snapshot {
     pub requests: BTreeMap<String, u64>,
     pub rate_limited: u64,
     pub faults_injected: u64,
+    /// Per-minute windows that let at least one request through: how many windows a run
+    /// took, counted by the server, not by a test's own watch.
+    pub windows: u64,
     pub time_off_assignments: Vec<TimeOffHolding>,
     pub pay_rule_assignments: Vec<PayRuleHolding>,
 }
@@ -126,6 +129,9 @@ pub struct State {
     pending: Vec<(u64, Pending)>,
     /// Writes answered with a success so far (for the app's changes meanwhile).
     writes: u64,
+    /// Requests to this endpoint wait at the gate until it opens.
+    pub stalled: Option<crate::api::Endpoint>,
+    pub released: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A write not yet shown to reads (read-after-write lag).
@@ -182,7 +188,7 @@ fn invalid(loc: &[&str], msg: &str, kind: &str) -> Reply {
 }
 
 impl State {
-    pub fn new(seed: Seed) -> State {
+    pub fn new(seed: Seed, released: tokio::sync::watch::Receiver<bool>) -> State {
         let users = seed
             .users
             .into_iter()
@@ -224,6 +230,8 @@ impl State {
             reads_served: 0,
             pending: Vec::new(),
             writes: 0,
+            stalled: None,
+            released,
         };
         state.hold(&seed.holdings);
         state
@@ -371,8 +379,10 @@ impl State {
             .iter()
             .all(|(limit, _, window, _)| window.remaining(*limit) > 0);
         let mut headers = Vec::new();
+        let mut new_minute = false;
         for (limit, len, window, names) in active {
             if allowed {
+                new_minute |= names[0] == "x-ratelimit-minute-limit" && window.used == 0;
                 window.used += 1;
             }
             headers.extend([
@@ -380,6 +390,9 @@ impl State {
                 (names[1], window.remaining(limit)),
                 (names[2], window.reset(len)),
             ]);
+        }
+        if new_minute {
+            self.snapshot_counts.windows += 1;
         }
         Admission { allowed, headers }
     }
@@ -556,7 +569,7 @@ mod tests {
             minute_secs: 60,
             day_secs: 600,
         };
-        let mut state = State::new(seed(limits));
+        let mut state = State::new(seed(limits), tokio::sync::watch::channel(false).1);
         let first = state.admit(120);
         assert!(first.allowed);
         assert_eq!(remaining(&first, "x-ratelimit-minute-remaining"), 1);
@@ -580,7 +593,10 @@ mod tests {
 
     #[test]
     fn unlimited_sends_no_headers() {
-        let mut state = State::new(seed(Limits::unlimited()));
+        let mut state = State::new(
+            seed(Limits::unlimited()),
+            tokio::sync::watch::channel(false).1,
+        );
         let a = state.admit(5);
         assert!(a.allowed && a.headers.is_empty());
     }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use ct_onboard::sandbox::{Faults, Limits};
+use ct_onboard::sandbox::Limits;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -150,7 +150,7 @@ fn endless_429s_stop_like_a_quota_stop_after_the_patience() {
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = running.run_samples(dir.path(), &["--rate-limit-patience", "3s"]);
+    let out = running.run_samples(dir.path(), &["--rate-limit-patience", "1s"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("rate_limit_patience"), "{stderr}");
@@ -171,24 +171,16 @@ fn puts(running: &RunningSandbox) -> u64 {
 
 #[test]
 fn sigint_during_a_rate_limit_pause_sends_nothing_more_and_exits_130_promptly() {
-    let mut seed = sample_seed(vec![]);
-    // 25 a minute: the reads and a few writes, then a pause of up to a minute.
-    seed.limits = Limits {
-        per_minute: Some(25),
-        per_day: None,
-        ..Limits::default()
-    };
-    let running = RunningSandbox::start(seed);
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    // The first pay rule is held in flight while the account's minute runs out: every
+    // request after it is refused until the window resets, up to a minute away.
+    running
+        .sandbox
+        .stall(ct_onboard::api::Endpoint::AssignPayRule);
     let dir = tempfile::tempdir().unwrap();
     let child = running
         .ct_process()
         .args(["run", "samples/new-hires.csv", "--no-progress"])
-        .args([
-            "--rate-per-minute",
-            "1000000",
-            "--quota-reserve-percent",
-            "0",
-        ])
         .arg("--report-dir")
         .arg(dir.path())
         .arg("--state")
@@ -197,14 +189,22 @@ fn sigint_during_a_rate_limit_pause_sends_nothing_more_and_exits_130_promptly() 
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // ct-onboard reads the window's remaining count and pauses before a 429: wait until
-    // the window's 25 requests are spent.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running.sandbox.snapshot().requests.values().sum::<u64>() < 25 {
-        assert!(Instant::now() < deadline, "the window was never spent");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    crate::util::wait_until("a pay rule to be sent", || {
+        running
+            .sandbox
+            .snapshot()
+            .count("PUT /company-policies/v1/pay-rule-policies/{id}/assignments")
+            > 0
+    });
+    running.sandbox.set_limits(Limits {
+        per_minute: Some(0),
+        per_day: None,
+        ..Limits::default()
+    });
+    running.sandbox.release();
+    crate::util::wait_until("a 429 and the pause after it", || {
+        running.sandbox.snapshot().rate_limited > 0
+    });
     let at_signal = puts(&running);
     sigint(&child);
     let signalled = Instant::now();
@@ -231,14 +231,15 @@ fn interrupted_while_reading(command: &str, endpoint: &str) {
     interrupt_while_reading(&running, &[command], endpoint);
 }
 
-/// `ct-onboard ARGS samples/new-hires.csv` against `running`, slowed down, interrupted
-/// while its next request to `endpoint` is on its way; asserts all that
-/// [`interrupted_while_reading`] says.
+/// `ct-onboard ARGS samples/new-hires.csv` against `running`, interrupted while its next
+/// request to `endpoint` is on its way (the sandbox holds it until the signal is sent);
+/// asserts all that [`interrupted_while_reading`] says.
 fn interrupt_while_reading(running: &RunningSandbox, args: &[&str], endpoint: &str) {
-    running.sandbox.set_faults(Faults {
-        latency_ms: 1500,
-        ..Faults::default()
-    });
+    let stalled = ct_onboard::api::Endpoint::ALL
+        .into_iter()
+        .find(|e| e.name() == endpoint)
+        .unwrap();
+    running.sandbox.stall(stalled);
     let asked_before = running.sandbox.snapshot().count(endpoint);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
@@ -255,13 +256,12 @@ fn interrupt_while_reading(running: &RunningSandbox, args: &[&str], endpoint: &s
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running.sandbox.snapshot().count(endpoint) == asked_before {
-        assert!(Instant::now() < deadline, "{endpoint} was never asked");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::util::wait_until(&format!("{endpoint} to be asked"), || {
+        running.sandbox.snapshot().count(endpoint) > asked_before
+    });
     sigint(&child);
     let signalled = Instant::now();
+    running.sandbox.release();
     let out = child.wait_with_output().unwrap();
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -326,12 +326,8 @@ fn sigint_while_a_saved_plan_reads_policies_still_writes_the_runs_report() {
 
 #[test]
 fn sigint_while_verify_reads_exits_130_without_a_verdict() {
-    let mut seed = sample_seed(vec![]);
-    seed.faults = Faults {
-        latency_ms: 1500,
-        ..Faults::default()
-    };
-    let running = RunningSandbox::start(seed);
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    running.sandbox.stall(ct_onboard::api::Endpoint::Users);
     let child = running
         .ct_process()
         .args(["verify", "samples/new-hires.csv"])
@@ -339,12 +335,11 @@ fn sigint_while_verify_reads_exits_130_without_a_verdict() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while running.sandbox.snapshot().count("GET /users/v1/users") == 0 {
-        assert!(Instant::now() < deadline, "the users were never looked up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::util::wait_until("the users to be looked up", || {
+        running.sandbox.snapshot().count("GET /users/v1/users") > 0
+    });
     sigint(&child);
+    running.sandbox.release();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 130);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -318,7 +318,21 @@ fn a_second_run_on_the_same_state_exits_75_naming_the_holder() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // It says it is waiting (on stderr, as it goes), and does nothing meanwhile.
+    let mut waiting = waiting;
+    let stderr = waiting.stderr.take().unwrap();
+    let (said, hear) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = said.send(line);
+        }
+    });
+    let line = hear.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(line.contains("waiting up to 30 s for it"), "{line}");
     assert_eq!(
         running.sandbox.snapshot().requests.values().sum::<u64>(),
         0,
@@ -326,6 +340,7 @@ fn a_second_run_on_the_same_state_exits_75_naming_the_holder() {
     );
     drop(held);
     let out = waiting.wait_with_output().unwrap();
+    reader.join().unwrap();
     assert_exit(&out, 0);
     assert_eq!(puts(&running), 86, "it ran once the lock was free");
 }

@@ -13,20 +13,30 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The "today" every test plans on.
 pub const TODAY: &str = "2026-11-23";
 
-/// The binary, run from the repository root with a fixed "today" and no key or base URL
-/// leaking in from the developer's environment.
+/// The binary, run from the repository root with a fixed "today", the test settings
+/// (`tests/fixtures/fast.toml`: nothing to wait out) and no key or base URL leaking in
+/// from the developer's environment.
 pub fn ct() -> Command {
     Command::from_std(ct_process())
 }
 
 /// The same, as a plain process to spawn, signal or kill.
 pub fn ct_process() -> std::process::Command {
+    let mut cmd = ct_as_shipped();
+    cmd.env("CT_ONBOARD_CONFIG", fixture("fast.toml"));
+    cmd
+}
+
+/// The binary as a newcomer runs it from the repository: the shipped settings
+/// (`config/ct-onboard.toml`), at their real pace.
+pub fn ct_as_shipped() -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("ct-onboard"));
     cmd.current_dir(root())
         .env("CT_ONBOARD_TODAY", TODAY)
         .env_remove("CONNECTEAM_API_KEY")
         .env_remove("CONNECTEAM_BASE_URL")
         .env_remove("CT_ONBOARD_CONFIG")
+        .env_remove("CT_ONBOARD_JITTER_SEED")
         .env_remove("RUST_LOG");
     cmd
 }
