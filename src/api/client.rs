@@ -165,15 +165,17 @@ fn classify(error: &ApiError, tries: &Tries, standing: Standing) -> Verdict {
 
 impl Client {
     pub fn new(base_url: &str, key: &ApiKey, options: &ClientOptions) -> Result<Client, String> {
-        let dice = options
+        let mut dice = options
             .jitter_seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        let throttle_dice = dice.fork();
         Ok(Client {
             http: Http::new(base_url, key, options.timeout)?,
             throttle: Arc::new(Throttle::new(
                 options.rate_per_minute,
                 options.reserve_percent,
                 options.daily_quota,
+                throttle_dice,
             )),
             retry: options.retry,
             stop: Arc::default(),

@@ -51,6 +51,8 @@ pub struct Throttle {
     configured_daily_quota: u64,
     gate: Mutex<Gate>,
     day: Mutex<DayBudget>,
+    /// The jitter added to pauses, from the client's seeded generator.
+    dice: Mutex<fastrand::Rng>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,13 +68,14 @@ fn until_epoch(epoch: u64) -> Duration {
     Duration::from_secs(epoch.saturating_sub(epoch_now())).min(MAX_PAUSE)
 }
 
-fn jitter() -> Duration {
-    Duration::from_millis(fastrand::u64(50..300))
-}
-
 impl Throttle {
     /// `rate_per_minute` is the configured limit; the reserve is taken off it here.
-    pub fn new(rate_per_minute: u32, reserve_percent: u8, daily_quota: u32) -> Throttle {
+    pub fn new(
+        rate_per_minute: u32,
+        reserve_percent: u8,
+        daily_quota: u32,
+        dice: fastrand::Rng,
+    ) -> Throttle {
         let usable =
             (u64::from(rate_per_minute) * (100 - u64::from(reserve_percent.min(99))) / 100).max(1);
         let usable =
@@ -86,7 +89,13 @@ impl Throttle {
             configured_daily_quota: u64::from(daily_quota),
             gate: Mutex::new(Gate::default()),
             day: Mutex::new(DayBudget::default()),
+            dice: Mutex::new(dice),
         }
+    }
+
+    /// A pause's jitter, so that every worker does not come back at the same instant.
+    fn jitter(&self) -> Duration {
+        Duration::from_millis(lock(&self.dice).u64(50..300))
     }
 
     fn reserve_of(&self, limit: u64) -> u64 {
@@ -137,7 +146,7 @@ impl Throttle {
         let mut gate = lock(&self.gate);
         gate.blind_pauses = 0;
         if usable == 0 {
-            let wait = left + jitter();
+            let wait = left + self.jitter();
             Self::pause(&mut gate, wait, "the minute's budget is spent");
             tracing::info!(
                 event = "pause",
@@ -164,7 +173,8 @@ impl Throttle {
                 Duration::from_secs(1 << gate.blind_pauses.min(6)).min(MAX_PAUSE)
             }
         };
-        Self::pause(&mut gate, wait + jitter(), "rate-limited by Connecteam");
+        let jitter = self.jitter();
+        Self::pause(&mut gate, wait + jitter, "rate-limited by Connecteam");
         tracing::info!(
             event = "pause",
             waiting_s = wait.as_secs_f64(),
@@ -267,7 +277,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_spent_minute_pauses_every_worker_until_the_reset() {
-        let throttle = Throttle::new(1_000_000, 10, 10_000);
+        let throttle = Throttle::new(1_000_000, 10, 10_000, fastrand::Rng::with_seed(1));
         throttle.acquire().await;
         // 10 left of 100 is the 10 % reserve: nothing usable until the reset.
         throttle.observe(&limits(10, 20));
@@ -282,7 +292,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_remaining_budget_is_spread_over_the_window() {
-        let throttle = Throttle::new(1_000_000, 0, 10_000);
+        let throttle = Throttle::new(1_000_000, 0, 10_000, fastrand::Rng::with_seed(1));
         throttle.observe(&limits(5, 10));
         let start = Instant::now();
         for _ in 0..3 {
@@ -298,7 +308,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_without_headers_backs_off() {
-        let throttle = Throttle::new(1_000_000, 0, 10_000);
+        let throttle = Throttle::new(1_000_000, 0, 10_000, fastrand::Rng::with_seed(1));
         throttle.note_rate_limited(&RateLimits::default());
         let start = Instant::now();
         throttle.acquire().await;
@@ -311,7 +321,7 @@ mod tests {
 
     #[test]
     fn the_day_budget_keeps_the_reserve_and_takes_the_lowest_count() {
-        let throttle = Throttle::new(100, 10, 10_000);
+        let throttle = Throttle::new(100, 10, 10_000, fastrand::Rng::with_seed(1));
         assert!(throttle.try_claim_day(1_000_000), "unknown budget allows");
         let mut l = limits(50, 30);
         l.day_remaining = Some(105);

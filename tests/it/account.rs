@@ -2,12 +2,12 @@
 //! journal, writes answered 200 but not applied, `verify` finding drift, and an account
 //! whose read endpoints are missing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ct_onboard::sandbox::{Faults, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot};
 use jiff::civil::date;
 
-use crate::util::{Record, RunningSandbox, only_run_dir, read_records, sample_seed, write};
+use crate::util::{Record, RunningSandbox, Site, TestCommand, sample_seed, write};
 
 const A: u64 = 9_170_357;
 const B: u64 = 9_170_358;
@@ -38,7 +38,7 @@ fn pay_rule(user_id: u64, policy_id: u64, effective_date: jiff::civil::Date) -> 
 ///   Hourly since 2026: a switch;
 /// - D holds Vacation - Part-time with 0 hours (a move that loses nothing) and Standard
 ///   Hourly from 2030, after D's start date: a guarded replace.
-fn account() -> (RunningSandbox, tempfile::TempDir, PathBuf) {
+fn account() -> (RunningSandbox, Site, PathBuf) {
     let mut seed = sample_seed(vec![]);
     seed.holdings = SeedHoldings {
         time_off: vec![
@@ -55,7 +55,7 @@ fn account() -> (RunningSandbox, tempfile::TempDir, PathBuf) {
         ],
     };
     let running = RunningSandbox::start(seed);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Site::new();
     let sheet = write(
         dir.path(),
         "hires.csv",
@@ -67,40 +67,9 @@ fn account() -> (RunningSandbox, tempfile::TempDir, PathBuf) {
     (running, dir, sheet)
 }
 
-fn command(
-    running: &RunningSandbox,
-    dir: &Path,
-    verb: &str,
-    sheet: &Path,
-) -> std::process::Command {
-    let mut cmd = running.ct_process();
-    cmd.arg(verb)
-        .arg(sheet)
-        .args(["--no-progress", "--rate-per-minute", "1000000"])
-        .arg("--report-dir")
-        .arg(dir.join("reports").join(verb))
-        .arg("--state")
-        .arg(dir.join("state.db"));
-    cmd
-}
-
-fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// The latest report's assignments.csv.
-fn assignments(dir: &Path, verb: &str) -> Vec<Record> {
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("reports").join(verb))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    runs.sort();
-    read_records(&runs.last().unwrap().join("assignments.csv"))
+fn run(cmd: &mut TestCommand) -> (i32, String, String) {
+    let ran = cmd.run();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 fn line<'a>(lines: &'a [Record], user: u64, policy: &str) -> &'a Record {
@@ -117,7 +86,7 @@ fn puts(state: &Snapshot) -> u64 {
 #[test]
 fn the_plan_gives_every_assignment_its_change_and_holds_back_what_would_be_lost() {
     let (running, dir, sheet) = account();
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "plan", &sheet));
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "plan", &sheet));
     assert_eq!(code, 1, "guarded changes need a decision: {stdout}{stderr}");
     assert!(
         stdout.contains(
@@ -126,7 +95,7 @@ fn the_plan_gives_every_assignment_its_change_and_holds_back_what_would_be_lost(
         "{stdout}"
     );
     assert!(stdout.contains("guarded:      3 would lose"), "{stdout}");
-    let lines = assignments(dir.path(), "plan");
+    let lines = dir.assignments();
     let expect = |user, policy, change: &str, status: &str| {
         let l = line(&lines, user, policy);
         assert_eq!((&l["change"], &l["status"]), (change, status), "{l:?}");
@@ -162,7 +131,7 @@ fn the_plan_gives_every_assignment_its_change_and_holds_back_what_would_be_lost(
 #[test]
 fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
     let (running, dir, sheet) = account();
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &sheet));
     assert_eq!(code, 1, "{stdout}{stderr}");
     // A's sick leave and pay rule, C's sick leave and switch, D's move and sick leave.
     let state = running.sandbox.snapshot();
@@ -190,7 +159,7 @@ fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
             .any(|h| h.user_id == D && h.effective_date == "2030-01-01"),
         "D's later pay rule is kept"
     );
-    let users = read_records(&only_run_dir(&dir.path().join("reports/run")).join("users.csv"));
+    let users = dir.latest_users();
     let outcome = |user: u64| {
         users
             .iter()
@@ -200,8 +169,7 @@ fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
     assert_eq!(outcome(B).as_deref(), Some("skipped"));
     assert_eq!(outcome(A).as_deref(), Some("conflict"));
 
-    let (code, stdout, stderr) =
-        run(command(&running, dir.path(), "run", &sheet).arg("--allow-overwrite"));
+    let (code, stdout, stderr) = run(dir.ct(&running, "run", &sheet).arg("--allow-overwrite"));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let state = running.sandbox.snapshot();
     assert_eq!(puts(&state), 9, "exactly the three guarded ones more");
@@ -219,14 +187,14 @@ fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
 #[test]
 fn with_the_journal_lost_a_sheet_the_account_matches_sends_nothing() {
     let running = RunningSandbox::start(sample_seed(vec![]));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Site::new();
     let samples = crate::util::root().join("samples/new-hires.csv");
-    let (code, _, stderr) = run(&mut command(&running, dir.path(), "run", &samples));
+    let (code, _, stderr) = run(&mut dir.ct(&running, "run", &samples));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(puts(&running.sandbox.snapshot()), 86);
     // A new machine: no state file.
-    std::fs::remove_file(dir.path().join("state.db")).unwrap();
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &samples));
+    std::fs::remove_file(dir.state()).unwrap();
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &samples));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(
         puts(&running.sandbox.snapshot()),
@@ -247,7 +215,7 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
         ..Faults::default()
     };
     let running = RunningSandbox::start(seed);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Site::new();
     let sheet = write(
         dir.path(),
         "two.csv",
@@ -255,10 +223,11 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
             "User ID,Employee Type,Start Date\n{A},full-time,2029-01-04\n{B},part-time,2029-01-04\n"
         ),
     );
-    let (code, stdout, stderr) =
-        run(command(&running, dir.path(), "run", &sheet).args(["--verify-patience", "200ms"]));
+    let (code, stdout, stderr) = run(dir
+        .ct(&running, "run", &sheet)
+        .args(["--verify-patience", "200ms"]));
     assert_eq!(code, 1, "{stdout}{stderr}");
-    let lines = assignments(dir.path(), "run");
+    let lines = dir.assignments();
     assert_eq!(lines.len(), 6);
     assert!(
         lines.iter().all(|l| &l["status"] == "unverified"
@@ -268,7 +237,7 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
     assert_eq!(puts(&running.sandbox.snapshot()), 6);
 
     running.sandbox.set_faults(Faults::default());
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "run", &sheet));
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &sheet));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let state = running.sandbox.snapshot();
     assert_eq!(
@@ -285,11 +254,11 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
 #[test]
 fn verify_finds_a_change_made_elsewhere() {
     let running = RunningSandbox::start(sample_seed(vec![]));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Site::new();
     let samples = crate::util::root().join("samples/new-hires.csv");
-    let (code, _, stderr) = run(&mut command(&running, dir.path(), "run", &samples));
+    let (code, _, stderr) = run(&mut dir.ct(&running, "run", &samples));
     assert_eq!(code, 0, "{stderr}");
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "verify", &samples));
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "verify", &samples));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("holds all 86 assignments"), "{stdout}");
 
@@ -298,7 +267,7 @@ fn verify_finds_a_change_made_elsewhere() {
         time_off: vec![time_off(A, "pol-vac-pt-001", 5.0)],
         pay_rules: vec![],
     });
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "verify", &samples));
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "verify", &samples));
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stdout.contains("row 2 (user 9170357): time_off pol-vac-ft-001 \"Vacation - Full-time\" is not held; the account holds Vacation - Part-time, 5 hours"),
@@ -317,9 +286,9 @@ fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
     let mut seed = sample_seed(vec![]);
     seed.missing_reads = true;
     let running = RunningSandbox::start(seed);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Site::new();
     let samples = crate::util::root().join("samples/new-hires.csv");
-    let (code, stdout, stderr) = run(&mut command(&running, dir.path(), "plan", &samples));
+    let (code, stdout, stderr) = run(&mut dir.ct(&running, "plan", &samples));
     assert_eq!(code, 69, "{stdout}{stderr}");
     assert!(
         stderr.contains("time-off type \"Vacation\": GET /time-off/v1/policy-types/pt-vacation-001/balances answered HTTP 404: the endpoint is missing"),
@@ -334,12 +303,11 @@ fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
         "{stderr}"
     );
     // The old flag is accepted: refreshing is required anyway.
-    let (code, _, stderr) =
-        run(command(&running, dir.path(), "plan", &samples).arg("--require-refresh"));
+    let (code, _, stderr) = run(dir.ct(&running, "plan", &samples).arg("--require-refresh"));
     assert_eq!(code, 69, "{stderr}");
 
     // Told to go on: every assignment is unknown, and none of them is ct-onboard's own.
-    let (code, stdout, stderr) = run(command(&running, dir.path(), "run", &samples).args([
+    let (code, stdout, stderr) = run(dir.ct(&running, "run", &samples).args([
         "--without-refresh",
         "time_off",
         "--without-refresh",
@@ -355,7 +323,7 @@ fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
         0,
         "nothing in doubt is sent"
     );
-    let lines = assignments(dir.path(), "run");
+    let lines = dir.assignments();
     assert!(
         lines
             .iter()

@@ -4,7 +4,7 @@
 //! what the account still holds afterwards, not only the exit code, and that the safe
 //! assignments of the same batch are still made.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ct_onboard::sandbox::{
     AppChange, ExtraRow, Faults, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot,
@@ -12,7 +12,7 @@ use ct_onboard::sandbox::{
 use jiff::civil::date;
 use serde_json::{Value, json};
 
-use crate::util::{Record, RunningSandbox, read_records, sample_seed, write};
+use crate::util::{Record, RunningSandbox, Site, TestCommand, sample_seed, write};
 
 /// Twelve full-time hires, IDs 9170357…9170368, starting 2029-01-04.
 fn user(n: u64) -> u64 {
@@ -63,92 +63,21 @@ fn with_faults(faults: Faults) -> Seed {
     Seed { faults, ..seed() }
 }
 
-/// A folder with the sheet, the journal and the reports.
-struct Site {
-    dir: tempfile::TempDir,
-    sheet: PathBuf,
-    /// How long verify waits for a write to show.
-    patience: &'static str,
+/// The twelve hires, as a sheet in `site`.
+fn hires(site: &Site) -> PathBuf {
+    let rows: String = (1..=12)
+        .map(|n| format!("{},full-time,2029-01-04\n", user(n)))
+        .collect();
+    site.file(
+        "hires.csv",
+        &format!("User ID,Employee Type,Start Date\n{rows}"),
+    )
 }
 
-impl Site {
-    fn new() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let rows: String = (1..=12)
-            .map(|n| format!("{},full-time,2029-01-04\n", user(n)))
-            .collect();
-        let sheet = write(
-            dir.path(),
-            "hires.csv",
-            &format!("User ID,Employee Type,Start Date\n{rows}"),
-        );
-        Site {
-            dir,
-            sheet,
-            patience: "300ms",
-        }
-    }
-
-    fn with_patience(patience: &'static str) -> Site {
-        Site {
-            patience,
-            ..Site::new()
-        }
-    }
-
-    /// `ct-onboard VERB` of this site's sheet against `running`, quickly: unpaced, and a
-    /// short verify patience.
-    fn command(&self, running: &RunningSandbox, verb: &str) -> std::process::Command {
-        self.command_for(running, verb, &self.sheet)
-    }
-
-    fn command_for(
-        &self,
-        running: &RunningSandbox,
-        verb: &str,
-        sheet: &Path,
-    ) -> std::process::Command {
-        let mut cmd = running.ct_process();
-        cmd.arg(verb)
-            .arg(sheet)
-            .args(["--no-progress", "--rate-per-minute", "1000000"])
-            .args([
-                "--verify-patience",
-                self.patience,
-                "--retry-backoff-ms",
-                "5",
-            ])
-            .arg("--report-dir")
-            .arg(self.dir.path().join("reports"))
-            .arg("--state")
-            .arg(self.dir.path().join("state.db"));
-        cmd
-    }
-
-    /// Runs it: exit code and standard error.
-    fn run(&self, cmd: &mut std::process::Command) -> (i32, String) {
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    /// The latest report's assignments.
-    fn lines(&self) -> Vec<Record> {
-        read_records(&self.latest().join("assignments.csv"))
-    }
-
-    fn latest(&self) -> PathBuf {
-        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("reports"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        runs.sort();
-        runs.pop().unwrap()
-    }
+/// Runs a command: its exit code, and all it said.
+fn run(cmd: &mut TestCommand) -> (i32, String) {
+    let ran = cmd.run();
+    (ran.code, ran.text())
 }
 
 fn line<'a>(lines: &'a [Record], user: u64, policy: &str) -> &'a Record {
@@ -211,12 +140,12 @@ fn short_pages_without_a_total_are_read_to_the_empty_one_and_nothing_beyond_them
         ..Faults::default()
     }));
     let site = Site::new();
-    let (code, out) = site.run(&mut site.command(&running, "run"));
+    let (code, out) = run(&mut site.ct(&running, "run", &hires(&site)));
     assert_eq!(code, 1, "the two guarded changes need a decision: {out}");
     let state = running.sandbox.snapshot();
     guarded_ones_kept(&state);
     safe_ones_made(&state);
-    let lines = site.lines();
+    let lines = site.assignments();
     let moved = line(&lines, HOURS, "pol-vac-ft-001");
     assert_eq!((&moved["change"], &moved["status"]), ("move", "conflict"));
     assert!(
@@ -242,14 +171,14 @@ fn a_balances_read_that_ignores_the_user_filter_is_not_believed() {
     // Two users of the sheet: the account's others come back anyway.
     let site = Site::new();
     let two = write(
-        site.dir.path(),
+        site.path(),
         "two.csv",
         &format!(
             "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n{HOURS},full-time,2029-01-04\n",
             user(1)
         ),
     );
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &two));
+    let (code, out) = run(&mut site.ct(&running, "run", &two));
     assert_eq!(code, 69, "{out}");
     assert!(
         out.contains(
@@ -262,16 +191,15 @@ fn a_balances_read_that_ignores_the_user_filter_is_not_believed() {
 
     // Going on without that read: time off is decided by the journal (which knows
     // nothing: held back), the pay rules, read as usual, are sent.
-    let (code, out) = site.run(
-        site.command_for(&running, "run", &two)
-            .args(["--without-refresh", "time_off"]),
-    );
+    let (code, out) = run(site
+        .ct(&running, "run", &two)
+        .args(["--without-refresh", "time_off"]));
     assert_eq!(code, 1, "{out}");
     let state = running.sandbox.snapshot();
     guarded_ones_kept(&state);
     assert_eq!(state.writes(), 2, "the two pay rules: {:?}", state.requests);
     assert!(pay_rules(&state, user(1)).contains(&(12346, "2029-01-04".into())));
-    let lines = site.lines();
+    let lines = site.assignments();
     let held_back = line(&lines, HOURS, "pol-vac-ft-001");
     assert_eq!(
         (&held_back["change"], &held_back["status"]),
@@ -292,12 +220,12 @@ fn a_repeated_row_makes_that_user_unknown_and_held_back() {
         ..Faults::default()
     }));
     let site = Site::new();
-    let (code, out) = site.run(&mut site.command(&running, "run"));
+    let (code, out) = run(&mut site.ct(&running, "run", &hires(&site)));
     assert_eq!(code, 1, "{out}");
     let state = running.sandbox.snapshot();
     guarded_ones_kept(&state);
     safe_ones_made(&state);
-    let held_back = line(&site.lines(), HOURS, "pol-vac-ft-001").clone();
+    let held_back = line(&site.assignments(), HOURS, "pol-vac-ft-001").clone();
     assert_eq!(
         (&held_back["change"], &held_back["status"]),
         ("unknown", "conflict")
@@ -337,11 +265,11 @@ fn a_row_that_does_not_parse_makes_one_user_unknown_never_the_whole_type() {
         }];
         let running = RunningSandbox::start(seed);
         let site = Site::new();
-        let (code, out) = site.run(&mut site.command(&running, "run"));
+        let (code, out) = run(&mut site.ct(&running, "run", &hires(&site)));
         assert_eq!(code, 1, "{why}: {out}");
         let state = running.sandbox.snapshot();
         guarded_ones_kept(&state);
-        let lines = site.lines();
+        let lines = site.assignments();
         let held_back = line(&lines, doubtful, "pol-vac-ft-001");
         assert_eq!(
             (&held_back["change"], &held_back["status"]),
@@ -384,11 +312,11 @@ fn a_row_that_names_no_user_makes_its_batch_unknown_and_the_rest_goes_on() {
         ..Faults::default()
     }));
     let site = Site::new();
-    let (code, out) = site.run(&mut site.command(&running, "run"));
+    let (code, out) = run(&mut site.ct(&running, "run", &hires(&site)));
     assert_eq!(code, 1, "{out}");
     let state = running.sandbox.snapshot();
     guarded_ones_kept(&state);
-    let lines = site.lines();
+    let lines = site.assignments();
     assert!(
         lines
             .iter()
@@ -407,12 +335,12 @@ fn pay_rule_datetimes_are_read_and_the_later_pay_rule_is_kept() {
         ..Faults::default()
     }));
     let site = Site::new();
-    let (code, out) = site.run(&mut site.command(&running, "run"));
+    let (code, out) = run(&mut site.ct(&running, "run", &hires(&site)));
     assert_eq!(code, 1, "{out}");
     let state = running.sandbox.snapshot();
     guarded_ones_kept(&state);
     safe_ones_made(&state);
-    let replace = line(&site.lines(), LATER, "12346").clone();
+    let replace = line(&site.assignments(), LATER, "12346").clone();
     assert_eq!(
         (&replace["change"], &replace["status"]),
         ("replace", "conflict")
@@ -428,7 +356,7 @@ fn a_missing_pay_rule_list_stops_the_plan_unless_told_to_go_on_without_it() {
             ..Faults::default()
         }));
         let site = Site::new();
-        let (code, out) = site.run(&mut site.command(&running, "run"));
+        let (code, out) = run(&mut site.ct(&running, "run", &hires(&site)));
         assert_eq!(code, 69, "{out}");
         assert!(
             out.contains(&format!(
@@ -438,10 +366,9 @@ fn a_missing_pay_rule_list_stops_the_plan_unless_told_to_go_on_without_it() {
         );
         assert_eq!(running.sandbox.snapshot().writes(), 0);
 
-        let (code, out) = site.run(
-            site.command(&running, "run")
-                .args(["--without-refresh", "pay_rule"]),
-        );
+        let (code, out) = run(site
+            .ct(&running, "run", &hires(&site))
+            .args(["--without-refresh", "pay_rule"]));
         assert_eq!(code, 1, "{out}");
         let state = running.sandbox.snapshot();
         guarded_ones_kept(&state);
@@ -474,24 +401,23 @@ fn with_the_reads_missing_the_journal_decides_per_time_off_type_not_per_policy()
         "pay_rule",
     ];
     let one = write(
-        site.dir.path(),
+        site.path(),
         "first.csv",
         &format!("User ID,Employee Type,Start Date\n{HOURS},full-time,2029-01-11\n"),
     );
     // Sent blind, on the user's say-so.
-    let (code, out) = site.run(
-        site.command_for(&running, "run", &one)
-            .args(blind)
-            .arg("--allow-overwrite"),
-    );
+    let (code, out) = run(site
+        .ct(&running, "run", &one)
+        .args(blind)
+        .arg("--allow-overwrite"));
     assert_eq!(code, 0, "{out}");
     // The same person in another sheet, as part-time, starting a week earlier.
     let two = write(
-        site.dir.path(),
+        site.path(),
         "second.csv",
         &format!("User ID,Employee Type,Start Date\n{HOURS},part-time,2029-01-04\n"),
     );
-    let (code, out) = site.run(site.command_for(&running, "run", &two).args(blind));
+    let (code, out) = run(site.ct(&running, "run", &two).args(blind));
     assert_eq!(code, 1, "{out}");
     let state = running.sandbox.snapshot();
     assert_eq!(
@@ -504,7 +430,7 @@ fn with_the_reads_missing_the_journal_decides_per_time_off_type_not_per_policy()
         vec![(12346, "2029-01-11".into())],
         "ct-onboard's own later pay rule is kept"
     );
-    let lines = site.lines();
+    let lines = site.assignments();
     let vacation_line = line(&lines, HOURS, "pol-vac-pt-001");
     assert_eq!(&vacation_line["status"], "conflict");
     assert!(
@@ -528,16 +454,16 @@ fn a_balance_answered_200_and_not_applied_is_unverified_then_guarded_not_skipped
     let site = Site::new();
     // Hire 1 holds Vacation - Full-time at 0 days: setting 15 is safe, and sent.
     let one = write(
-        site.dir.path(),
+        site.path(),
         "one.csv",
         &format!(
             "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n",
             user(1)
         ),
     );
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &one));
+    let (code, out) = run(&mut site.ct(&running, "run", &one));
     assert_eq!(code, 1, "{out}");
-    let set = line(&site.lines(), user(1), "pol-vac-ft-001").clone();
+    let set = line(&site.assignments(), user(1), "pol-vac-ft-001").clone();
     assert_eq!(&set["status"], "unverified", "{set:?}");
     assert!(
         set["error"].contains("the account holds Vacation - Full-time, 0 days"),
@@ -547,13 +473,13 @@ fn a_balance_answered_200_and_not_applied_is_unverified_then_guarded_not_skipped
         vacation(&running.sandbox.snapshot(), user(1)),
         Some(("pol-vac-ft-001".into(), Some(0.0)))
     );
-    let history = crate::util::history_of(&site.dir.path().join("state.db"));
+    let history = crate::util::history_of(&site.state());
     assert!(history.contains("unverified"), "{history}");
 
     // Next run: still 0 days, what verify saw after the write. It was never applied: a
     // balance change like any other (from 0: safe), sent again, not skipped as done.
     running.sandbox.set_faults(Faults::default());
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &one));
+    let (code, out) = run(&mut site.ct(&running, "run", &one));
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         vacation(&running.sandbox.snapshot(), user(1)),
@@ -573,7 +499,7 @@ fn read_after_write_lag_is_waited_out_and_a_write_seen_later_is_ct_onboards_own(
     };
     let one = |site: &Site| {
         write(
-            site.dir.path(),
+            site.path(),
             "one.csv",
             &format!(
                 "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n",
@@ -583,22 +509,28 @@ fn read_after_write_lag_is_waited_out_and_a_write_seen_later_is_ct_onboards_own(
     };
     // Each write shows after two more reads: a later look sees it.
     let running = lagging(2);
-    let site = Site::with_patience("2s");
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &one(&site)));
+    let site = Site::new();
+    let (code, out) = run(site
+        .ct(&running, "run", &one(&site))
+        .args(["--verify-patience", "2s"]));
     assert_eq!(code, 0, "the lag is waited out: {out}");
-    assert!(site.lines().iter().all(|l| &l["status"] == "done"));
+    assert!(site.assignments().iter().all(|l| &l["status"] == "done"));
 
     // A lag longer than the patience: unverified; the next run finds them held as sent.
     let running = lagging(10_000);
     let site = Site::new();
     let sheet = one(&site);
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &sheet));
+    let (code, out) = run(&mut site.ct(&running, "run", &sheet));
     assert_eq!(code, 1, "{out}");
-    assert!(site.lines().iter().all(|l| &l["status"] == "unverified"));
+    assert!(
+        site.assignments()
+            .iter()
+            .all(|l| &l["status"] == "unverified")
+    );
     let writes = running.sandbox.snapshot().writes();
     assert_eq!(writes, 3);
     running.sandbox.settle();
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &sheet));
+    let (code, out) = run(&mut site.ct(&running, "run", &sheet));
     assert_eq!(
         code, 0,
         "ct-onboard's own writes, seen now, are not conflicts: {out}"
@@ -609,13 +541,13 @@ fn read_after_write_lag_is_waited_out_and_a_write_seen_later_is_ct_onboards_own(
         "nothing is sent again"
     );
     assert!(
-        site.lines()
+        site.assignments()
             .iter()
             .all(|l| &l["status"] == "done" && &l["change"] == "unchanged"),
         "{:?}",
-        site.lines()
+        site.assignments()
     );
-    let users = read_records(&site.latest().join("users.csv"));
+    let users = site.latest_users();
     assert_eq!(&users[0]["outcome"], "succeeded");
     let states = user_history(&site, user(1));
     assert!(
@@ -628,7 +560,7 @@ fn read_after_write_lag_is_waited_out_and_a_write_seen_later_is_ct_onboards_own(
 fn user_history(site: &Site, user: u64) -> String {
     let out = crate::util::ct()
         .args(["history", "--user", &user.to_string(), "--state"])
-        .arg(site.dir.path().join("state.db"))
+        .arg(site.state())
         .output()
         .unwrap();
     crate::util::assert_exit(&out, 0);
@@ -641,13 +573,11 @@ fn an_interrupt_during_verify_leaves_the_unseen_writes_unverified_never_done() {
         read_lag: 10_000,
         ..Faults::default()
     }));
-    let site = Site::with_patience("60s");
+    let site = Site::new();
     let child = site
-        .command(&running, "run")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .ct(&running, "run", &hires(&site))
+        .args(["--verify-patience", "60s"])
+        .spawn();
     crate::util::wait_until("every safe write is sent", || {
         running.sandbox.snapshot().writes() >= 34
     });
@@ -657,7 +587,7 @@ fn an_interrupt_during_verify_leaves_the_unseen_writes_unverified_never_done() {
     unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     crate::util::assert_exit(&out, 130);
-    let lines = site.lines();
+    let lines = site.assignments();
     assert!(
         lines
             .iter()
@@ -667,7 +597,7 @@ fn an_interrupt_during_verify_leaves_the_unseen_writes_unverified_never_done() {
     );
     let history = crate::util::ct()
         .args(["history", "--user", &user(1).to_string(), "--state"])
-        .arg(site.dir.path().join("state.db"))
+        .arg(site.state())
         .output()
         .unwrap();
     let history = String::from_utf8_lossy(&history.stdout);
@@ -707,17 +637,17 @@ fn verify_sees_our_pay_rule_with_a_later_switch_scheduled_as_held() {
     let running = RunningSandbox::start(seed);
     let site = Site::new();
     let one = write(
-        site.dir.path(),
+        site.path(),
         "one.csv",
         &format!(
             "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n",
             user(1)
         ),
     );
-    let (code, out) = site.run(&mut site.command_for(&running, "verify", &one));
+    let (code, out) = run(&mut site.ct(&running, "verify", &one));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("holds all 3 assignments"), "{out}");
-    let (code, out) = site.run(&mut site.command_for(&running, "run", &one));
+    let (code, out) = run(&mut site.ct(&running, "run", &one));
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         running.sandbox.snapshot().writes(),
@@ -749,7 +679,7 @@ fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that
     }];
     let two = |site: &Site| {
         write(
-            site.dir.path(),
+            site.path(),
             "two.csv",
             &format!(
                 "User ID,Employee Type,Start Date\n{},full-time,2029-01-04\n{},full-time,2029-01-04\n",
@@ -761,7 +691,7 @@ fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that
     let running = RunningSandbox::start(seed.clone());
     let site = Site::new();
     let sheet = two(&site);
-    let (code, out) = site.run(site.command_for(&running, "run", &sheet).args([
+    let (code, out) = run(site.ct(&running, "run", &sheet).args([
         "--concurrency",
         "1",
         "--refresh-max-age",
@@ -773,7 +703,7 @@ fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that
         Some(("pol-vac-pt-001".into(), Some(12.5))),
         "read again before writing: the hours are kept"
     );
-    let moved = line(&site.lines(), user(2), "pol-vac-ft-001").clone();
+    let moved = line(&site.assignments(), user(2), "pol-vac-ft-001").clone();
     assert_eq!(
         (&moved["change"], &moved["status"]),
         ("move", "conflict"),
@@ -785,10 +715,9 @@ fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that
     let running = RunningSandbox::start(seed);
     let site = Site::new();
     let sheet = two(&site);
-    let (code, out) = site.run(
-        site.command_for(&running, "run", &sheet)
-            .args(["--concurrency", "1"]),
-    );
+    let (code, out) = run(site
+        .ct(&running, "run", &sheet)
+        .args(["--concurrency", "1"]));
     assert_eq!(code, 0, "{out}");
 }
 

@@ -6,80 +6,7 @@ use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits};
 
-use crate::util::{
-    Record, RunningSandbox, assert_exit, history_of, read_records, sample_seed, stderr_of, write,
-};
-
-/// A work folder: report dir and state file of one simulated installation.
-struct Site {
-    dir: tempfile::TempDir,
-}
-
-impl Site {
-    fn new() -> Site {
-        Site {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state/ct-onboard.db")
-    }
-
-    fn reports(&self) -> PathBuf {
-        self.dir.path().join("reports")
-    }
-
-    fn command(
-        &self,
-        running: &RunningSandbox,
-        sheet: &Path,
-        manifest: Option<&Path>,
-        extra: &[&str],
-    ) -> std::process::Command {
-        let mut cmd = running.ct_process();
-        cmd.arg("run")
-            .arg(sheet)
-            .args([
-                "--no-progress",
-                "--rate-per-minute",
-                "1000000",
-                "--retry-backoff-ms",
-                "5",
-                "--report-dir",
-            ])
-            .arg(self.reports())
-            .arg("--state")
-            .arg(self.state())
-            .args(extra);
-        if let Some(manifest) = manifest {
-            cmd.arg("--manifest").arg(manifest);
-        }
-        cmd
-    }
-
-    fn run(
-        &self,
-        running: &RunningSandbox,
-        sheet: &Path,
-        manifest: Option<&Path>,
-        extra: &[&str],
-    ) -> std::process::Output {
-        self.command(running, sheet, manifest, extra)
-            .output()
-            .unwrap()
-    }
-
-    /// users.csv of the latest run.
-    fn latest_users(&self) -> Vec<Record> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.reports())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        dirs.sort();
-        read_records(&dirs.last().unwrap().join("users.csv"))
-    }
-}
+use crate::util::{RunningSandbox, Site, assert_exit, history_of, sample_seed, stderr_of, write};
 
 fn samples() -> PathBuf {
     crate::util::root().join("samples/new-hires.csv")
@@ -243,14 +170,9 @@ fn sigkill_at_any_point_loses_nothing_and_repeats_at_most_what_was_in_flight() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while puts(&running) < kill_after {
-            assert!(
-                Instant::now() < deadline,
-                "never reached {kill_after} writes"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        crate::util::wait_until(&format!("{kill_after} writes"), || {
+            puts(&running) >= kill_after
+        });
         child.kill().unwrap(); // SIGKILL: no cleanup of any kind
         child.wait().unwrap();
         kills += 1;

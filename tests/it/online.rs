@@ -1,7 +1,7 @@
 //! `plan`, `policies` and `sandbox` against the sandbox simulator.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::{
     RunningSandbox, assert_exit, ct, fixture, sample_seed, seed_user, stderr_of, write,
@@ -367,14 +367,12 @@ fn the_sandbox_command_answers_a_plain_http_client() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let response = loop {
-        match http_get(port, "/time-off/v1/policy-types", "any") {
-            Ok(r) => break r,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("sandbox never answered: {e}"),
-        }
-    };
+    let mut response = None;
+    crate::util::wait_until("the sandbox to answer", || {
+        response = http_get(port, "/time-off/v1/policy-types", "any").ok();
+        response.is_some()
+    });
+    let response = response.unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(
         response.contains("x-ratelimit-minute-remaining: 99"),

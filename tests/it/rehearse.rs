@@ -2,26 +2,23 @@
 //! snapshot of your account.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{SeedHoldings, SeedPayRule, SeedTimeOff};
 
-use crate::util::{RunningSandbox, TODAY, read_records, sample_seed, seed_user, write};
+use crate::util::{
+    RunningSandbox, TODAY, TestCommand, read_records, sample_seed, seed_user, write,
+};
 
 /// The binary run from an empty folder that has no `samples/` and no `config/`.
-fn in_empty_folder(dir: &Path) -> std::process::Command {
-    let mut cmd = crate::util::ct_process();
+fn in_empty_folder(dir: &Path) -> TestCommand {
+    let mut cmd = TestCommand::ct();
     cmd.current_dir(dir);
     cmd
 }
 
-fn output(cmd: &mut std::process::Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn output(cmd: &mut TestCommand) -> (i32, String, String) {
+    let ran = cmd.run();
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 /// A sheet and manifest whose users and policies are in no seed.
@@ -87,26 +84,20 @@ fn from_an_empty_folder_the_sandbox_serves_its_built_in_account() {
         .port();
     let mut child = in_empty_folder(dir.path())
         .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        let plan = in_empty_folder(dir.path())
+        .spawn();
+    let mut answer = String::new();
+    crate::util::wait_until("the sandbox to serve its account", || {
+        let policies = in_empty_folder(dir.path())
             .args([
                 "policies",
                 "--base-url",
                 &format!("http://127.0.0.1:{port}"),
             ])
             .env("CONNECTEAM_API_KEY", "any")
-            .output()
-            .unwrap();
-        if plan.status.success() || Instant::now() > deadline {
-            break String::from_utf8_lossy(&plan.stdout).into_owned();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+            .run();
+        answer = policies.stdout;
+        policies.code == 0
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(answer.contains("Vacation - Full-time"), "{answer}");
@@ -156,7 +147,7 @@ fn tricky_account() -> RunningSandbox {
 
 /// `plan --skip-invalid`: exit code, the skipped rows' messages, and each assignment's
 /// change and holds.
-fn plan_of(cmd: &mut std::process::Command, reports: &Path) -> (i32, Vec<String>, Vec<String>) {
+fn plan_of(cmd: &mut TestCommand, reports: &Path) -> (i32, Vec<String>, Vec<String>) {
     let (code, stdout, stderr) = output(
         cmd.args(["--skip-invalid", "--report-dir"])
             .arg(reports)
@@ -193,7 +184,9 @@ fn a_snapshot_rehearses_the_same_refusals_and_changes_offline() {
          ,twin@northwind-foods.example,part-time,2029-01-04\n9170359,,intern,2029-01-04\n",
     );
     let real = plan_of(
-        running.ct_process().arg("plan").arg(&sheet),
+        TestCommand::new(running.ct_process())
+            .arg("plan")
+            .arg(&sheet),
         &dir.path().join("real"),
     );
     assert_eq!(
@@ -204,8 +197,7 @@ fn a_snapshot_rehearses_the_same_refusals_and_changes_offline() {
 
     let seed = dir.path().join("account.yaml");
     let (code, stdout, stderr) = output(
-        running
-            .ct_process()
+        TestCommand::new(running.ct_process())
             .arg("snapshot")
             .arg(&sheet)
             .arg("--out")
@@ -220,7 +212,7 @@ fn a_snapshot_rehearses_the_same_refusals_and_changes_offline() {
 
     // Offline: no key, no base URL, only the snapshot.
     let rehearsed = plan_of(
-        crate::util::ct_process()
+        TestCommand::ct()
             .arg("plan")
             .arg(&sheet)
             .arg("--sandbox")

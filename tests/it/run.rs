@@ -1,7 +1,6 @@
 //! `run` against the sandbox: faults, pacing, quota, refusals, signals, canaries.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use ct_onboard::sandbox::{Faults, Limits, Snapshot};
 
@@ -14,29 +13,12 @@ const KEY: &str = "sandbox-key-0451";
 
 /// `run` on the sample sheet, fast: no client-side pacing to speak of, short backoffs.
 fn run_fast(running: &RunningSandbox, reports: &Path, extra: &[&str]) -> std::process::Output {
-    running
-        .ct()
-        .args([
-            "run",
-            "samples/new-hires.csv",
-            "--no-progress",
-            "--rate-per-minute",
-            "1000000",
-            "--retry-backoff-ms",
-            "5",
-        ])
-        .args(if extra.contains(&"--concurrency") {
-            &[][..]
-        } else {
-            &["--concurrency", "6"][..]
-        })
-        .arg("--report-dir")
-        .arg(reports)
-        .arg("--state")
-        .arg(reports.join("state.db"))
-        .args(extra)
-        .output()
-        .unwrap()
+    let concurrency: &[&str] = match extra.contains(&"--concurrency") {
+        true => &[],
+        false => &["--concurrency", "6"],
+    };
+    let args: Vec<&str> = concurrency.iter().chain(extra).copied().collect();
+    running.run_samples(reports, &args)
 }
 
 /// The sample plan, as the sandbox should hold it afterwards.
@@ -106,15 +88,21 @@ fn assert_samples_fully_assigned(state: &Snapshot) {
 #[test]
 fn every_assignment_lands_despite_5xx_and_dropped_connections() {
     let mut seed = sample_seed(vec![]);
+    let dice = crate::util::dice("5xx and drops");
     seed.faults = Faults {
         server_error_rate: 0.05,
         drop_rate: 0.05,
-        seed: Some(crate::util::dice("5xx and drops")),
+        seed: Some(dice),
         ..Faults::default()
     };
     let running = RunningSandbox::start(seed);
     let dir = tempfile::tempdir().unwrap();
-    let out = run_fast(&running, dir.path(), &["--max-retries", "10"]);
+    let jitter = dice.to_string();
+    let out = run_fast(
+        &running,
+        dir.path(),
+        &["--max-retries", "10", "--jitter-seed", &jitter],
+    );
     assert_exit(&out, 0);
     let state = running.sandbox.snapshot();
     assert!(state.faults_injected > 0, "the faults happened: {state:?}");
@@ -438,11 +426,9 @@ fn sigint_mid_run_exits_130_with_the_report_written() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while running.sandbox.snapshot().pay_rule_assignments.len() < 3 {
-        assert!(Instant::now() < deadline, "the run never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::util::wait_until("the run to get going", || {
+        running.sandbox.snapshot().pay_rule_assignments.len() >= 3
+    });
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -502,32 +488,23 @@ fn the_key_never_appears_in_output_logs_or_files() {
 /// sandbox at the Expert plan's real 100/min (about a minute), with no 429 met.
 #[test]
 fn the_readme_main_command_runs_the_samples_against_the_sandbox() {
-    let dir = tempfile::tempdir().unwrap();
+    let site = crate::util::Site::new();
     // The README's command line, with the tests' settings: its real pace (about a minute
     // at the Expert plan's 100 requests a minute) is the execution bench's to measure.
-    let out = crate::util::ct()
+    let ran = crate::util::TestCommand::ct()
         .args(["run", "samples/new-hires.csv", "--sandbox", "--report-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", stderr_of(&out));
+        .arg(site.reports())
+        .expect(0);
     assert!(
-        stdout.starts_with(
+        ran.stdout.starts_with(
             "30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed; "
-        ) && stdout.contains(" 0 rate-limited, 0 retries"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(
-            "it now holds 56 time-off and 30 pay-rule assignments. Nothing reached Connecteam."
         ),
-        "{stdout}"
+        "{}",
+        ran.text()
     );
-    let summary: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(only_run_dir(dir.path()).join("summary.json")).unwrap(),
-    )
-    .unwrap();
+    ran.says(" 0 rate-limited, 0 retries")
+        .says("it now holds 56 time-off and 30 pay-rule assignments. Nothing reached Connecteam.");
+    let summary = crate::util::read_summary(&site.latest());
     assert_eq!(summary["mode"], "sandbox");
     let sent = summary["requests_sent"].as_u64().unwrap();
     assert_eq!(summary["quota_left"].as_u64(), Some(10_000 - sent));

@@ -83,6 +83,8 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
         runs += 1;
         let mut child = running
             .ct_process()
+            // The client's jitter from the same seed: a replay replays the client too.
+            .env("CT_ONBOARD_JITTER_SEED", dice.to_string())
             .arg("run")
             .arg(&sheet)
             .args([

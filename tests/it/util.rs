@@ -206,10 +206,10 @@ pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Asserts a command's exit code, showing its standard error when it is another.
+/// Asserts a command's exit code, showing its whole output when it is another.
 #[track_caller]
 pub fn assert_exit(out: &std::process::Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", stderr_of(out));
+    Ran::of(out).expect(code);
 }
 
 /// A report folder's `summary.json`.
@@ -239,5 +239,220 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
             "timed out waiting: {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A test's own folder (ripgrep's `Dir`, fd's `TestEnv`): its sheets, its report folder
+/// and its journal, gone when dropped.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site::new()
+    }
+}
+
+impl Site {
+    pub fn new() -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `text` to a file of this folder and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        write(self.path(), name, text)
+    }
+
+    pub fn reports(&self) -> PathBuf {
+        self.path().join("reports")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path().join("state/ct-onboard.db")
+    }
+
+    /// `ct-onboard VERB SHEET` against `running`, without progress, its reports and
+    /// journal in this folder.
+    pub fn ct(&self, running: &RunningSandbox, verb: &str, sheet: &Path) -> TestCommand {
+        let mut cmd = TestCommand::new(running.ct_process());
+        cmd.arg(verb)
+            .arg(sheet)
+            .arg("--no-progress")
+            .arg("--report-dir")
+            .arg(self.reports())
+            .arg("--state")
+            .arg(self.state());
+        cmd
+    }
+
+    /// `ct-onboard run SHEET EXTRA` against `running` (with `--manifest` when given),
+    /// as a process to run, spawn or kill.
+    pub fn command(
+        &self,
+        running: &RunningSandbox,
+        sheet: &Path,
+        manifest: Option<&Path>,
+        extra: &[&str],
+    ) -> std::process::Command {
+        let mut cmd = self.ct(running, "run", sheet);
+        if let Some(manifest) = manifest {
+            cmd.arg("--manifest").arg(manifest);
+        }
+        cmd.args(extra);
+        cmd.cmd
+    }
+
+    /// The same, run to the end.
+    pub fn run(
+        &self,
+        running: &RunningSandbox,
+        sheet: &Path,
+        manifest: Option<&Path>,
+        extra: &[&str],
+    ) -> std::process::Output {
+        self.command(running, sheet, manifest, extra)
+            .output()
+            .unwrap()
+    }
+
+    /// The report folders written so far, oldest first.
+    pub fn runs(&self) -> Vec<PathBuf> {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(self.reports())
+            .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        runs.sort();
+        runs
+    }
+
+    /// The latest report folder.
+    pub fn latest(&self) -> PathBuf {
+        self.runs().pop().expect("a report was written")
+    }
+
+    /// The latest report's `assignments.csv`.
+    pub fn assignments(&self) -> Vec<Record> {
+        read_records(&self.latest().join("assignments.csv"))
+    }
+
+    /// The latest report's `users.csv`.
+    pub fn latest_users(&self) -> Vec<Record> {
+        read_records(&self.latest().join("users.csv"))
+    }
+}
+
+/// A command line to run (ripgrep's `TestCommand`): built up, then run with its whole
+/// output (exit code, stdout, stderr) in hand, shown whole when an expectation fails.
+pub struct TestCommand {
+    cmd: std::process::Command,
+}
+
+impl TestCommand {
+    pub fn new(cmd: std::process::Command) -> TestCommand {
+        TestCommand { cmd }
+    }
+
+    /// The binary with the tests' settings (see [`ct`]).
+    pub fn ct() -> TestCommand {
+        TestCommand::new(ct_process())
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: &Path) -> &mut Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn run(&mut self) -> Ran {
+        Ran::of(&self.cmd.output().unwrap())
+    }
+
+    /// Runs it, and asserts its exit code, showing the whole output when it is another.
+    #[track_caller]
+    pub fn expect(&mut self, code: i32) -> Ran {
+        let ran = self.run();
+        ran.expect(code);
+        ran
+    }
+
+    /// Starts it with stdout and stderr piped, to signal or kill.
+    pub fn spawn(&mut self) -> std::process::Child {
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// A command's whole output.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    /// The exit code; -1 when a signal ended it.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn of(out: &std::process::Output) -> Ran {
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Stdout then stderr: what a person at a terminal sees.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Asserts the exit code, showing the whole output when it is another.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit {} where {code} was expected\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout or stderr says `words`, showing the whole output when not.
+    #[track_caller]
+    pub fn says(&self, words: &str) -> &Self {
+        assert!(
+            self.stdout.contains(words) || self.stderr.contains(words),
+            "no \"{words}\" in the output\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
     }
 }
