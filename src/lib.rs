@@ -11,25 +11,25 @@
 
 pub mod api;
 pub mod cli;
-pub mod commands;
-pub mod config;
+mod commands;
+mod config;
 pub mod console;
 pub mod digest;
-pub mod error;
+mod error;
 pub mod exit;
-pub mod holdings;
+mod holdings;
 pub mod input;
 pub mod journal;
 pub mod manifest;
-pub mod pipeline;
+mod pipeline;
 pub mod plan;
 pub mod problem;
 pub mod progress;
-pub mod report;
-pub mod resolve;
+mod report;
+mod resolve;
 pub mod sandbox;
-pub mod saved_plan;
-pub mod signal;
+mod saved_plan;
+mod signal;
 
 pub use cli::Cli;
 pub use console::Console;

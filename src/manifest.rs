@@ -164,10 +164,50 @@ pub fn manifest_from_csv(file: &str, text: &str) -> Result<Manifest, Vec<Problem
     build(file, csv_entries(file, text)?)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// The kinds of assignment: the words appear once, in [`Kind::as_str`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    #[default]
+    #[value(name = "time_off")]
     TimeOff,
+    #[value(name = "pay_rule")]
     PayRule,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::TimeOff => "time_off",
+            Kind::PayRule => "pay_rule",
+        }
+    }
+
+    /// The kind its words name, as [`Kind::as_str`] writes them.
+    pub fn parse(text: &str) -> Option<Kind> {
+        [Kind::TimeOff, Kind::PayRule]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One value as written, with where it was written.
@@ -307,6 +347,26 @@ const CSV_COLUMNS: [&str; 7] = [
 
 fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
     let sheet = crate::input::parse_delimited(file, text).map_err(|p| vec![p])?;
+    let index = csv_columns(file, &sheet)?;
+    let mut problems = Vec::new();
+    let entries = sheet
+        .rows
+        .iter()
+        .filter_map(|row| csv_entry(file, &sheet, &index, row, &mut problems))
+        .collect();
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Where each column of the CSV form is: every header must be one of its columns, and
+/// `employee_type` and `kind` must be there.
+fn csv_columns(
+    file: &str,
+    sheet: &crate::input::Sheet,
+) -> Result<BTreeMap<&'static str, usize>, Vec<Problem>> {
     let mut problems = sheet.problems.clone();
     let mut index = BTreeMap::new();
     for (i, header) in sheet.headers.iter().enumerate() {
@@ -335,11 +395,21 @@ fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
             ));
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
+    match problems.is_empty() {
+        true => Ok(index),
+        false => Err(problems),
     }
-    let mut entries = Vec::new();
-    for row in &sheet.rows {
+}
+
+/// One line of the CSV form as an entry, or its problem.
+fn csv_entry(
+    file: &str,
+    sheet: &crate::input::Sheet,
+    index: &BTreeMap<&'static str, usize>,
+    row: &crate::input::SheetRow,
+    problems: &mut Vec<Problem>,
+) -> Option<Entry> {
+    {
         let value = |name: &str| -> Option<Value> {
             let i = *index.get(name)?;
             let text = values::text(row.cell(i))?;
@@ -357,18 +427,19 @@ fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
                 Place::Row(row.number),
                 "employee_type is empty",
             ));
-            continue;
+            return None;
         };
         let kind = match value("kind") {
-            Some(v) if v.text.eq_ignore_ascii_case("time_off") => Kind::TimeOff,
-            Some(v) if v.text.eq_ignore_ascii_case("pay_rule") => Kind::PayRule,
+            Some(v) if Kind::parse(&v.text.to_ascii_lowercase()).is_some() => {
+                Kind::parse(&v.text.to_ascii_lowercase()).expect("just parsed")
+            }
             Some(v) => {
                 problems.push(Problem::new(
                     file,
                     v.place,
                     format!("kind {} is not time_off or pay_rule", Quoted(&v.text)),
                 ));
-                continue;
+                return None;
             }
             None => {
                 problems.push(Problem::new(
@@ -376,10 +447,10 @@ fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
                     Place::Row(row.number),
                     "kind is empty (time_off or pay_rule)",
                 ));
-                continue;
+                return None;
             }
         };
-        entries.push(Entry {
+        Some(Entry {
             employee_type,
             kind: Some(kind),
             policy_id: value("policy_id"),
@@ -388,12 +459,7 @@ fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
             unit: value("unit"),
             effective_date: value("effective_date"),
             place: Place::Row(row.number),
-        });
-    }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(problems)
+        })
     }
 }
 
@@ -419,13 +485,11 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
                 continue;
             }
         } else {
-            first_place.insert(
-                key.clone(),
-                (
-                    entry.employee_type.text.clone(),
-                    entry.employee_type.place.clone(),
-                ),
+            let first = (
+                entry.employee_type.text.clone(),
+                entry.employee_type.place.clone(),
             );
+            first_place.insert(key.clone(), first);
             types.push(EmployeeType {
                 name: entry.employee_type.text.clone(),
                 time_off: Vec::new(),
@@ -436,44 +500,8 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
             .iter_mut()
             .find(|t| type_key(&t.name) == key)
             .expect("inserted above");
-        let Some(kind) = entry.kind else { continue };
-        match check_entry(file, kind, &entry) {
-            Ok(Rule::TimeOff(rule)) => {
-                let duplicate = ty
-                    .time_off
-                    .iter()
-                    .find(|r| same_policy(&r.policy, &rule.policy));
-                if let Some(earlier) = duplicate {
-                    problems.push(Problem::new(
-                        file,
-                        rule.place.clone(),
-                        format!(
-                            "time-off policy {} is listed twice for \"{}\" (first {})",
-                            rule.policy,
-                            ty.name,
-                            describe(&earlier.place)
-                        ),
-                    ));
-                } else {
-                    ty.time_off.push(rule);
-                }
-            }
-            Ok(Rule::PayRule(rule)) => {
-                if let Some(earlier) = &ty.pay_rule {
-                    problems.push(Problem::new(
-                        file,
-                        rule.place.clone(),
-                        format!(
-                            "\"{}\" already has a pay-rule policy ({}); a user holds one pay-rule policy at a time",
-                            ty.name,
-                            describe(&earlier.place)
-                        ),
-                    ));
-                } else {
-                    ty.pay_rule = Some(rule);
-                }
-            }
-            Err(mut found) => problems.append(&mut found),
+        if let Some(kind) = entry.kind {
+            add_rule(file, ty, kind, &entry, &mut problems);
         }
     }
     if types.is_empty() && problems.is_empty() {
@@ -491,6 +519,55 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
         })
     } else {
         Err(problems)
+    }
+}
+
+/// Adds an entry's rule to its employee type: a policy twice, or a second pay rule, is a
+/// problem.
+fn add_rule(
+    file: &str,
+    ty: &mut EmployeeType,
+    kind: Kind,
+    entry: &Entry,
+    problems: &mut Vec<Problem>,
+) {
+    match check_entry(file, kind, entry) {
+        Ok(Rule::TimeOff(rule)) => {
+            let duplicate = ty
+                .time_off
+                .iter()
+                .find(|r| same_policy(&r.policy, &rule.policy));
+            if let Some(earlier) = duplicate {
+                problems.push(Problem::new(
+                    file,
+                    rule.place.clone(),
+                    format!(
+                        "time-off policy {} is listed twice for \"{}\" (first {})",
+                        rule.policy,
+                        ty.name,
+                        describe(&earlier.place)
+                    ),
+                ));
+            } else {
+                ty.time_off.push(rule);
+            }
+        }
+        Ok(Rule::PayRule(rule)) => {
+            if let Some(earlier) = &ty.pay_rule {
+                problems.push(Problem::new(
+                    file,
+                    rule.place.clone(),
+                    format!(
+                        "\"{}\" already has a pay-rule policy ({}); a user holds one pay-rule policy at a time",
+                        ty.name,
+                        describe(&earlier.place)
+                    ),
+                ));
+            } else {
+                ty.pay_rule = Some(rule);
+            }
+        }
+        Err(mut found) => problems.append(&mut found),
     }
 }
 

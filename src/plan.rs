@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use jiff::civil::Date;
 
 use crate::input::{Columns, Field, Sheet, SheetRow, values};
+pub use crate::manifest::Kind;
 use crate::manifest::{Balance, EffectiveDate, Manifest, PayRulePolicy, TimeOffPolicy};
 use crate::problem::Problem;
 
@@ -35,37 +36,6 @@ impl std::fmt::Display for Identity {
     }
 }
 
-/// The kinds of assignment: the words appear once, in [`Kind::as_str`].
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    #[value(name = "time_off")]
-    TimeOff,
-    #[value(name = "pay_rule")]
-    PayRule,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::TimeOff => "time_off",
-            Kind::PayRule => "pay_rule",
-        }
-    }
-}
-
 /// One assignment to make for one user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Assignment {
@@ -80,11 +50,7 @@ pub enum Assignment {
 }
 
 impl Assignment {
-    pub fn kind(&self) -> &'static str {
-        self.of_kind().as_str()
-    }
-
-    pub fn of_kind(&self) -> Kind {
+    pub fn kind(&self) -> Kind {
         match self {
             Assignment::TimeOff { .. } => Kind::TimeOff,
             Assignment::PayRule { .. } => Kind::PayRule,

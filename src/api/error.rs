@@ -38,10 +38,6 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self.class, ErrorClass::RateLimited | ErrorClass::Retryable)
-    }
-
     /// The error, its message naming the endpoint that failed (once).
     #[must_use]
     pub fn at(self, endpoint: &str) -> ApiError {

@@ -27,14 +27,14 @@ pub(crate) fn history(
         ));
         return Ok(Exit::Success);
     }
-    let journal = Journal::open(&state).map_err(Error::Local)?;
+    let journal = Journal::open(&state).map_err(Error::journal)?;
     let text = match (args.user, args.json) {
         (Some(user), false) => {
-            render_user(user, &journal.user_entries(user).map_err(Error::Local)?)
+            render_user(user, &journal.user_entries(user).map_err(Error::journal)?)
         }
-        (None, false) => render_runs(&journal.runs().map_err(Error::Local)?),
-        (Some(user), true) => json(&journal.user_entries(user).map_err(Error::Local)?)?,
-        (None, true) => json(&journal.runs().map_err(Error::Local)?)?,
+        (None, false) => render_runs(&journal.runs().map_err(Error::journal)?),
+        (Some(user), true) => json(&journal.user_entries(user).map_err(Error::journal)?)?,
+        (None, true) => json(&journal.runs().map_err(Error::journal)?)?,
     };
     console.out(&text);
     Ok(Exit::Success)
@@ -113,7 +113,7 @@ fn render_user(user: u64, entries: &[Entry]) -> String {
     ];
     for e in entries {
         rows.push(vec![
-            e.key.kind.clone(),
+            e.key.kind.as_str().to_owned(),
             e.key.policy_id.clone(),
             e.state.as_str().to_owned(),
             e.fingerprint.clone(),

@@ -74,9 +74,17 @@ pub struct Diff {
 impl Diff {
     fn unknown(why: String) -> Diff {
         Diff {
-            holds: format!("unknown: {why}"),
             unknown: Some(why),
             ..Diff::default()
+        }
+    }
+
+    /// What the account holds, in the words of a report: `unknown: why` when that is
+    /// not known.
+    pub fn holds_in_words(&self) -> String {
+        match &self.unknown {
+            Some(why) => format!("unknown: {why}"),
+            None => self.holds.clone(),
         }
     }
 }
@@ -495,75 +503,81 @@ impl Holdings {
             Ok(user) => user,
             Err(unknown) => return Seen::Unknown(unknown.unknown.unwrap_or_default()),
         };
-        match a {
+        let seen = match a {
             Assignment::TimeOff { policy, balance } => {
                 let id = policy.id.as_deref().unwrap_or_default();
-                let held = match self.type_held(user, id) {
-                    Ok(held) => held,
-                    Err(unknown) => return Seen::Unknown(unknown.unknown.unwrap_or_default()),
-                };
-                let Some(held) = held else {
-                    return Seen::Not {
-                        holds: "nothing of that type".into(),
-                        held: String::new(),
-                    };
-                };
-                // A balance read back in another unit says nothing of the one sent: it is
-                // not seen (the plan warned of the unit).
-                let balance_as_sent = balance.is_none_or(|b| {
-                    held.units.eq_ignore_ascii_case(b.unit.as_str())
-                        && b.amount.normalize() == held.balance.normalize()
-                });
-                if held.policy_id == id && balance_as_sent {
-                    Seen::Held
-                } else {
-                    Seen::Not {
-                        holds: describe_held(&self.names, held),
-                        held: held.key(),
-                    }
-                }
+                self.type_held(user, id)
+                    .map(|held| self.time_off_seen(held, id, balance.as_ref()))
             }
             Assignment::PayRule {
                 policy,
                 effective_date,
             } => {
                 let id = policy.id.unwrap_or_default();
-                let p = match self.pay_rules_of(user) {
-                    Ok(p) => p,
-                    Err(unknown) => return Seen::Unknown(unknown.unknown.unwrap_or_default()),
-                };
-                // The latest rule is the one sent: in effect from its date on.
-                let latest = p
-                    .policy_on
-                    .get(&(id, far_date()))
-                    .and_then(|on| on.held.get(&user));
-                if latest.is_some_and(|on| on.effective_date == *effective_date) {
-                    return Seen::Held;
-                }
-                match p.policy_on.get(&(id, *effective_date)) {
-                    Some(on) if on.asked.contains(&user) => match on.held.get(&user) {
-                        Some(on) if on.effective_date == *effective_date => Seen::Held,
-                        Some(on) => Seen::Not {
-                            holds: format!(
-                                "{} from {}",
-                                self.names.pay_rule(on.policy_id),
-                                on.effective_date
-                            ),
-                            held: String::new(),
-                        },
-                        None => Seen::Not {
-                            holds: format!(
-                                "another rule than {} on {effective_date}",
-                                self.names.pay_rule(id)
-                            ),
-                            held: String::new(),
-                        },
-                    },
-                    _ => Seen::Unknown(format!(
-                        "{user}'s pay rule on {effective_date} was not read"
-                    )),
-                }
+                self.pay_rules_of(user)
+                    .map(|p| self.pay_rule_seen(p, user, id, *effective_date))
             }
+        };
+        seen.unwrap_or_else(|unknown| Seen::Unknown(unknown.unknown.unwrap_or_default()))
+    }
+
+    /// A time-off write as sent: the policy, with the balance and unit sent. A balance
+    /// read back in another unit says nothing of the one sent: it is not seen (the plan
+    /// warned of the unit).
+    fn time_off_seen(
+        &self,
+        held: Option<&HeldBalance>,
+        policy: &str,
+        balance: Option<&crate::manifest::Balance>,
+    ) -> Seen {
+        let Some(held) = held else {
+            return Seen::Not {
+                holds: "nothing of that type".into(),
+                held: String::new(),
+            };
+        };
+        let balance_as_sent = balance.is_none_or(|b| {
+            held.units.eq_ignore_ascii_case(b.unit.as_str())
+                && b.amount.normalize() == held.balance.normalize()
+        });
+        if held.policy_id == policy && balance_as_sent {
+            Seen::Held
+        } else {
+            Seen::Not {
+                holds: describe_held(&self.names, held),
+                held: held.key(),
+            }
+        }
+    }
+
+    /// A pay-rule write as sent: in effect on its date, from that date. When the user's
+    /// latest rule is the one sent, it is in effect from its date on.
+    fn pay_rule_seen(&self, p: &PayRulesHeld, user: u64, policy: u64, date: Date) -> Seen {
+        let latest = p
+            .policy_on
+            .get(&(policy, far_date()))
+            .and_then(|on| on.held.get(&user));
+        if latest.is_some_and(|on| on.effective_date == date) {
+            return Seen::Held;
+        }
+        let not = |holds: String| Seen::Not {
+            holds,
+            held: String::new(),
+        };
+        match p.policy_on.get(&(policy, date)) {
+            Some(on) if on.asked.contains(&user) => match on.held.get(&user) {
+                Some(on) if on.effective_date == date => Seen::Held,
+                Some(on) => not(format!(
+                    "{} from {}",
+                    self.names.pay_rule(on.policy_id),
+                    on.effective_date
+                )),
+                None => not(format!(
+                    "another rule than {} on {date}",
+                    self.names.pay_rule(policy)
+                )),
+            },
+            _ => Seen::Unknown(format!("{user}'s pay rule on {date} was not read")),
         }
     }
 }

@@ -225,7 +225,11 @@ fn unreadable_parts_and_doubtful_users_are_unknown_not_guessed() {
     h.pay_rules = Some(Part::Unread(Unread::Skipped(Kind::PayRule)));
     let d = h.diff(Some(10), &vacation("ft", Some("15")));
     assert_eq!(d.change, Change::Unknown);
-    assert!(d.holds.contains("HTTP 404"), "{}", d.holds);
+    assert!(
+        d.holds_in_words().contains("HTTP 404"),
+        "{}",
+        d.holds_in_words()
+    );
     let skipped = h.diff(Some(20), &pay(1, date(2027, 1, 4)));
     assert!(
         skipped

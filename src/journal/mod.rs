@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::plan::Assignment;
+use crate::plan::{Assignment, Kind};
 
 /// The schema this build writes. Older files are migrated on open; newer ones refused.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -60,7 +60,7 @@ const SCHEMA_V2: &str = "ALTER TABLE assignments ADD COLUMN seen TEXT NOT NULL D
 pub struct Key {
     pub base_url: String,
     pub user_id: u64,
-    pub kind: String,
+    pub kind: Kind,
     pub policy_id: String,
 }
 
@@ -70,7 +70,7 @@ impl Key {
         Key {
             base_url: base_url.to_owned(),
             user_id,
-            kind: assignment.kind().to_owned(),
+            kind: assignment.kind(),
             policy_id,
         }
     }
@@ -132,6 +132,17 @@ impl rusqlite::types::FromSql for State {
         let text = value.as_str()?;
         State::parse(text).ok_or_else(|| {
             rusqlite::types::FromSqlError::Other(format!("unknown journal state \"{text}\"").into())
+        })
+    }
+}
+
+impl rusqlite::types::FromSql for Kind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Kind::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(
+                format!("unknown assignment kind \"{text}\"").into(),
+            )
         })
     }
 }
@@ -199,54 +210,75 @@ fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-fn sql_error(path: &Path, e: &rusqlite::Error) -> String {
-    format!("journal {}: {e}", path.display())
+/// Why the journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {}: {source}", .path.display())]
+    Sql {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {}: {source}", .path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal {} has schema {found}, newer than this ct-onboard understands ({SCHEMA_VERSION}): use a newer ct-onboard", .path.display())]
+    Newer { path: PathBuf, found: i64 },
+}
+
+fn sql_error(path: &Path, e: rusqlite::Error) -> JournalError {
+    JournalError::Sql {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 impl Journal {
     /// Opens (creating if needed) and migrates the journal at `path`.
-    pub fn open(path: &Path) -> Result<Journal, String> {
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder
-                .create(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            builder.create(dir).map_err(|source| JournalError::Folder {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path).map_err(|e| sql_error(path, &e))?;
+        let conn = Connection::open(path).map_err(|e| sql_error(path, e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| sql_error(path, &e))?;
+            .map_err(|e| sql_error(path, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| sql_error(path, &e))?;
+            .map_err(|e| sql_error(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| sql_error(path, &e))?;
+            .map_err(|e| sql_error(path, e))?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(|e| sql_error(path, &e))?;
+            .map_err(|e| sql_error(path, e))?;
         if version > SCHEMA_VERSION {
-            return Err(format!(
-                "journal {} has schema {version}, newer than this ct-onboard understands ({SCHEMA_VERSION}): use a newer ct-onboard",
-                path.display()
-            ));
+            return Err(JournalError::Newer {
+                path: path.to_path_buf(),
+                found: version,
+            });
         }
         if version < 1 {
             conn.execute_batch(&format!(
                 "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
             ))
-            .map_err(|e| sql_error(path, &e))?;
+            .map_err(|e| sql_error(path, e))?;
         }
         if version < 2 {
             conn.execute_batch(&format!(
                 "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
             ))
-            .map_err(|e| sql_error(path, &e))?;
+            .map_err(|e| sql_error(path, e))?;
         }
         Ok(Journal {
             conn: Mutex::new(conn),
@@ -260,12 +292,12 @@ impl Journal {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn lookup(&self, key: &Key) -> Result<Option<Entry>, String> {
+    pub fn lookup(&self, key: &Key) -> Result<Option<Entry>, JournalError> {
         self.conn()
             .query_row(
                 "SELECT fingerprint, state, run_id, attempts, http_status, error, request_id, assignment_id, updated_at, seen
                  FROM assignments WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
-                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id],
+                params![key.base_url, sql_id(key.user_id), key.kind.as_str(), key.policy_id],
                 |r| {
                     Ok(Entry {
                         key: key.clone(),
@@ -283,11 +315,11 @@ impl Journal {
                 },
             )
             .optional()
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
     /// Records that an assignment is about to be sent.
-    pub fn begin(&self, key: &Key, fingerprint: &str, run_id: &str) -> Result<(), String> {
+    pub fn begin(&self, key: &Key, fingerprint: &str, run_id: &str) -> Result<(), JournalError> {
         self.conn()
             .execute(
                 "INSERT INTO assignments (base_url, user_id, kind, policy_id, fingerprint, state, run_id, updated_at)
@@ -295,14 +327,14 @@ impl Journal {
                  ON CONFLICT (base_url, user_id, kind, policy_id) DO UPDATE SET
                    fingerprint = excluded.fingerprint, state = 'in_flight', run_id = excluded.run_id,
                    updated_at = excluded.updated_at",
-                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, fingerprint, run_id, now()],
+                params![key.base_url, sql_id(key.user_id), key.kind.as_str(), key.policy_id, fingerprint, run_id, now()],
             )
             .map(drop)
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
     /// Records how an assignment ended.
-    pub fn finish(&self, key: &Key, finished: &Finished<'_>) -> Result<(), String> {
+    pub fn finish(&self, key: &Key, finished: &Finished<'_>) -> Result<(), JournalError> {
         let Finished {
             state,
             attempts,
@@ -317,10 +349,10 @@ impl Journal {
                 "UPDATE assignments SET state = ?5, attempts = ?6, http_status = ?7, error = ?8, request_id = ?9,
                    assignment_id = ?10, updated_at = ?11, seen = ?12
                  WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
-                params![key.base_url, sql_id(key.user_id), key.kind, key.policy_id, state.as_str(), attempts, http_status, error, request_id, assignment_id, now(), seen],
+                params![key.base_url, sql_id(key.user_id), key.kind.as_str(), key.policy_id, state.as_str(), attempts, http_status, error, request_id, assignment_id, now(), seen],
             )
             .map(drop)
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
     pub fn start_run(
@@ -329,40 +361,40 @@ impl Journal {
         mode: &str,
         base_url: &str,
         sheet: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), JournalError> {
         self.conn()
             .execute(
                 "INSERT INTO runs (id, started_at, mode, base_url, sheet) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, now(), mode, base_url, sheet],
             )
             .map(drop)
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
     /// Whether a run of this ID is recorded.
-    pub fn has_run(&self, id: &str) -> Result<bool, String> {
+    pub fn has_run(&self, id: &str) -> Result<bool, JournalError> {
         self.conn()
             .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
             .optional()
             .map(|found| found.is_some())
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
-    pub fn finish_run(&self, id: &str, exit_code: u8, outcomes: &str) -> Result<(), String> {
+    pub fn finish_run(&self, id: &str, exit_code: u8, outcomes: &str) -> Result<(), JournalError> {
         self.conn()
             .execute(
                 "UPDATE runs SET finished_at = ?2, exit_code = ?3, outcomes = ?4 WHERE id = ?1",
                 params![id, now(), exit_code, outcomes],
             )
             .map(drop)
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
-    pub fn runs(&self) -> Result<Vec<RunRecord>, String> {
+    pub fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         let conn = self.conn();
         let mut statement = conn
             .prepare("SELECT id, started_at, finished_at, mode, base_url, sheet, exit_code, outcomes FROM runs ORDER BY started_at, id")
-            .map_err(|e| sql_error(&self.path, &e))?;
+            .map_err(|e| sql_error(&self.path, e))?;
         let rows = statement
             .query_map([], |r| {
                 Ok(RunRecord {
@@ -376,20 +408,20 @@ impl Journal {
                     outcomes: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
                 })
             })
-            .map_err(|e| sql_error(&self.path, &e))?;
+            .map_err(|e| sql_error(&self.path, e))?;
         rows.collect::<Result<_, _>>()
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 
     /// Every assignment ct-onboard recorded for one user on one account (`base_url`).
-    pub fn own(&self, base_url: &str, user_id: u64) -> Result<Vec<Entry>, String> {
+    pub fn own(&self, base_url: &str, user_id: u64) -> Result<Vec<Entry>, JournalError> {
         let mut entries = self.user_entries(user_id)?;
         entries.retain(|e| e.key.base_url == base_url);
         Ok(entries)
     }
 
     /// Every assignment recorded for one user, on any base URL.
-    pub fn user_entries(&self, user_id: u64) -> Result<Vec<Entry>, String> {
+    pub fn user_entries(&self, user_id: u64) -> Result<Vec<Entry>, JournalError> {
         let conn = self.conn();
         let mut statement = conn
             .prepare(
@@ -397,7 +429,7 @@ impl Journal {
                         assignment_id, updated_at, seen
                  FROM assignments WHERE user_id = ?1 ORDER BY base_url, kind, policy_id",
             )
-            .map_err(|e| sql_error(&self.path, &e))?;
+            .map_err(|e| sql_error(&self.path, e))?;
         let rows = statement
             .query_map([sql_id(user_id)], |r| {
                 Ok(Entry {
@@ -419,9 +451,9 @@ impl Journal {
                     seen: r.get(12)?,
                 })
             })
-            .map_err(|e| sql_error(&self.path, &e))?;
+            .map_err(|e| sql_error(&self.path, e))?;
         rows.collect::<Result<_, _>>()
-            .map_err(|e| sql_error(&self.path, &e))
+            .map_err(|e| sql_error(&self.path, e))
     }
 }
 

@@ -94,7 +94,8 @@ fn a_journal_from_a_newer_release_is_refused() {
         .unwrap();
     let err = Journal::open(&path).err().unwrap();
     assert!(
-        err.contains("newer than this ct-onboard understands"),
+        err.to_string()
+            .contains("newer than this ct-onboard understands"),
         "{err}"
     );
 }

@@ -186,7 +186,7 @@ fn unknown(
     let ty = names.type_of(&policy_id);
     let last_own: Option<&Entry> = done
         .filter(|e| e.key.kind == a.kind())
-        .filter(|e| match a.of_kind() {
+        .filter(|e| match a.kind() {
             Kind::TimeOff => ty.is_some() && names.type_of(&e.key.policy_id) == ty,
             Kind::PayRule => true,
         })
@@ -205,7 +205,7 @@ fn unknown(
         }
         _ if allow_overwrite => Action::Send,
         Some(e) => {
-            let name = match a.of_kind() {
+            let name = match a.kind() {
                 Kind::TimeOff => names.time_off(&e.key.policy_id).to_owned(),
                 Kind::PayRule => e
                     .key

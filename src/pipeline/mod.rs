@@ -33,14 +33,13 @@ use crate::exit::Exit;
 use crate::report::{Estimate, Summary, UserLine};
 
 pub use apply::ApplyOptions;
-pub use check::{Checked, gate};
+pub use check::Checked;
 pub use context::{Account, Context, Mode, Target, connect, online, settings};
-pub use decide::{Action, Decision, Settled, decide};
 pub use inputs::Inputs;
 pub use refresh::{Refreshed, read_holdings};
 pub use rehearsal::Rehearsal;
-pub use snapshot::{Snapshot, snapshot};
-pub use verify::{Difference, Verified};
+pub use snapshot::snapshot;
+pub use verify::Verified;
 
 /// What `check` and `refresh` do when a signal stops their reads of the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

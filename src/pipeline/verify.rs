@@ -9,7 +9,7 @@ use crate::holdings::Change;
 pub struct Difference {
     pub row: u64,
     pub user_id: Option<u64>,
-    pub kind: &'static str,
+    pub kind: crate::plan::Kind,
     pub policy_id: String,
     pub policy_name: String,
     /// What the account holds instead, in words (empty: nothing of it).
@@ -42,7 +42,7 @@ pub fn compare(refreshed: &Refreshed) -> Verified {
                 kind: a.kind(),
                 policy_id,
                 policy_name,
-                holds: diff.holds,
+                holds: diff.holds_in_words(),
             });
         }
     }

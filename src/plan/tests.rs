@@ -60,7 +60,11 @@ fn each_row_gets_its_types_assignments_in_manifest_order() {
     let first = &plan.rows[0];
     assert_eq!(first.identity, Some(Identity::UserId(11)));
     assert_eq!(first.number, 2);
-    let kinds: Vec<&str> = first.assignments.iter().map(Assignment::kind).collect();
+    let kinds: Vec<&str> = first
+        .assignments
+        .iter()
+        .map(|a| a.kind().as_str())
+        .collect();
     assert_eq!(kinds, ["time_off", "time_off", "pay_rule"]);
     assert_eq!(
         first.assignments[2],

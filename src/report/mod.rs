@@ -18,7 +18,7 @@ pub use html::PageContext;
 
 use crate::holdings::{Change, Diff};
 use crate::input::{Cell, Sheet, normalize_header};
-use crate::plan::{Assignment, Identity, PlanRow};
+use crate::plan::{Assignment, Identity, Kind, PlanRow};
 
 /// What happened to one sheet row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -108,7 +108,7 @@ impl AssignmentStatus {
 /// One assignment's line in `assignments.csv`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssignmentLine {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub policy_id: String,
     pub policy_name: String,
     pub balance: String,
@@ -141,7 +141,7 @@ impl AssignmentLine {
     pub fn with_diff(self, diff: &Diff) -> AssignmentLine {
         AssignmentLine {
             change: diff.change,
-            holds: diff.holds.clone(),
+            holds: diff.holds_in_words(),
             ..self
         }
     }
@@ -324,7 +324,7 @@ impl Estimate {
     /// The cost of what `lines` still plan to send (not what the journal settles).
     pub fn of(plan: &crate::plan::Plan, lines: &[UserLine]) -> Estimate {
         let valid: Vec<&PlanRow> = plan.valid_rows().collect();
-        let count = |status: AssignmentStatus, kind: Option<&str>| {
+        let count = |status: AssignmentStatus, kind: Option<Kind>| {
             lines
                 .iter()
                 .flat_map(|l| &l.assignments)
@@ -343,8 +343,8 @@ impl Estimate {
         Estimate {
             users: valid.len(),
             assignments: count(AssignmentStatus::Planned, None),
-            time_off: count(AssignmentStatus::Planned, Some("time_off")),
-            pay_rule: count(AssignmentStatus::Planned, Some("pay_rule")),
+            time_off: count(AssignmentStatus::Planned, Some(Kind::TimeOff)),
+            pay_rule: count(AssignmentStatus::Planned, Some(Kind::PayRule)),
             already_done: count(AssignmentStatus::Skipped, None),
             conflicts: count(AssignmentStatus::Conflict, None),
             policy_reads: 2,
@@ -645,7 +645,7 @@ fn assignments_csv(out: &mut dyn Write, users: &[UserLine]) -> std::io::Result<(
                 user.row.to_string(),
                 user.identifier.clone(),
                 user.user_id.map(|i| i.to_string()).unwrap_or_default(),
-                a.kind.to_owned(),
+                a.kind.as_str().to_owned(),
                 a.policy_id.clone(),
                 a.policy_name.clone(),
                 a.balance.clone(),

@@ -169,7 +169,6 @@ async fn the_200_quirk_is_a_rate_limit_not_a_success() {
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::RateLimited);
-    assert!(err.is_retryable());
 }
 
 #[tokio::test]

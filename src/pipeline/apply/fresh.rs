@@ -112,7 +112,10 @@ impl<'a> Fresh<'a> {
         let Some(user) = row.user_id else {
             return Ok(None);
         };
-        let own = run.journal.own(run.client.base_url(), user)?;
+        let own = run
+            .journal
+            .own(run.client.base_url(), user)
+            .map_err(|e| e.to_string())?;
         Ok(Some(decide_row(
             row,
             &holdings,

@@ -125,29 +125,12 @@ async fn execute(
     };
     let progress = progress(client, rows.len(), options);
     log_start(client, run_id, rows.len(), plan.assignment_count());
-    let skipped = settings.without_refresh();
-    // Kinds not read before writing cannot be read back either: the answer is the word.
-    let verified: std::collections::BTreeSet<Kind> = match options.verify {
-        true => [Kind::TimeOff, Kind::PayRule]
-            .into_iter()
-            .filter(|k| !skipped.contains(k))
-            .collect(),
-        false => std::collections::BTreeSet::new(),
-    };
-    let fresh = refreshed.checked.directory.as_ref().map(|directory| {
-        fresh::Fresh::new(
-            directory,
-            &rows,
-            Arc::clone(&refreshed.holdings),
-            refreshed.read_at,
-            fresh::FreshOptions {
-                today: context.today,
-                skipped,
-                max_age: settings.refresh_max_age(),
-                allow_overwrite: context.allow_overwrite,
-            },
-        )
-    });
+    let verified = verified_kinds(settings, options.verify);
+    let fresh = refreshed
+        .checked
+        .directory
+        .as_ref()
+        .map(|directory| fresh_holdings(refreshed, context, directory, &rows));
     let run = pool::Run {
         client,
         journal,
@@ -176,6 +159,44 @@ async fn execute(
                 .unwrap_or_else(|| UserLine::planned(row))
         })
         .collect())
+}
+
+/// The kinds whose writes are read back: none with `--no-verify`; kinds not read before
+/// writing (`--without-refresh`) cannot be read back either, and the answer is the word.
+fn verified_kinds(
+    settings: &crate::config::Settings,
+    verify: bool,
+) -> std::collections::BTreeSet<Kind> {
+    let skipped = settings.without_refresh();
+    match verify {
+        true => [Kind::TimeOff, Kind::PayRule]
+            .into_iter()
+            .filter(|k| !skipped.contains(k))
+            .collect(),
+        false => std::collections::BTreeSet::new(),
+    }
+}
+
+/// What the rows' users hold, as refreshed, read again when older than allowed.
+fn fresh_holdings<'a>(
+    refreshed: &Refreshed,
+    context: &Context,
+    directory: &'a crate::resolve::Directory,
+    rows: &'a [&'a PlanRow],
+) -> fresh::Fresh<'a> {
+    let settings = &refreshed.checked.inputs.settings;
+    fresh::Fresh::new(
+        directory,
+        rows,
+        Arc::clone(&refreshed.holdings),
+        refreshed.read_at,
+        fresh::FreshOptions {
+            today: context.today,
+            skipped: settings.without_refresh(),
+            max_age: settings.refresh_max_age(),
+            allow_overwrite: context.allow_overwrite,
+        },
+    )
 }
 
 fn progress(client: &Client, users: usize, options: &ApplyOptions) -> Progress {

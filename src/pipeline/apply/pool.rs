@@ -139,7 +139,7 @@ async fn execute(run: &Run<'_>, rows: &[&PlanRow], decisions: &[Vec<Decision>]) 
         match &event.record {
             Some(Record::Sent(key)) => {
                 let state = match event.line.status {
-                    AssignmentStatus::Done if run.verified.contains(&kind_of(&event.line)) => {
+                    AssignmentStatus::Done if run.verified.contains(&event.line.kind) => {
                         State::Unverified
                     }
                     AssignmentStatus::Done => State::Done,
@@ -185,7 +185,7 @@ fn log_unsettled(row: &PlanRow, line: &AssignmentLine) {
         event = "assignment",
         row = row.number,
         user_id = row.user_id,
-        kind = line.kind,
+        kind = line.kind.as_str(),
         policy_id = %line.policy_id,
         status = line.status.as_str(),
         change = line.change.as_str(),
@@ -199,14 +199,6 @@ fn log_unsettled(row: &PlanRow, line: &AssignmentLine) {
         line.status.as_str(),
         line.error
     );
-}
-
-/// A line's kind, as the journal and the verified kinds know it.
-pub(super) fn kind_of(line: &AssignmentLine) -> Kind {
-    match line.kind {
-        "pay_rule" => Kind::PayRule,
-        _ => Kind::TimeOff,
-    }
 }
 
 /// Records how an assignment ended; `seen` is what the account held when an unverified

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::pool::{Run, kind_of, record};
+use super::pool::{Run, record};
 use crate::api::StopReason;
 use crate::holdings::{Holdings, Reads, Seen};
 use crate::journal::{Key, State};
@@ -17,6 +17,14 @@ use crate::resolve::Directory;
 /// When to look, as fractions of the patience: at once, then backing off.
 const LOOKS: [f64; 6] = [0.0, 1.0 / 16.0, 1.0 / 8.0, 1.0 / 4.0, 1.0 / 2.0, 1.0];
 
+/// One write not seen yet: its row and assignment, and what the account was last seen to
+/// hold instead (a holding, journaled; or why it could not be read).
+struct Unseen {
+    row: usize,
+    assignment: usize,
+    last: Seen,
+}
+
 /// Reads back what was sent and answered; returns the lines with each unseen write
 /// `unverified`.
 pub async fn verify(
@@ -26,10 +34,43 @@ pub async fn verify(
     lines: Vec<UserLine>,
     patience: Duration,
 ) -> Vec<UserLine> {
-    // Written by this run and answered with a success (a confirmed one was just seen).
-    // Each unseen write, with what the account was last seen to hold instead (and
-    // whether that is a holding, to journal, or a reason it could not be read).
-    let mut unseen: Vec<(usize, usize, Seen)> = lines
+    let mut unseen = sent_and_answered(run, &lines);
+    let started = tokio::time::Instant::now();
+    let mut cut_short: Option<String> = None;
+    for look in LOOKS {
+        if unseen.is_empty() {
+            break;
+        }
+        let stop = run.client.stop();
+        tokio::select! {
+            () = tokio::time::sleep_until(started + patience.mul_f64(look)) => {}
+            () = stop.halted() => {}
+        }
+        if stop.get() == Some(StopReason::Interrupted) {
+            cut_short = Some("the run was interrupted while verifying".into());
+            break;
+        }
+        if let Err(why) = look_again(run, directory, rows, &lines, &mut unseen).await {
+            cut_short = Some(why);
+            break;
+        }
+    }
+    let why = cut_short.unwrap_or_else(|| format!("after {patience:?} of looking"));
+    let mut lines = lines;
+    for write in unseen {
+        mark_unverified(run, rows[write.row], &mut lines[write.row], &write, &why);
+    }
+    lines
+        .into_iter()
+        .zip(rows)
+        .map(|(line, row)| UserLine::new(row, line.assignments))
+        .collect()
+}
+
+/// The writes this run made and had answered with a success (one confirmed without a
+/// request was just seen).
+fn sent_and_answered(run: &Run<'_>, lines: &[UserLine]) -> Vec<Unseen> {
+    lines
         .iter()
         .enumerate()
         .flat_map(|(r, line)| {
@@ -39,84 +80,81 @@ pub async fn verify(
                 .filter(|(_, a)| {
                     a.status == AssignmentStatus::Done
                         && a.attempts > 0
-                        && run.verified.contains(&kind_of(a))
+                        && run.verified.contains(&a.kind)
                 })
-                .map(move |(a, _)| (r, a, Seen::Unknown(String::new())))
+                .map(move |(a, _)| Unseen {
+                    row: r,
+                    assignment: a,
+                    last: Seen::Unknown(String::new()),
+                })
         })
-        .collect();
-    let started = tokio::time::Instant::now();
-    let mut cut_short: Option<String> = None;
-    for look in LOOKS {
-        if unseen.is_empty() {
-            break;
-        }
-        let stop = run.client.stop();
-        let at = started + patience.mul_f64(look);
-        tokio::select! {
-            () = tokio::time::sleep_until(at) => {}
-            () = stop.halted() => {}
-        }
-        if stop.get() == Some(StopReason::Interrupted) {
-            cut_short = Some("the run was interrupted while verifying".into());
-            break;
-        }
-        let sent = unseen
-            .iter()
-            .filter_map(|&(r, a, _)| Some((rows[r].user_id?, &rows[r].assignments[a])));
-        let reads = Reads::verify(sent, directory);
-        let holdings = match Holdings::fetch(run.client, directory, &reads).await {
-            Ok(holdings) => holdings,
-            Err(e) => {
-                tracing::warn!("cannot verify what was written: {e}");
-                cut_short = Some(format!("it could not be read back: {e}"));
-                break;
-            }
-        };
-        unseen.retain_mut(|(r, a, last)| {
-            let row = rows[*r];
-            let Some(user) = row.user_id else {
-                return true;
-            };
-            let assignment = &row.assignments[*a];
-            match holdings.seen(user, assignment) {
-                Seen::Held => {
-                    let key = Key::of(run.client.base_url(), user, assignment);
-                    record(run, row, &key, &lines[*r].assignments[*a], State::Done, "");
-                    false
-                }
-                other => {
-                    *last = other;
-                    true
-                }
-            }
-        });
-    }
-    let mut lines = lines;
-    let looked = format!("after {patience:?} of looking");
-    for (r, a, last) in unseen {
-        let row = rows[r];
-        let line = &mut lines[r].assignments[a];
-        line.status = AssignmentStatus::Unverified;
-        let why = cut_short.clone().unwrap_or_else(|| looked.clone());
-        let (held, seen) = match &last {
-            Seen::Not { holds, held } => (format!(" (the account holds {holds})"), held.as_str()),
-            Seen::Unknown(why) if !why.is_empty() => (format!(" ({why})"), ""),
-            _ => (String::new(), ""),
-        };
-        line.error = format!(
-            "Connecteam answered {} but it is not seen held as sent: {why}{held}; unverified, \
-             so the next run reads the account before deciding",
-            line.http_status
-                .map_or_else(|| "with a success".into(), |s| s.to_string()),
-        );
-        if let Some(user) = row.user_id {
-            let key = Key::of(run.client.base_url(), user, &row.assignments[a]);
-            record(run, row, &key, line, State::Unverified, seen);
-        }
-    }
-    lines
-        .into_iter()
-        .zip(rows)
-        .map(|(line, row)| UserLine::new(row, line.assignments))
         .collect()
+}
+
+/// One look at what is still unseen: each write now held is journaled `done` and
+/// dropped. `Err` says why the account could not be read back.
+async fn look_again(
+    run: &Run<'_>,
+    directory: &Directory,
+    rows: &[&PlanRow],
+    lines: &[UserLine],
+    unseen: &mut Vec<Unseen>,
+) -> Result<(), String> {
+    let sent = unseen
+        .iter()
+        .filter_map(|w| Some((rows[w.row].user_id?, &rows[w.row].assignments[w.assignment])));
+    let reads = Reads::verify(sent, directory);
+    let holdings = Holdings::fetch(run.client, directory, &reads)
+        .await
+        .map_err(|e| {
+            tracing::warn!("cannot verify what was written: {e}");
+            format!("it could not be read back: {e}")
+        })?;
+    unseen.retain_mut(|write| {
+        let row = rows[write.row];
+        let Some(user) = row.user_id else {
+            return true;
+        };
+        let assignment = &row.assignments[write.assignment];
+        match holdings.seen(user, assignment) {
+            Seen::Held => {
+                let key = Key::of(run.client.base_url(), user, assignment);
+                let line = &lines[write.row].assignments[write.assignment];
+                record(run, row, &key, line, State::Done, "");
+                false
+            }
+            other => {
+                write.last = other;
+                true
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A write not seen in time: its line `unverified`, saying why, and the journal's entry
+/// with what the account held instead.
+fn mark_unverified(run: &Run<'_>, row: &PlanRow, line: &mut UserLine, write: &Unseen, why: &str) {
+    let assignment = &mut line.assignments[write.assignment];
+    assignment.status = AssignmentStatus::Unverified;
+    let (held, seen) = match &write.last {
+        Seen::Not { holds, held } => (format!(" (the account holds {holds})"), held.as_str()),
+        Seen::Unknown(why) if !why.is_empty() => (format!(" ({why})"), ""),
+        _ => (String::new(), ""),
+    };
+    assignment.error = format!(
+        "Connecteam answered {} but it is not seen held as sent: {why}{held}; unverified, \
+         so the next run reads the account before deciding",
+        assignment
+            .http_status
+            .map_or_else(|| "with a success".into(), |s| s.to_string()),
+    );
+    if let Some(user) = row.user_id {
+        let key = Key::of(
+            run.client.base_url(),
+            user,
+            &row.assignments[write.assignment],
+        );
+        record(run, row, &key, assignment, State::Unverified, seen);
+    }
 }
