@@ -151,6 +151,9 @@ pub struct InputArgs {
     /// Plan as if today were this date (for rehearsals and tests)
     #[arg(long, env = "CT_ONBOARD_TODAY", hide = true, value_name = "YYYY-MM-DD")]
     pub today: Option<jiff::civil::Date>,
+    /// Plan as if now were this instant, "today" being its date in `timezone` (for tests)
+    #[arg(long, env = "CT_ONBOARD_NOW", hide = true, value_name = "RFC3339")]
+    pub now: Option<jiff::Timestamp>,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -214,6 +217,9 @@ pub struct SnapshotArgs {
     /// Plan as if today were this date (for rehearsals and tests)
     #[arg(long, env = "CT_ONBOARD_TODAY", hide = true, value_name = "YYYY-MM-DD")]
     pub today: Option<jiff::civil::Date>,
+    /// Plan as if now were this instant, "today" being its date in `timezone` (for tests)
+    #[arg(long, env = "CT_ONBOARD_NOW", hide = true, value_name = "RFC3339")]
+    pub now: Option<jiff::Timestamp>,
     #[command(flatten)]
     pub settings: Settings,
 }

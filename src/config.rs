@@ -71,6 +71,10 @@ pub struct Settings {
     /// succeeding, such as 10m, 90s or 1h [default: 10m]
     #[arg(long, value_name = "DURATION", help_heading = "Pacing")]
     pub rate_limit_patience: Option<String>,
+    /// The zone "today" is in (an IANA name such as Australia/Sydney): for retroactive
+    /// dates and the pay rules in effect now [default: the machine's zone]
+    #[arg(long, value_name = "ZONE", help_heading = "Input")]
+    pub timezone: Option<String>,
     /// Go ahead without reading what users hold of this kind (time_off, pay_rule):
     /// those assignments are then decided by the journal, and guarded [repeatable]
     #[arg(long, value_enum, value_name = "KIND", help_heading = "Run control")]
@@ -186,6 +190,7 @@ impl Settings {
             jitter_seed: self.jitter_seed,
             rate_limit_patience: self.rate_limit_patience.or(file.rate_limit_patience),
             without_refresh: self.without_refresh.or(file.without_refresh),
+            timezone: self.timezone.or(file.timezone),
             verify_patience: self.verify_patience.or(file.verify_patience),
             refresh_max_age: self.refresh_max_age.or(file.refresh_max_age),
         }
@@ -248,6 +253,27 @@ impl Settings {
             .and_then(|d| parse_duration(d).ok())
             .unwrap_or(std::time::Duration::from_secs(600))
     }
+    /// The zone "today" is in: the setting's, else the machine's.
+    pub fn time_zone(&self) -> Result<jiff::tz::TimeZone, String> {
+        match &self.timezone {
+            Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| {
+                format!("\"{name}\" is not a time zone this machine knows (an IANA name such as Australia/Sydney): {e}")
+            }),
+            None => Ok(jiff::tz::TimeZone::system()),
+        }
+    }
+
+    /// The zone's name, for the plan to say.
+    pub fn time_zone_name(&self) -> String {
+        match &self.timezone {
+            Some(name) => name.clone(),
+            None => jiff::tz::TimeZone::system().iana_name().map_or_else(
+                || "the machine's zone".to_owned(),
+                |n| format!("{n} (the machine's zone)"),
+            ),
+        }
+    }
+
     /// The kinds of holding not to read (`--without-refresh`).
     pub fn without_refresh(&self) -> std::collections::BTreeSet<crate::plan::Kind> {
         self.without_refresh.iter().flatten().copied().collect()
@@ -329,6 +355,9 @@ impl Settings {
         }
         if self.request_timeout_secs == Some(0) {
             bad("request_timeout_secs", "must be at least 1");
+        }
+        if let Err(message) = self.time_zone() {
+            bad("timezone", &message);
         }
         match self.query_arrays.as_deref() {
             None | Some("repeat") => {}
@@ -500,6 +529,7 @@ mod tests {
             "query_arrays",
             "rate_limit_patience",
             "without_refresh",
+            "timezone",
             "verify_patience",
             "refresh_max_age",
             "[columns]",

@@ -331,6 +331,10 @@ impl<'a> RowPlanner<'a> {
                 problems.add(Some(c), retroactive_message(date, options.today));
                 None
             }
+            Ok(Some(date)) if date > LATEST_READABLE => {
+                problems.add(Some(c), too_far_message(date));
+                None
+            }
             Ok(Some(date)) => Some(date),
             Ok(None) => {
                 problems.add(
@@ -363,12 +367,15 @@ fn effective_date_columns<'m>(
         let Some(rule) = &ty.pay_rule else { continue };
         match &rule.effective_date {
             EffectiveDate::Fixed(date) => {
-                if *date < options.today && !options.allow_retroactive {
-                    problems.push(Problem::new(
-                        &manifest.file,
-                        rule.place.clone(),
-                        retroactive_message(*date, options.today),
-                    ));
+                let problem = match *date {
+                    d if d < options.today && !options.allow_retroactive => {
+                        Some(retroactive_message(d, options.today))
+                    }
+                    d if d > LATEST_READABLE => Some(too_far_message(d)),
+                    _ => None,
+                };
+                if let Some(message) = problem {
+                    problems.push(Problem::new(&manifest.file, rule.place.clone(), message));
                 }
             }
             EffectiveDate::Column(name) => {
@@ -379,6 +386,17 @@ fn effective_date_columns<'m>(
         }
     }
     found
+}
+
+/// The latest effective date ct-onboard can read back: what users hold is read "far
+/// ahead" on this day, so a later pay rule would never be seen held.
+pub const LATEST_READABLE: Date = jiff::civil::date(2999, 12, 31);
+
+fn too_far_message(date: Date) -> String {
+    format!(
+        "effective date {date} is after {LATEST_READABLE}, the furthest ahead ct-onboard reads what users hold: \
+         it could never be seen held, so it would be sent again every run"
+    )
 }
 
 fn retroactive_message(date: Date, today: Date) -> String {

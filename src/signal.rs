@@ -1,40 +1,66 @@
 //! Signals: the first SIGINT or SIGTERM stops the run's work (no request starts after it,
 //! waits end, requests in flight get a short grace, the report is written); the second
 //! exits at once.
+//!
+//! The handlers are installed when a [`Signals`] is made, not when it is first awaited:
+//! a signal that arrives between the two is kept, not lost to the default action.
 
 use std::sync::Arc;
 
 use crate::api::{Stop, StopReason};
 use crate::exit::Exit;
 
-/// Sets `stop` on the first SIGINT or SIGTERM (no request starts after it, waits end,
-/// requests in flight get a short grace, the report is written); exits at once, 130,
-/// on the second.
-pub async fn interrupt_on_signals(stop: Arc<Stop>) {
-    wait_for_stop_signal().await;
-    tracing::warn!(
-        "interrupted: starting no new request, finishing those in flight, writing the report… (again to quit at once)"
-    );
-    stop.set(StopReason::Interrupted);
-    wait_for_stop_signal().await;
-    std::process::exit(i32::from(Exit::Interrupted.code()));
+/// SIGINT and SIGTERM, listened to from the moment this is made.
+pub struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn wait_for_stop_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return drop(interrupt.await),
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+impl Signals {
+    /// Installs the handlers now. Must be called inside the runtime.
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+
+    /// Resolves on the next SIGINT or SIGTERM.
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => drop(signal.recv().await),
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => {}
+                () = recv(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+
+    /// Sets `stop` on the first signal (no request starts after it, waits end, requests in
+    /// flight get a short grace, the report is written); exits at once, 130, on the second.
+    pub async fn interrupt(mut self, stop: Arc<Stop>) {
+        self.next().await;
+        tracing::warn!(
+            "interrupted: starting no new request, finishing those in flight, writing the report… (again to quit at once)"
+        );
+        stop.set(StopReason::Interrupted);
+        self.next().await;
+        std::process::exit(i32::from(Exit::Interrupted.code()));
+    }
 }

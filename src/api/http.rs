@@ -72,7 +72,19 @@ pub struct Response<T> {
 
 /// Checks a base URL: https anywhere, plain http only to loopback (the sandbox).
 pub fn check_base_url(base_url: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(base_url).map_err(|e| {
+    // Never echoed whole: a name or password in it would be printed.
+    let shown = redacted(base_url);
+    let base_url = shown.as_str();
+    let raw = reqwest::Url::parse(base_url.trim());
+    if let Ok(url) = &raw
+        && (!url.username().is_empty() || url.password().is_some())
+    {
+        return Err(format!(
+            "base URL \"{base_url}\" has a user name or password in it: refused, and not printed; \
+             ct-onboard sends only the API key (in the X-API-KEY header)"
+        ));
+    }
+    let url = raw.map_err(|e| {
         format!(
             "base URL \"{base_url}\" is not a URL ({e}): write it whole, such as https://api.connecteam.com"
         )
@@ -108,6 +120,20 @@ pub fn check_base_url(base_url: &str) -> Result<reqwest::Url, String> {
         other => Err(format!(
             "base URL \"{base_url}\" has scheme \"{other}\"; use https"
         )),
+    }
+}
+
+/// A URL as it may be printed: whatever stands between `://` and an `@` is hidden.
+fn redacted(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}…@{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -295,6 +321,24 @@ mod tests {
         let key = ApiKey::new(" s3cret-key\n").unwrap();
         assert_eq!(format!("{key:?}"), "ApiKey(redacted)");
         assert!(ApiKey::new("  ").is_none());
+    }
+
+    #[test]
+    fn user_info_in_a_base_url_is_refused_and_never_echoed() {
+        for url in [
+            "http://admin:hunter2@127.0.0.1:8080",
+            "https://admin:hunter2@api.connecteam.com",
+            "https://admin@api.connecteam.com/v1",
+        ] {
+            let refused = check_base_url(url).unwrap_err();
+            assert!(
+                !refused.contains("hunter2") && !refused.contains("admin"),
+                "{refused}"
+            );
+            assert!(refused.contains("user name or password"), "{refused}");
+        }
+        let broken = check_base_url("ht!tp://admin:hunter2@x").unwrap_err();
+        assert!(!broken.contains("hunter2"), "{broken}");
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub(crate) async fn sandbox(args: &SandboxArgs, console: &Console) -> Result<Exi
         Some(path) => Seed::from_file(path).map_err(|p| Error::invalid(vec![p]))?,
         None => Seed::built_in(),
     };
+    let mut signals = crate::signal::Signals::listen();
     let server = Sandbox::start(seed, addr)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
@@ -101,6 +102,6 @@ pub(crate) async fn sandbox(args: &SandboxArgs, console: &Console) -> Result<Exi
         "Try: CONNECTEAM_BASE_URL={} CONNECTEAM_API_KEY=test ct-onboard plan samples/new-hires.csv",
         server.url()
     ));
-    crate::signal::wait_for_stop_signal().await;
+    signals.next().await;
     Ok(Exit::Success)
 }

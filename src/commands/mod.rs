@@ -48,9 +48,9 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     let stop = Arc::new(Stop::default());
     let signals = match &cli.command {
         Command::Sandbox(_) => None, // it serves until the signal, and then ends
-        _ => Some(tokio::spawn(crate::signal::interrupt_on_signals(
-            Arc::clone(&stop),
-        ))),
+        _ => Some(tokio::spawn(
+            crate::signal::Signals::listen().interrupt(Arc::clone(&stop)),
+        )),
     };
     let session = Session {
         console,

@@ -25,6 +25,14 @@ pub(crate) async fn plan(
         planned.invalid_rows,
         planned.checked_at.as_deref(),
     );
+    text = insert_after_heading(
+        &text,
+        &format!(
+            "  today:        {} in {}\n",
+            context.today,
+            context.settings.time_zone_name()
+        ),
+    );
     text += &format!("Report: {}\n", planned.report.dir.display());
     if let Some(rehearsal) = &planned.rehearsal {
         text += &format!(
@@ -48,6 +56,14 @@ pub(crate) async fn plan(
         ));
     }
     Ok(planned.report.exit)
+}
+
+/// The text with a line put right after its first (the heading).
+fn insert_after_heading(text: &str, line: &str) -> String {
+    match text.split_once('\n') {
+        Some((heading, rest)) => format!("{heading}\n{line}{rest}"),
+        None => format!("{text}\n{line}"),
+    }
 }
 
 /// The plan as printed; `checked_at` is the base URL when it was checked online.

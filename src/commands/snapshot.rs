@@ -23,6 +23,7 @@ pub(crate) async fn snapshot(
             allow_retroactive: true,
             skip_invalid: true,
             today: args.today,
+            now: args.now,
             settings: args.settings.clone(),
         };
         Context::new(&input, false, config, session.stop)

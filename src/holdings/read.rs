@@ -32,7 +32,7 @@ const PAY_RULE_LIMIT: u64 = 500;
 
 /// The date asked for to see the latest assignment of each user, however far ahead.
 pub fn far_date() -> Date {
-    jiff::civil::date(2999, 12, 31)
+    crate::plan::LATEST_READABLE
 }
 
 /// What to read: time-off types, pay-rule policies on dates (every policy), and single

@@ -232,9 +232,15 @@ pub const STDIN: &str = "-";
 /// `sheet_name` picks an XLSX sheet.
 pub fn read_sheet(path: &Path, sheet_name: Option<&str>) -> Result<Sheet, Problem> {
     if path.as_os_str() == STDIN {
-        return read_stdin(sheet_name);
+        return read_stream(std::io::stdin().lock(), "standard input", sheet_name);
     }
     let file = path.display().to_string();
+    // A pipe (`/dev/stdin`, `<(…)`) can be read once only: spooled whole first.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let opened = std::fs::File::open(path)
+            .map_err(|e| Problem::new(&file, Place::File, format!("cannot read: {e}")))?;
+        return read_stream(opened, &file, sheet_name);
+    }
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -339,14 +345,17 @@ fn sniff_zip(path: &Path) -> bool {
         .is_ok_and(|()| magic == *b"PK\x03\x04")
 }
 
-/// The sheet from standard input: CSV in any encoding the files take, or an XLSX
-/// workbook (recognised by its zip signature). Messages name "standard input".
-fn read_stdin(sheet_name: Option<&str>) -> Result<Sheet, Problem> {
+/// The sheet from a stream read once (standard input, a pipe): CSV in any encoding the
+/// files take, or an XLSX workbook (recognised by its zip signature). Messages name `file`.
+fn read_stream(
+    stream: impl std::io::Read,
+    file: &str,
+    sheet_name: Option<&str>,
+) -> Result<Sheet, Problem> {
     use std::io::Write;
-    let file = "standard input";
     let unreadable =
         |e: std::io::Error| Problem::new(file, Place::File, format!("cannot read: {e}"));
-    let bytes = read_capped(Ok(std::io::stdin().lock()), file, MAX_SHEET_BYTES)?;
+    let bytes = read_capped(Ok(stream), file, MAX_SHEET_BYTES)?;
     let workbook = bytes.starts_with(b"PK\x03\x04");
     let mut spooled = tempfile::Builder::new()
         .suffix(if workbook { ".xlsx" } else { ".csv" })

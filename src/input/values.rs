@@ -53,12 +53,14 @@ pub fn user_id(cell: Cell<'_>) -> Result<Option<u64>, String> {
                 _ => s,
             };
             if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                // The API's user IDs, and the journal's, are 64-bit signed integers.
                 return match digits.parse::<u64>() {
                     Ok(0) => Err("0 is not a Connecteam user ID (a positive whole number)".into()),
-                    Ok(id) => Ok(Some(id)),
-                    Err(_) => Err(format!(
-                        "{} is too large to be a Connecteam user ID",
-                        Quoted(s)
+                    Ok(id) if i64::try_from(id).is_ok() => Ok(Some(id)),
+                    _ => Err(format!(
+                        "{} is too large to be a Connecteam user ID (at most {})",
+                        Quoted(s),
+                        i64::MAX
                     )),
                 };
             }
@@ -178,6 +180,20 @@ mod tests {
 
     fn t(s: &str) -> Cell<'_> {
         Cell::Text(s)
+    }
+
+    #[test]
+    fn user_ids_past_a_64_bit_signed_integer_are_refused() {
+        assert_eq!(
+            user_id(Cell::Text("9223372036854775807")),
+            Ok(Some(i64::MAX as u64))
+        );
+        let err = user_id(Cell::Text("9223372036854775808")).unwrap_err();
+        assert!(
+            err.contains("too large") && err.contains("9223372036854775807"),
+            "{err}"
+        );
+        assert!(user_id(Cell::Text("18446744073709551616")).is_err());
     }
 
     #[test]

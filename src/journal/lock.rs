@@ -80,7 +80,11 @@ impl StateLock {
 
 /// The path with every symlink and `..` resolved, for a file that may not exist yet
 /// (its folder is created).
-fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+pub(super) fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+    canonical_within(path, 0)
+}
+
+fn canonical_within(path: &Path, links: u32) -> std::io::Result<PathBuf> {
     if path.exists() {
         return std::fs::canonicalize(path);
     }
@@ -88,6 +92,14 @@ fn canonical(path: &Path) -> std::io::Result<PathBuf> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // A symlink whose target does not exist yet (the journal another run is about to
+    // create) is the target's path: both runs must find the same lock.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        if links > 40 {
+            return Err(std::io::Error::other("too many levels of symbolic links"));
+        }
+        return canonical_within(&dir.join(std::fs::read_link(path)?), links + 1);
+    }
     std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()

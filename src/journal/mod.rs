@@ -247,7 +247,17 @@ impl Journal {
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(|e| sql_error(path, e))?;
+        // A plain file path, never an SQLite URI (`file:j.db?mode=memory` would journal to
+        // memory, and nothing would be remembered): SQLite reads a name as a URI only when
+        // it starts with `file:`, which `./` or `/` in front rules out.
+        let literal = match path.is_relative() {
+            true => Path::new(".").join(path),
+            false => path.to_path_buf(),
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&literal, flags).map_err(|e| sql_error(path, e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -47,12 +47,20 @@ impl Context {
         };
         let settings = args.settings.clone().or(file);
         settings_problems.extend(settings.check());
+        let zone = settings
+            .time_zone()
+            .unwrap_or_else(|_| jiff::tz::TimeZone::system());
         Context {
             settings,
             settings_problems,
             hires: args.hires.clone(),
             sheet: args.sheet.clone(),
-            today: args.today.unwrap_or_else(|| jiff::Zoned::now().date()),
+            today: args.today.unwrap_or_else(|| {
+                args.now
+                    .unwrap_or_else(jiff::Timestamp::now)
+                    .to_zoned(zone)
+                    .date()
+            }),
             allow_retroactive: args.allow_retroactive,
             skip_invalid: args.skip_invalid,
             allow_overwrite,

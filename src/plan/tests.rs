@@ -229,3 +229,17 @@ fn a_date_column_the_sheet_lacks_is_one_problem() {
             .contains("column \"start_date\", which h.csv does not have")
     );
 }
+
+#[test]
+fn an_effective_date_past_what_can_be_read_back_is_refused() {
+    let sheet =
+        "user_id,employee_type,start_date\n11,full-time,9999-12-31\n12,full-time,2999-12-31\n";
+    let messages = row_messages(&plan_of(sheet, MANIFEST, &options()));
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with(
+            "h.csv: row 2, column \"start_date\" (C): effective date 9999-12-31 is after 2999-12-31"
+        ),
+        "{messages:?}"
+    );
+}

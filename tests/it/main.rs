@@ -3,6 +3,7 @@
 mod account;
 mod check;
 mod client;
+mod edges;
 mod exits;
 mod fail_closed;
 mod hostile;
