@@ -4,26 +4,29 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::endpoint::{PayRulePolicies, PolicyTypes, Users};
-use crate::api::model::{PayRulePolicyInfo, PolicyType, User};
+use crate::api::endpoint::{Me, PayRulePolicies, PolicyTypes, Users};
+use crate::api::model::{Company, PayRulePolicyInfo, PolicyType, User};
 use crate::api::{ApiError, Client, Page};
 use crate::input::{Columns, Field};
 use crate::manifest::{Manifest, PolicyRef};
 use crate::plan::{Identity, Plan};
 use crate::problem::Problem;
 
-/// The account's policies, read once per run.
+/// The account (which company) and its policies, read once per run.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
+    /// Which company the key is for (`GET /me`).
+    pub company: Company,
     pub policy_types: Vec<PolicyType>,
     pub pay_rule_policies: Vec<PayRulePolicyInfo>,
 }
 
 impl Directory {
-    /// Reads both listings. One that names a policy twice (in two types, or twice among
+    /// Reads which company the key is for, then both listings. One that names a policy twice (in two types, or twice among
     /// the pay rules) is not believed: which type a policy is in decides what a write
     /// would replace.
     pub async fn fetch(client: &Client) -> Result<Directory, ApiError> {
+        let company = client.read(&Me).await?.data;
         let policy_types = client.read(&PolicyTypes).await?;
         let mut seen: HashMap<&str, &str> = HashMap::new();
         for ty in &policy_types.data {
@@ -52,6 +55,7 @@ impl Directory {
             ));
         }
         Ok(Directory {
+            company,
             policy_types: policy_types.data,
             pay_rule_policies: pay_rule_policies.data,
         })
@@ -317,6 +321,14 @@ async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Ve
             async move { client.read(&request).await }
         },
         |page| {
+            // The journal keeps user IDs as SQLite integers: one past i64 would share rows.
+            if let Some(huge) = page.iter().find(|u| i64::try_from(u.user_id).is_err()) {
+                return Some(format!(
+                    "answered user ID {}, past what a user ID can be (at most {})",
+                    huge.user_id,
+                    i64::MAX
+                ));
+            }
             page.iter()
                 .find(|u| !asked_for(u, emails, ids))
                 .map(|stray| {

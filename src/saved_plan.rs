@@ -7,17 +7,21 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::api::model::Company;
 use crate::manifest::{Balance, PolicyRef, Unit};
 use crate::plan::{Assignment, Identity, Plan, PlanRow};
 use crate::problem::Problem;
 
-pub const FORMAT: &str = "ct-onboard-plan/1";
+/// Version 2 records the company (`GET /me`) the plan was made for.
+pub const FORMAT: &str = "ct-onboard-plan/2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedPlan {
     pub format: String,
     pub created_at: String,
     pub base_url: String,
+    /// The company the key was for when the plan was made.
+    pub company: Company,
     pub inputs: Fingerprints,
     pub users: Vec<SavedUser>,
     /// Sheet rows left out as invalid (`--skip-invalid`), by row number.
@@ -68,7 +72,12 @@ pub enum SavedAssignment {
 
 impl SavedPlan {
     /// Freezes a plan whose rows have been resolved online (user and policy IDs known).
-    pub fn new(plan: &Plan, base_url: &str, inputs: Fingerprints) -> Result<SavedPlan, String> {
+    pub fn new(
+        plan: &Plan,
+        base_url: &str,
+        company: &Company,
+        inputs: Fingerprints,
+    ) -> Result<SavedPlan, String> {
         let mut users = Vec::new();
         for row in plan.valid_rows() {
             let user_id = row
@@ -96,6 +105,7 @@ impl SavedPlan {
             format: FORMAT.to_owned(),
             created_at: jiff::Timestamp::now().to_string(),
             base_url: base_url.to_owned(),
+            company: company.clone(),
             inputs,
             users,
             invalid_rows: plan
@@ -144,6 +154,39 @@ impl SavedPlan {
         changes
     }
 
+    /// The first way this plan's body differs from `made`, the plan made again from the
+    /// same sheet and manifest against the account: a user it sends to, an assignment it
+    /// makes, a row it leaves out. `None` when it says exactly what `made` says.
+    pub fn first_difference(&self, made: &SavedPlan) -> Option<String> {
+        if self.invalid_rows != made.invalid_rows {
+            return Some(format!(
+                "it leaves out rows {:?} as invalid; the sheet's invalid rows are {:?}",
+                self.invalid_rows, made.invalid_rows
+            ));
+        }
+        let by_row: std::collections::BTreeMap<u64, &SavedUser> =
+            made.users.iter().map(|u| (u.row, u)).collect();
+        let mut rows = std::collections::BTreeSet::new();
+        for user in &self.users {
+            let row = user.row;
+            if !rows.insert(row) {
+                return Some(format!("it names row {row} twice"));
+            }
+            let Some(want) = by_row.get(&row) else {
+                return Some(format!(
+                    "it sends to row {row}, which is not a valid row of the sheet"
+                ));
+            };
+            if let Some(difference) = user.first_difference(want) {
+                return Some(format!("row {row}: {difference}"));
+            }
+        }
+        made.users
+            .iter()
+            .find(|u| !rows.contains(&u.row))
+            .map(|u| format!("row {} of the sheet is missing from it", u.row))
+    }
+
     /// The plan's rows, in sheet order, for a sheet of `sheet_rows` rows: the saved users
     /// as valid rows, every other row invalid.
     pub fn to_plan(&self, sheet_file: &str, sheet_numbers: &[u64]) -> Plan {
@@ -181,6 +224,69 @@ impl SavedPlan {
         Plan {
             rows,
             problems: Vec::new(),
+        }
+    }
+}
+
+impl SavedUser {
+    fn first_difference(&self, want: &SavedUser) -> Option<String> {
+        if self.user_id != want.user_id {
+            return Some(format!(
+                "it sends to user {}, and the sheet's row is user {}",
+                self.user_id, want.user_id
+            ));
+        }
+        if self.index != want.index || self.identifier != want.identifier {
+            return Some(format!(
+                "it names the row's user \"{}\", the sheet \"{}\"",
+                self.identifier, want.identifier
+            ));
+        }
+        if self.employee_type != want.employee_type {
+            return Some(format!(
+                "it gives the employee type \"{}\", the sheet \"{}\"",
+                self.employee_type, want.employee_type
+            ));
+        }
+        let (got, wanted) = (&self.assignments, &want.assignments);
+        if let Some((g, w)) = got.iter().zip(wanted).find(|(g, w)| g != w) {
+            return Some(format!("it assigns {g}, and the manifest gives {w}"));
+        }
+        match got.len().cmp(&wanted.len()) {
+            std::cmp::Ordering::Greater => Some(format!(
+                "it assigns {}, which the manifest does not give",
+                got[wanted.len()]
+            )),
+            std::cmp::Ordering::Less => Some(format!(
+                "it leaves out {}, which the manifest gives",
+                wanted[got.len()]
+            )),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SavedAssignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SavedAssignment::TimeOff {
+                policy_id,
+                balance,
+                unit,
+                ..
+            } => match (balance, unit) {
+                (Some(balance), Some(unit)) => write!(
+                    f,
+                    "time-off policy {policy_id} with {balance} {}",
+                    unit.as_str()
+                ),
+                _ => write!(f, "time-off policy {policy_id} with its default balance"),
+            },
+            SavedAssignment::PayRule {
+                policy_id,
+                effective_date,
+                ..
+            } => write!(f, "pay-rule policy {policy_id} from {effective_date}"),
         }
     }
 }
@@ -310,6 +416,7 @@ mod tests {
             format: FORMAT.into(),
             created_at: String::new(),
             base_url: String::new(),
+            company: Company::default(),
             inputs: f("a", "b", "c"),
             users: vec![],
             invalid_rows: vec![],

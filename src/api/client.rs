@@ -274,7 +274,15 @@ impl Client {
 
     /// A read: its day budget claimed by the gateway; the answer, or why not.
     pub async fn read<R: Request>(&self, request: &R) -> Result<Response<R::Data>, ApiError> {
-        self.call(Budget::ClaimEach, request).await.result
+        self.call(Budget::ClaimEach, request)
+            .await
+            .result
+            .map_err(|e| match e.class {
+                ErrorClass::Permanent | ErrorClass::Retryable | ErrorClass::RateLimited => {
+                    e.at(&R::ENDPOINT.name())
+                }
+                _ => e,
+            })
     }
 
     /// Sends one request until it succeeds, fails for good, runs out of budget, or the

@@ -7,13 +7,14 @@ use serde_json::Value;
 
 use super::list::{Collection, Listing};
 use super::model::{
-    Paging, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo, PolicyType,
-    PolicyTypesData, TimeOffAssignment, User, UsersData,
+    Company, Paging, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo,
+    PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
 };
 
 /// Every endpoint ct-onboard calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
+    Me,
     PolicyTypes,
     PayRulePolicies,
     Users,
@@ -33,7 +34,8 @@ struct Entry {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 7] = [
+    pub const ALL: [Endpoint; 8] = [
+        Endpoint::Me,
         Endpoint::PolicyTypes,
         Endpoint::PayRulePolicies,
         Endpoint::Users,
@@ -45,6 +47,7 @@ impl Endpoint {
 
     const fn entry(self) -> Entry {
         let (method, template, limits) = match self {
+            Endpoint::Me => ("GET", "/me", None),
             Endpoint::PolicyTypes => ("GET", "/time-off/v1/policy-types", None),
             Endpoint::PayRulePolicies => ("GET", "/company-policies/v1/pay-rule-policies", None),
             Endpoint::Users => ("GET", "/users/v1/users", Some((10, 500))),
@@ -226,6 +229,22 @@ fn repeated<'a>(
     values: impl IntoIterator<Item = String> + 'a,
 ) -> impl Iterator<Item = (&'static str, String)> + 'a {
     values.into_iter().map(move |v| (name, v))
+}
+
+/// `GET /me`: which company the key is for.
+pub struct Me;
+
+impl Request for Me {
+    const ENDPOINT: Endpoint = Endpoint::Me;
+    type Data = Company;
+
+    fn data(data: Value, _: Option<Paging>) -> Result<Self::Data, String> {
+        let company = parse::<Company>(data)?;
+        if company.company_id.trim().is_empty() {
+            return Err("answered a company without an ID: not believed".into());
+        }
+        Ok(company)
+    }
 }
 
 /// `GET /time-off/v1/policy-types`: every policy type with its policies.

@@ -62,6 +62,21 @@ pub struct PayRulePolicyInfo {
     pub name: String,
 }
 
+/// `data` of `GET /me`: the company behind the API key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    pub company_id: String,
+    pub company_name: String,
+}
+
+impl std::fmt::Display for Company {
+    /// `Northwind Foods (company 8c1f…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (company {})", self.company_name, self.company_id)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct UsersData {
     pub users: Vec<User>,

@@ -25,6 +25,8 @@ pub(crate) async fn policies(
         .map_err(|source| Error::api(client.base_url(), source))?;
     if args.json {
         let json = serde_json::json!({
+            "company_id": directory.company.company_id,
+            "company_name": directory.company.company_name,
             "policy_types": directory.policy_types,
             "pay_rule_policies": directory.pay_rule_policies,
         });
@@ -55,7 +57,10 @@ fn render_policies(directory: &Directory) -> String {
     let widths: Vec<usize> = (0..4)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = String::from("Time-off policies (time_off: policy_id or policy_name)\n");
+    let mut out = format!(
+        "Policies of {}\n\nTime-off policies (time_off: policy_id or policy_name)\n",
+        directory.company
+    );
     for row in &rows {
         let cells: Vec<String> = row
             .iter()

@@ -75,9 +75,11 @@ fn render_runs(runs: &[RunRecord]) -> String {
         return "No runs recorded yet.\n".to_owned();
     }
     let mut rows = vec![
-        ["RUN", "STARTED", "MODE", "EXIT", "OUTCOMES", "SHEET"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "RUN", "STARTED", "MODE", "COMPANY", "EXIT", "OUTCOMES", "SHEET",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     ];
     for run in runs {
         let (exit, outcomes) = match (run.exit_code, &run.finished_at) {
@@ -91,6 +93,7 @@ fn render_runs(runs: &[RunRecord]) -> String {
             run.id.clone(),
             run.started_at.clone(),
             run.mode.clone(),
+            run.company().unwrap_or_else(|| "-".to_owned()),
             exit,
             outcomes,
             run.sheet.clone(),

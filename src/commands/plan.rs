@@ -24,6 +24,7 @@ pub(crate) async fn plan(
         &context.settings,
         planned.invalid_rows,
         planned.checked_at.as_deref(),
+        planned.report.summary.company().as_deref(),
     );
     text = insert_after_heading(
         &text,
@@ -72,6 +73,7 @@ fn render(
     settings: &Settings,
     invalid_rows: usize,
     checked_at: Option<&str>,
+    company: Option<&str>,
 ) -> String {
     let rate = settings.effective_rate_per_minute();
     #[expect(
@@ -82,9 +84,14 @@ fn render(
         estimate.requests() as f64 / f64::from(rate),
         estimate.requests() as f64 * 100.0 / f64::from(settings.daily_quota()),
     );
+    let checked = |url: &str| match company {
+        Some(company) => format!("Plan for {company}: policies and users checked against {url}"),
+        None => format!("Plan (policies and users checked against {url})"),
+    };
     let mut out = match checked_at {
         Some(url) if !settings.without_refresh().is_empty() => format!(
-            "Plan (policies and users checked against {url}; not read before writing: {} (--without-refresh), decided by the journal)\n",
+            "{}; not read before writing: {} (--without-refresh), decided by the journal\n",
+            checked(url),
             settings
                 .without_refresh()
                 .into_iter()
@@ -92,7 +99,7 @@ fn render(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Some(url) => format!("Plan (policies and users checked against {url})\n"),
+        Some(url) => format!("{}\n", checked(url)),
         None => "Plan (offline: no API key, so policies, users and emails are not checked against Connecteam)\n"
             .to_owned(),
     };
@@ -123,7 +130,7 @@ fn render(
         None => String::new(),
     };
     out += &format!(
-        "  requests:     {} ({} assignments + {} policy reads + {} user lookups{holdings_reads})\n",
+        "  requests:     {} ({} assignments + {} account and policy reads + {} user lookups{holdings_reads})\n",
         estimate.requests(),
         estimate.assignments,
         estimate.policy_reads,

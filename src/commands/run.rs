@@ -68,8 +68,11 @@ fn one_line(report: &Report) -> String {
     let quota = summary
         .quota_left
         .map_or_else(String::new, |q| format!(", {q} requests left today"));
+    let company = summary
+        .company()
+        .map_or_else(String::new, |c| format!("{c}: "));
     format!(
-        "{} users: {}; {} assignments done, {} already done, {} in conflict, {} failed; {} requests, {} rate-limited, {} retries{quota}; {:.1} s. Report: {}",
+        "{company}{} users: {}; {} assignments done, {} already done, {} in conflict, {} failed; {} requests, {} rate-limited, {} retries{quota}; {:.1} s. Report: {}",
         report.users.len(),
         outcomes.join(", "),
         count(AssignmentStatus::Done),

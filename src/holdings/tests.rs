@@ -15,6 +15,7 @@ fn directory() -> Directory {
         accrual_type: None,
     };
     Directory {
+        company: crate::api::model::Company::default(),
         policy_types: vec![PolicyType {
             id: "pt-vac".into(),
             name: "Vacation".into(),

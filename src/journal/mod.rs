@@ -16,10 +16,11 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::api::model::Company;
 use crate::plan::{Assignment, Kind};
 
 /// The schema this build writes. Older files are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE runs (
@@ -54,6 +55,10 @@ CREATE INDEX assignments_by_user ON assignments (user_id);
 /// Version 2: what the account was last seen to hold for an `unverified` write, so that
 /// the next run can tell "never applied" (it holds the same) from "moved by use since".
 const SCHEMA_V2: &str = "ALTER TABLE assignments ADD COLUMN seen TEXT NOT NULL DEFAULT '';";
+
+/// Version 3: which company each run's key was for (`GET /me`); runs before it name none.
+const SCHEMA_V3: &str =
+    "ALTER TABLE runs ADD COLUMN company_id TEXT; ALTER TABLE runs ADD COLUMN company_name TEXT;";
 
 /// What identifies one assignment across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -194,6 +199,29 @@ pub struct RunRecord {
     pub sheet: String,
     pub exit_code: Option<u8>,
     pub outcomes: String,
+    /// Which company the run's key was for; none for runs before journals recorded it.
+    pub company_id: Option<String>,
+    pub company_name: Option<String>,
+}
+
+impl RunRecord {
+    /// `Northwind Foods (company 4f9a2c)`, when recorded.
+    pub fn company(&self) -> Option<String> {
+        let id = self.company_id.as_deref()?;
+        Some(format!(
+            "{} (company {id})",
+            self.company_name.as_deref().unwrap_or("")
+        ))
+    }
+}
+
+/// A run as it starts.
+pub struct NewRun<'a> {
+    pub id: &'a str,
+    pub mode: &'a str,
+    pub base_url: &'a str,
+    pub company: Option<&'a Company>,
+    pub sheet: &'a str,
 }
 
 pub struct Journal {
@@ -290,6 +318,12 @@ impl Journal {
             ))
             .map_err(|e| sql_error(path, e))?;
         }
+        if version < 3 {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
+            ))
+            .map_err(|e| sql_error(path, e))?;
+        }
         Ok(Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -365,17 +399,15 @@ impl Journal {
             .map_err(|e| sql_error(&self.path, e))
     }
 
-    pub fn start_run(
-        &self,
-        id: &str,
-        mode: &str,
-        base_url: &str,
-        sheet: &str,
-    ) -> Result<(), JournalError> {
+    pub fn start_run(&self, run: &NewRun<'_>) -> Result<(), JournalError> {
+        let (company_id, company_name) = run.company.map_or((None, None), |c| {
+            (Some(c.company_id.as_str()), Some(c.company_name.as_str()))
+        });
         self.conn()
             .execute(
-                "INSERT INTO runs (id, started_at, mode, base_url, sheet) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, now(), mode, base_url, sheet],
+                "INSERT INTO runs (id, started_at, mode, base_url, sheet, company_id, company_name) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![run.id, now(), run.mode, run.base_url, run.sheet, company_id, company_name],
             )
             .map(drop)
             .map_err(|e| sql_error(&self.path, e))
@@ -403,7 +435,10 @@ impl Journal {
     pub fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         let conn = self.conn();
         let mut statement = conn
-            .prepare("SELECT id, started_at, finished_at, mode, base_url, sheet, exit_code, outcomes FROM runs ORDER BY started_at, id")
+            .prepare(
+                "SELECT id, started_at, finished_at, mode, base_url, sheet, exit_code, outcomes, \
+                 company_id, company_name FROM runs ORDER BY started_at, id",
+            )
             .map_err(|e| sql_error(&self.path, e))?;
         let rows = statement
             .query_map([], |r| {
@@ -416,6 +451,8 @@ impl Journal {
                     sheet: r.get(5)?,
                     exit_code: r.get(6)?,
                     outcomes: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                    company_id: r.get(8)?,
+                    company_name: r.get(9)?,
                 })
             })
             .map_err(|e| sql_error(&self.path, e))?;

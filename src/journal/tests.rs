@@ -39,7 +39,13 @@ fn entries_go_in_flight_then_done_and_survive_reopening() {
     let key = Key::of("https://api", 7, &time_off("15"));
     assert_eq!(journal.lookup(&key).unwrap(), None);
     journal
-        .start_run("r1", "run", "https://api", "h.csv")
+        .start_run(&NewRun {
+            id: "r1",
+            mode: "run",
+            base_url: "https://api",
+            company: None,
+            sheet: "h.csv",
+        })
         .unwrap();
     journal.begin(&key, "balance 15 days", "r1").unwrap();
     assert_eq!(
@@ -82,6 +88,46 @@ fn entries_go_in_flight_then_done_and_survive_reopening() {
         None,
         "keyed by base URL too"
     );
+}
+
+#[test]
+fn a_version_2_journal_keeps_its_runs_and_rows_and_learns_the_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ct.db");
+    let old = Connection::open(&path).unwrap();
+    old.execute_batch(&format!(
+        "{SCHEMA_V1} {SCHEMA_V2} PRAGMA user_version = 2;
+         INSERT INTO runs (id, started_at, mode, base_url, sheet, exit_code, outcomes)
+           VALUES ('r0', '2026-11-01T00:00:00Z', 'run', 'https://api', 'h.csv', 0, 'succeeded: 1');
+         INSERT INTO assignments (base_url, user_id, kind, policy_id, fingerprint, state, run_id, updated_at)
+           VALUES ('https://api', 7, 'pay_rule', '12345', 'from 2027-01-04', 'done', 'r0', '2026-11-01T00:00:00Z');"
+    ))
+    .unwrap();
+    drop(old);
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.user_entries(7).unwrap().len(), 1, "rows kept");
+    let company = Company {
+        company_id: "c1".into(),
+        company_name: "Acme".into(),
+    };
+    journal
+        .start_run(&NewRun {
+            id: "r1",
+            mode: "run",
+            base_url: "https://api",
+            company: Some(&company),
+            sheet: "h.csv",
+        })
+        .unwrap();
+    let runs = journal.runs().unwrap();
+    assert_eq!(runs[0].company(), None, "an old run names no company");
+    assert_eq!(runs[1].company().as_deref(), Some("Acme (company c1)"));
+    drop(journal);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }
 
 #[test]

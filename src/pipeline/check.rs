@@ -34,6 +34,11 @@ impl Checked {
     pub fn client(&self) -> Option<&Client> {
         self.account.client()
     }
+
+    /// Which company the key is for, when the account was read.
+    pub fn company(&self) -> Option<&crate::api::model::Company> {
+        self.directory.as_ref().map(|d| &d.company)
+    }
 }
 
 /// A failed read of the account, as the error that ends the command.
@@ -51,6 +56,17 @@ pub async fn check(
     account: Account,
     on_interrupt: OnInterrupt,
 ) -> Result<Checked, Error> {
+    check_with(inputs, context, account, None, on_interrupt).await
+}
+
+/// [`check`], the account's directory already read (`read`) or read here (`None`).
+pub async fn check_with(
+    inputs: Inputs,
+    context: &Context,
+    account: Account,
+    read: Option<Directory>,
+    on_interrupt: OnInterrupt,
+) -> Result<Checked, Error> {
     let Some(client) = account.client().cloned() else {
         let plan = inputs.plan(context);
         gate(&plan, context.skip_invalid)?;
@@ -63,7 +79,7 @@ pub async fn check(
             completion: Completion::Whole,
         });
     };
-    let resolved = resolve(inputs, context, &client, on_interrupt).await?;
+    let resolved = resolve(inputs, context, &client, read, on_interrupt).await?;
     if resolved.completion == Completion::Whole {
         gate(&resolved.plan, context.skip_invalid)?;
     }
@@ -88,12 +104,14 @@ pub struct Resolution {
     pub completion: Completion,
 }
 
-/// Reads the account's policies and resolves the manifest by them (an unknown policy
-/// stops here), plans, and resolves the plan's users.
+/// Reads the account's company and policies (unless `read` already holds them) and
+/// resolves the manifest by them (an unknown policy stops here), plans, and resolves the
+/// plan's users.
 pub async fn resolve(
     inputs: Inputs,
     context: &Context,
     client: &Client,
+    read: Option<Directory>,
     on_interrupt: OnInterrupt,
 ) -> Result<Resolution, Error> {
     let reporting = || on_interrupt == OnInterrupt::Report && client.interrupted();
@@ -105,7 +123,11 @@ pub async fn resolve(
         users: UserDirectory::default(),
         completion: Completion::Interrupted,
     };
-    let directory = match Directory::fetch(client).await {
+    let fetched = match read {
+        Some(directory) => Ok(directory),
+        None => Directory::fetch(client).await,
+    };
+    let directory = match fetched {
         Ok(directory) => directory,
         Err(_) if reporting() => {
             let plan = inputs.plan(context);

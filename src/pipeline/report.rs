@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Inputs, Mode, Refreshed};
+use super::{Checked, Inputs, Mode, Refreshed};
 use crate::api::Client;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::holdings::Reads;
 use crate::journal::Journal;
-use crate::plan::{Assignment, Plan};
+use crate::plan::Assignment;
 use crate::report::{self, Estimate, Summary, UserLine};
 
 /// Writes a run's report and journals its end: `summary.json` is written last, and the
@@ -50,8 +50,7 @@ pub(super) fn finish_run(
 
 /// A run's summary: what it did, what it cost, and how it ends.
 pub(super) fn run_summary(
-    inputs: &Inputs,
-    plan: &Plan,
+    checked: &Checked,
     client: &Client,
     users: &[UserLine],
     mode: Mode,
@@ -63,7 +62,7 @@ pub(super) fn run_summary(
     Summary {
         mode: mode.as_str(),
         rehearsal: mode == Mode::Sandbox,
-        assignments: plan.assignment_count(),
+        assignments: checked.plan.assignment_count(),
         requests_sent: client.requests_sent(),
         rate_limited: client.rate_limited_count(),
         retries: client.retries(),
@@ -76,7 +75,7 @@ pub(super) fn run_summary(
             })
             .flatten(),
         exit_code: exit.code(),
-        ..summary_of(inputs, users, started)
+        ..summary_of(checked, users, started)
     }
 }
 
@@ -158,12 +157,20 @@ pub(super) fn write_report(
 }
 
 /// The parts every report's summary shares; the caller fills in the rest.
-pub(super) fn summary_of(inputs: &Inputs, users: &[UserLine], started: jiff::Timestamp) -> Summary {
+pub(super) fn summary_of(
+    checked: &Checked,
+    users: &[UserLine],
+    started: jiff::Timestamp,
+) -> Summary {
+    let inputs = &checked.inputs;
+    let company = checked.company();
     Summary {
         run_id: String::new(),
         mode: "",
         offline: false,
         rehearsal: false,
+        company_id: company.map(|c| c.company_id.clone()),
+        company_name: company.map(|c| c.company_name.clone()),
         sheet: inputs.sheet.file.clone(),
         manifest: inputs.manifest.file.clone(),
         started_at: started.to_string(),
@@ -195,6 +202,8 @@ pub(super) fn log_summary(summary: &Summary) {
         event = "summary",
         run_id = %summary.run_id,
         mode = summary.mode,
+        company_id = summary.company_id.as_deref(),
+        company_name = summary.company_name.as_deref(),
         users = summary.users,
         assignments = summary.assignments,
         requests_planned = summary.requests_planned,

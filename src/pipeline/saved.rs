@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::check::api_error;
-use super::{Account, Checked, Completion, Context, Inputs, Target, connect, online};
+use super::check::{api_error, check_with};
+use super::{Account, Checked, Completion, Context, Inputs, OnInterrupt, Target, connect, online};
 use crate::digest::sha256_hex;
 use crate::error::Error;
 use crate::problem::Problem;
@@ -55,8 +55,11 @@ pub fn save_plan(out: &Path, context: &Context, checked: &Checked) -> Result<(),
         ));
     };
     let fingerprints = fingerprints(context, &checked.inputs).map_err(Error::Usage)?;
-    let saved =
-        SavedPlan::new(&checked.plan, client.base_url(), fingerprints).map_err(Error::Local)?;
+    let company = checked
+        .company()
+        .ok_or_else(|| Error::Local("the account's company was not read".into()))?;
+    let saved = SavedPlan::new(&checked.plan, client.base_url(), company, fingerprints)
+        .map_err(Error::Local)?;
     let mut json = serde_json::to_vec_pretty(&saved).map_err(|e| Error::Local(e.to_string()))?;
     json.push(b'\n');
     report::write_atomic_path(out, &json)
@@ -64,8 +67,10 @@ pub fn save_plan(out: &Path, context: &Context, checked: &Checked) -> Result<(),
 }
 
 /// `run --plan`: the saved plan as a checked one, if the sheet, manifest and settings are
-/// still the ones it was made from, the base URL is the same, and no effective date has
-/// passed since.
+/// still the ones it was made from, the base URL and company are the same, no effective
+/// date has passed since, and its body is what they give: made again against the
+/// account, the plan must send exactly what the file says (a hand-edited balance, or a
+/// user ID swapped for someone not on the sheet, is refused).
 pub async fn from_saved_plan(path: &Path, context: &Context) -> Result<Checked, Error> {
     let inputs = Inputs::load(context)?;
     let saved = SavedPlan::read(path).map_err(Error::Usage)?;
@@ -83,58 +88,109 @@ pub async fn from_saved_plan(path: &Path, context: &Context) -> Result<Checked, 
             client.base_url()
         ));
     }
-    let today = context.today;
-    let past = saved
+    if let Some(date) = passed_date(&saved, context) {
+        stale.push(format!(
+            "effective date {date} is now in the past: applying it would rewrite past payroll"
+        ));
+    }
+    refuse(path, context, stale, "the plan is stale")?;
+    // Interrupted, the run goes on to report that nothing was sent.
+    let directory = match Directory::fetch(&client).await {
+        Ok(directory) => directory,
+        Err(_) if client.interrupted() => return Ok(interrupted(&saved, inputs, client)),
+        Err(e) => return Err(api_error(&client)(e)),
+    };
+    if directory.company.company_id != saved.company.company_id {
+        let other = format!(
+            "it was made for {}, and this key is for {}",
+            saved.company, directory.company
+        );
+        refuse(
+            path,
+            context,
+            vec![other],
+            "the plan is for another company",
+        )?;
+    }
+    let company = directory.company.clone();
+    let checked = check_with(
+        inputs,
+        context,
+        Account::Online(client),
+        Some(directory),
+        OnInterrupt::Report,
+    )
+    .await?;
+    if checked.completion == Completion::Interrupted {
+        return Ok(checked);
+    }
+    let made =
+        SavedPlan::new(&checked.plan, &saved.base_url, &company, now).map_err(Error::Local)?;
+    if let Some(difference) = saved.first_difference(&made) {
+        let says =
+            format!("{difference} (the sheet and manifest give another plan than this file says)");
+        refuse(
+            path,
+            context,
+            vec![says],
+            "the plan was changed, or the account has",
+        )?;
+    }
+    Ok(checked)
+}
+
+/// A pay rule's effective date in the saved plan that is now before today.
+fn passed_date(saved: &SavedPlan, context: &Context) -> Option<jiff::civil::Date> {
+    saved
         .users
         .iter()
         .flat_map(|u| &u.assignments)
         .find_map(|a| match a {
             SavedAssignment::PayRule { effective_date, .. }
-                if *effective_date < today && !context.allow_retroactive =>
+                if *effective_date < context.today && !context.allow_retroactive =>
             {
                 Some(*effective_date)
             }
             _ => None,
-        });
-    if let Some(date) = past {
-        stale.push(format!(
-            "effective date {date} is now in the past: applying it would rewrite past payroll"
-        ));
+        })
+}
+
+/// Refuses the plan at `path` (exit 2, nothing sent) for these reasons, if any.
+fn refuse(path: &Path, context: &Context, reasons: Vec<String>, what: &str) -> Result<(), Error> {
+    if reasons.is_empty() {
+        return Ok(());
     }
-    if !stale.is_empty() {
-        let problems = stale
-            .into_iter()
-            .map(|reason| {
-                Problem::new(
-                    path.display().to_string(),
-                    crate::problem::Place::File,
-                    format!("the plan is stale: {reason}"),
-                )
-            })
-            .collect();
-        return Err(Error::Invalid {
-            problems,
-            hint: Some(format!(
-                "Make a new one with `ct-onboard plan {} --out {}`.",
-                context.hires.display(),
-                path.display()
-            )),
-        });
-    }
+    let problems = reasons
+        .into_iter()
+        .map(|reason| {
+            Problem::new(
+                path.display().to_string(),
+                crate::problem::Place::File,
+                format!("{what}: {reason}"),
+            )
+        })
+        .collect();
+    Err(Error::Invalid {
+        problems,
+        hint: Some(format!(
+            "Make a new plan with `ct-onboard plan {} --out {}`.",
+            context.hires.display(),
+            path.display()
+        )),
+    })
+}
+
+/// The saved plan, interrupted before the account was read: nothing will be sent, and
+/// the report shows every row as the file planned it.
+fn interrupted(saved: &SavedPlan, inputs: Inputs, client: crate::api::Client) -> Checked {
     let numbers: Vec<u64> = inputs.sheet.rows.iter().map(|r| r.number).collect();
     let plan = saved.to_plan(&inputs.sheet.file, &numbers);
-    // Interrupted, the run goes on to report that nothing was sent.
-    let (directory, completion) = match Directory::fetch(&client).await {
-        Ok(directory) => (Some(directory), Completion::Whole),
-        Err(_) if client.interrupted() => (None, Completion::Interrupted),
-        Err(e) => return Err(api_error(&client)(e)),
-    };
-    Ok(Checked {
+    Checked {
         inputs,
         plan,
         account: Account::Online(client),
-        directory,
+        directory: None,
         warnings: Vec::new(),
-        completion,
-    })
+        completion: Completion::Interrupted,
+    }
 }

@@ -56,6 +56,7 @@ pub async fn snapshot(
         pay_rule_policies: directory.pay_rule_policies,
         holdings,
         missing_reads: false,
+        company: directory.company,
         limits_set: true,
     };
     let mut yaml = format!(
@@ -92,7 +93,14 @@ async fn sheet_users(
     directory: &Directory,
 ) -> Result<(Vec<User>, SeedHoldings), Error> {
     let inputs = Inputs::load(context)?;
-    let resolved = resolve(inputs, context, client, OnInterrupt::Fail).await?;
+    let resolved = resolve(
+        inputs,
+        context,
+        client,
+        Some(directory.clone()),
+        OnInterrupt::Fail,
+    )
+    .await?;
     let held = read_holdings(
         client,
         directory,

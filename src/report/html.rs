@@ -285,10 +285,11 @@ pub fn write(
     let columns = shown_columns(sheet, context.email_column);
     let page = Page {
         title: title.to_owned(),
-        account: match context.account {
+        account: match (context.account, summary.company()) {
             _ if summary.rehearsal => "a simulated account (nothing reached Connecteam)".to_owned(),
-            Some(url) => url.to_owned(),
-            None => "offline: nothing was checked against Connecteam".to_owned(),
+            (Some(url), Some(company)) => format!("{company} at {url}"),
+            (Some(url), None) => url.to_owned(),
+            (None, _) => "offline: nothing was checked against Connecteam".to_owned(),
         },
         when: summary.finished_at.clone(),
         sheet: summary.sheet.clone(),

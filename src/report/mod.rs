@@ -306,7 +306,7 @@ pub struct Estimate {
     pub already_done: usize,
     /// Done before with other parameters: left alone unless `--reapply`.
     pub conflicts: usize,
-    /// The two policy listings read once per run.
+    /// Which company (`GET /me`) and the two policy listings, read once per run.
     pub policy_reads: usize,
     pub user_lookups: usize,
     /// Reads of what users hold, before writing (refresh) and after (verify).
@@ -347,7 +347,7 @@ impl Estimate {
             pay_rule: count(AssignmentStatus::Planned, Some(Kind::PayRule)),
             already_done: count(AssignmentStatus::Skipped, None),
             conflicts: count(AssignmentStatus::Conflict, None),
-            policy_reads: 2,
+            policy_reads: 3,
             // Each lookup's page of users, and the empty page that ends it.
             user_lookups: 2 * (emails.div_ceil(batch) + ids.div_ceil(batch)),
             refresh_reads: 0,
@@ -384,6 +384,9 @@ pub struct Summary {
     pub offline: bool,
     /// True against the simulator (`--sandbox`): nothing reached Connecteam.
     pub rehearsal: bool,
+    /// Which company the key is for (`GET /me`); none offline.
+    pub company_id: Option<String>,
+    pub company_name: Option<String>,
     pub sheet: String,
     pub manifest: String,
     pub started_at: String,
@@ -405,6 +408,17 @@ pub struct Summary {
     /// assignments were decided by the journal.
     pub without_refresh: Vec<&'static str>,
     pub exit_code: u8,
+}
+
+impl Summary {
+    /// `Northwind Foods (company 4f9a2c)`, when the account was read.
+    pub fn company(&self) -> Option<String> {
+        let id = self.company_id.as_deref()?;
+        Some(match self.company_name.as_deref() {
+            Some(name) => format!("{name} (company {id})"),
+            None => format!("company {id}"),
+        })
+    }
 }
 
 /// Counts of each outcome among `users`.

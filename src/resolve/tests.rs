@@ -14,6 +14,7 @@ fn directory() -> Directory {
         accrual_type: None,
     };
     Directory {
+        company: Company::default(),
         policy_types: vec![
             PolicyType {
                 id: "pt-vac".into(),

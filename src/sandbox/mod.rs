@@ -321,6 +321,7 @@ fn answer(state: &SharedState, routed: &Routed, uri: &Uri, body: &[u8]) -> Reply
     let (path, id) = (uri.path(), routed.id.as_str());
     let mut s = lock(state);
     match routed.endpoint {
+        Endpoint::Me => s.me(),
         Endpoint::PolicyTypes => s.policy_types(),
         Endpoint::PayRulePolicies => s.pay_rule_policies(),
         Endpoint::Users => s.users(&query_pairs(uri)),

@@ -29,6 +29,7 @@ impl Seed {
             pay_rule_policies: pay_rule_policies(manifest),
             holdings: SeedHoldings::default(),
             missing_reads: false,
+            company: super::seed::simulated_company(),
             limits_set: true,
         }
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::model::{PayRulePolicyInfo, PolicyType};
+use crate::api::model::{Company, PayRulePolicyInfo, PolicyType};
 use crate::problem::{Place, Problem};
 
 /// `samples/sandbox.yaml` and friends: the account the simulator starts with.
@@ -21,6 +21,9 @@ pub struct Seed {
     pub limits: Limits,
     #[serde(default)]
     pub faults: Faults,
+    /// Which company `GET /me` names (`companyId`, `companyName`).
+    #[serde(default = "simulated_company")]
+    pub company: Company,
     pub users: Vec<SeedUser>,
     pub policy_types: Vec<PolicyType>,
     pub pay_rule_policies: Vec<PayRulePolicyInfo>,
@@ -61,6 +64,14 @@ pub struct SeedPayRule {
     pub user_id: u64,
     pub policy_id: u64,
     pub effective_date: jiff::civil::Date,
+}
+
+/// The company of a seed that names none.
+pub fn simulated_company() -> Company {
+    Company {
+        company_id: "sandbox".into(),
+        company_name: "Simulated account".into(),
+    }
 }
 
 /// The sample account (`samples/sandbox.yaml`), built into the binary so that the

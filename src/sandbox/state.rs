@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::seed::{Faults, Limits, Seed, SeedHoldings};
-use crate::api::model::{PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo, User};
+use crate::api::model::{Company, PayRulePolicyInfo, PolicyType, TimeOffPolicyInfo, User};
 
 /// One user's policy in one time-off type (a user holds one per type).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,6 +111,7 @@ pub struct State {
     pub read_only: bool,
     pub limits: Limits,
     pub faults: Faults,
+    company: Company,
     users: BTreeMap<u64, User>,
     policy_types: Vec<PolicyType>,
     pay_rule_policies: Vec<PayRulePolicyInfo>,
@@ -216,6 +217,7 @@ impl State {
             read_only: seed.read_only,
             limits: seed.limits,
             faults: seed.faults,
+            company: seed.company,
             users,
             policy_types: seed.policy_types,
             pay_rule_policies: seed.pay_rule_policies,
@@ -397,6 +399,10 @@ impl State {
         Admission { allowed, headers }
     }
 
+    pub fn me(&self) -> Reply {
+        ok(json!(self.company))
+    }
+
     pub fn policy_types(&self) -> Reply {
         ok(json!({"policyTypes": self.policy_types}))
     }
@@ -553,6 +559,7 @@ mod tests {
             pay_rule_policies: vec![],
             holdings: SeedHoldings::default(),
             missing_reads: false,
+            company: crate::sandbox::seed::simulated_company(),
             limits_set: true,
         }
     }

@@ -2,7 +2,9 @@
 //! paths, IDs and dates past what can be read, full disks, user info in URLs, the
 //! review page with hostile values.
 
-use crate::util::{RunningSandbox, Site, TestCommand, assert_exit, sample_seed};
+use std::path::Path;
+
+use crate::util::{Ran, RunningSandbox, Site, TestCommand, assert_exit, sample_seed};
 
 #[test]
 fn the_one_run_lock_holds_through_a_symlink_whose_journal_is_not_made_yet() {
@@ -193,4 +195,130 @@ fn a_sheet_on_a_pipe_is_read_once_whole() {
     let out = child.wait_with_output().unwrap();
     // Sniffing for a workbook must not eat the header: the row is read as written.
     assert_exit(&out, 0);
+}
+
+/// A plan of the samples saved with `plan --out`, in `site`, against `running`.
+fn saved_plan(site: &Site, running: &RunningSandbox) -> (std::path::PathBuf, serde_json::Value) {
+    let sheet = site.path().join("hires.csv");
+    std::fs::copy(crate::util::root().join("samples/new-hires.csv"), &sheet).unwrap();
+    let plan = site.path().join("plan.json");
+    site.ct(running, "plan", &sheet)
+        .arg("--out")
+        .arg(&plan)
+        .expect(0)
+        .says("Plan for Northwind Foods (sandbox) (company 4f9a2c): policies and users checked against http://127.0.0.1:");
+    let json = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    (sheet, json)
+}
+
+/// `run --plan` of `plan` (written to the plan's file first).
+fn apply(site: &Site, running: &RunningSandbox, sheet: &Path, plan: &serde_json::Value) -> Ran {
+    let file = site.path().join("plan.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(plan).unwrap()).unwrap();
+    site.ct(running, "run", sheet)
+        .arg("--plan")
+        .arg(&file)
+        .run()
+}
+
+#[test]
+fn a_saved_plan_whose_body_was_edited_is_refused_naming_the_first_difference() {
+    let site = Site::new();
+    let running = RunningSandbox::start(sample_seed(vec![crate::util::seed_user(
+        424_242,
+        "stranger@elsewhere.example",
+        false,
+    )]));
+    let (sheet, plan) = saved_plan(&site, &running);
+    assert_eq!(plan["company"]["companyId"], "4f9a2c");
+    assert_eq!(plan["users"][0]["user_id"], 9_170_357);
+
+    // 15 days made 150.
+    let mut edited = plan.clone();
+    edited["users"][0]["assignments"][0]["balance"] = "150".into();
+    apply(&site, &running, &sheet, &edited).expect(2).says(
+        "the plan was changed, or the account has: row 2: it assigns time-off policy pol-vac-ft-001 with 150 days, \
+         and the manifest gives time-off policy pol-vac-ft-001 with 15 days",
+    ).says("nothing was sent");
+    // A user ID swapped for someone not on the sheet.
+    let mut edited = plan.clone();
+    edited["users"][1]["user_id"] = 424_242.into();
+    apply(&site, &running, &sheet, &edited)
+        .expect(2)
+        .says("row 3: it sends to user 424242, and the sheet's row is user 9170358");
+    // A pay rule moved a day later.
+    let mut edited = plan.clone();
+    let pay_rule = edited["users"][0]["assignments"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["kind"] == "pay_rule")
+        .unwrap();
+    pay_rule["effective_date"] = "2029-01-05".into();
+    apply(&site, &running, &sheet, &edited)
+        .expect(2)
+        .says("row 2: it assigns pay-rule policy 12346 from 2029-01-05, and the manifest gives pay-rule policy 12346 from 2029-01-04");
+    // An assignment added, and a row dropped.
+    let mut edited = plan.clone();
+    let extra = edited["users"][0]["assignments"][0].clone();
+    edited["users"][0]["assignments"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra);
+    apply(&site, &running, &sheet, &edited)
+        .expect(2)
+        .says("which the manifest does not give");
+    let mut edited = plan.clone();
+    edited["users"].as_array_mut().unwrap().remove(4);
+    apply(&site, &running, &sheet, &edited)
+        .expect(2)
+        .says("row 6 of the sheet is missing from it");
+    // Made for another company (a key of another account on the same URL).
+    let mut edited = plan.clone();
+    edited["company"] = serde_json::json!({"companyId": "c-other", "companyName": "Contoso"});
+    apply(&site, &running, &sheet, &edited).expect(2).says(
+        "the plan is for another company: it was made for Contoso (company c-other), and this key is for \
+         Northwind Foods (sandbox) (company 4f9a2c)",
+    );
+    assert_eq!(running.sandbox.snapshot().writes(), 0, "nothing was sent");
+
+    // The plan as saved is applied, and its company is on the run's records.
+    apply(&site, &running, &sheet, &plan)
+        .expect(0)
+        .says("Northwind Foods (sandbox) (company 4f9a2c): 30 users: 30 succeeded");
+    assert_eq!(running.sandbox.snapshot().writes(), 86);
+    let summary = crate::util::read_summary(&site.latest());
+    assert_eq!(summary["company_id"], "4f9a2c");
+    assert_eq!(summary["company_name"], "Northwind Foods (sandbox)");
+    assert_eq!(summary["requests_planned"], summary["requests_sent"]);
+    let page = std::fs::read_to_string(site.latest().join("report.html")).unwrap();
+    assert!(
+        page.contains("Account: Northwind Foods (sandbox) (company 4f9a2c) at http://127.0.0.1:"),
+        "the page names the company"
+    );
+    let history = crate::util::history_of(&site.state());
+    assert!(
+        history.contains("Northwind Foods (sandbox) (company 4f9a2c)"),
+        "{history}"
+    );
+}
+
+#[test]
+fn a_user_id_past_i64_from_the_account_is_not_believed() {
+    let site = Site::new();
+    let running = RunningSandbox::start(sample_seed(vec![crate::util::seed_user(
+        9_223_372_036_854_775_808,
+        "huge@northwind-foods.example",
+        false,
+    )]));
+    let sheet = site.file(
+        "hires.csv",
+        "Email,Employee Type,Start Date\nhuge@northwind-foods.example,full-time,2027-01-04\n",
+    );
+    site.ct(&running, "run", &sheet)
+        .arg("--manifest")
+        .arg(crate::util::root().join("config/manifest.yaml"))
+        .expect(69)
+        .says("answered user ID 9223372036854775808, past what a user ID can be");
+    assert_eq!(running.sandbox.snapshot().writes(), 0);
 }

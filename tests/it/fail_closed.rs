@@ -756,6 +756,7 @@ mod liar {
 
     pub async fn start(policy_types: Value, balances: Balances, pay_rules: PayRules) -> MockServer {
         let server = MockServer::start().await;
+        crate::util::mount_me(&server).await;
         Mock::given(method("GET"))
             .and(path("/time-off/v1/policy-types"))
             .respond_with(json(json!({"data": {"policyTypes": policy_types}})))

@@ -81,6 +81,7 @@ fn a_user_id_and_an_email_of_two_people_make_the_row_invalid() {
 #[tokio::test]
 async fn a_server_that_ignores_the_user_filter_is_not_paged_forever() {
     let server = MockServer::start().await;
+    crate::util::mount_me(&server).await;
     let json = |body: String| {
         ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "application/json")
     };

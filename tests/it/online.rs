@@ -153,7 +153,7 @@ fn a_unit_other_than_the_policys_is_a_warning_only() {
 }
 
 #[test]
-fn a_40_row_sheet_plans_in_fourteen_batched_gets_and_no_writes() {
+fn a_40_row_sheet_plans_in_fifteen_batched_gets_and_no_writes() {
     let users: Vec<_> = (0..40)
         .map(|i| {
             seed_user(
@@ -184,6 +184,7 @@ fn a_40_row_sheet_plans_in_fourteen_batched_gets_and_no_writes() {
         .unwrap();
     assert_exit(&out, 0);
     let snapshot = running.sandbox.snapshot();
+    assert_eq!(snapshot.count("GET /me"), 1, "which company, once");
     assert_eq!(snapshot.count("GET /time-off/v1/policy-types"), 1);
     assert_eq!(
         snapshot.count("GET /company-policies/v1/pay-rule-policies"),
@@ -207,7 +208,7 @@ fn a_40_row_sheet_plans_in_fourteen_batched_gets_and_no_writes() {
     );
     assert_eq!(
         snapshot.requests.values().sum::<u64>(),
-        14,
+        15,
         "{:?}",
         snapshot.requests
     );
@@ -306,6 +307,10 @@ fn policies_lists_the_account_as_a_table_and_as_json() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(
+        stdout.starts_with("Policies of Northwind Foods (sandbox) (company 4f9a2c)\n"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("  Vacation     pol-vac-ft-001   Vacation - Full-time  days\n"),
         "{stdout}"
     );
@@ -317,6 +322,7 @@ fn policies_lists_the_account_as_a_table_and_as_json() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["policy_types"][1]["policies"][0]["id"], "pol-sick-001");
     assert_eq!(json["pay_rule_policies"][0]["id"], 12345);
+    assert_eq!(json["company_id"], "4f9a2c");
     let out = ct().arg("policies").output().unwrap();
     assert_eq!(
         out.status.code(),

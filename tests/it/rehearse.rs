@@ -116,7 +116,7 @@ fn plan_sandbox_really_asks_the_simulator() {
     ]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains("Plan (policies and users checked against http://127.0.0.1:"),
+        stdout.contains("policies and users checked against http://127.0.0.1:"),
         "not offline: {stdout}"
     );
     assert!(stdout.contains("changes:      9 new"), "{stdout}");

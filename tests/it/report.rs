@@ -44,7 +44,9 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("requests:     9 (3 assignments + 2 policy reads + 4 user lookups)"),
+        stdout.contains(
+            "requests:     10 (3 assignments + 3 account and policy reads + 4 user lookups)"
+        ),
         "{stdout}"
     );
 
@@ -240,7 +242,7 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
         serde_json::json!({"invalid": 1, "planned": 2})
     );
     assert_eq!(summary["assignments"], 3);
-    assert_eq!(summary["requests_planned"], 9);
+    assert_eq!(summary["requests_planned"], 10);
     assert_eq!(summary["requests_sent"], 0);
     assert_eq!(summary["exit_code"], 1);
 }
@@ -341,7 +343,9 @@ fn samples_plan_offline_from_xlsx_too() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("users:        30\n"), "{stdout}");
     assert!(
-        stdout.contains("requests:     92 (86 assignments + 2 policy reads + 4 user lookups)"),
+        stdout.contains(
+            "requests:     93 (86 assignments + 3 account and policy reads + 4 user lookups)"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("daily quota:  0.9% of 10000"), "{stdout}");

@@ -146,7 +146,7 @@ fn every_assignment_lands_despite_5xx_and_dropped_connections() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.starts_with(
-            "30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed;"
+            "Northwind Foods (sandbox) (company 4f9a2c): 30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed;"
         ),
         "{stdout}"
     );
@@ -497,7 +497,7 @@ fn the_readme_main_command_runs_the_samples_against_the_sandbox() {
         .expect(0);
     assert!(
         ran.stdout.starts_with(
-            "30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed; "
+            "Simulated account (company sandbox): 30 users: 30 succeeded; 86 assignments done, 0 already done, 0 in conflict, 0 failed; "
         ),
         "{}",
         ran.text()

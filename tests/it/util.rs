@@ -461,3 +461,16 @@ impl Ran {
         self
     }
 }
+
+/// `GET /me` on a wiremock server: the company behind any key.
+pub async fn mount_me(server: &wiremock::MockServer) {
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/me"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!(
+                {"requestId": "me", "data": {"companyId": "c-wire", "companyName": "Wiremock Ltd"}}
+            )),
+        )
+        .mount(server)
+        .await;
+}

@@ -15,9 +15,10 @@ use super::report::{
 };
 use super::{Context, Mode, Refreshed, Report};
 use crate::api::Client;
+use crate::api::model::Company;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::journal::Journal;
+use crate::journal::{Journal, NewRun};
 use crate::plan::{Kind, PlanRow};
 use crate::progress::Progress;
 use crate::report::{AssignmentLine, Estimate, Summary, UserLine};
@@ -67,24 +68,22 @@ pub async fn apply(
     // The report folder is made when the report is written: a killed run leaves none.
     let run_id = fresh_run_id(&journal, &settings.report_dir())?;
     journal
-        .start_run(
-            &run_id,
-            options.mode.as_str(),
-            client.base_url(),
-            &inputs.sheet.file,
-        )
+        .start_run(&NewRun {
+            id: &run_id,
+            mode: options.mode.as_str(),
+            base_url: client.base_url(),
+            company: refreshed.checked.company(),
+            sheet: &inputs.sheet.file,
+        })
         .map_err(Error::journal)?;
 
     // Every sheet row once: executed rows, and rows left out as invalid.
-    let users = execute(&refreshed, context, &client, &journal, &run_id, options).await?;
-    let summary = super::report::run_summary(
-        inputs,
-        &refreshed.checked.plan,
-        &client,
-        &users,
-        options.mode,
-        started,
-    );
+    let (users, requests_planned) =
+        execute(&refreshed, context, &client, &journal, &run_id, options).await?;
+    let summary = Summary {
+        requests_planned,
+        ..super::report::run_summary(&refreshed.checked, &client, &users, options.mode, started)
+    };
     let exit = Exit::of_outcomes(client.stop().get(), &users);
     let timeline = client.timeline();
     let shown = Shown {
@@ -102,7 +101,8 @@ pub async fn apply(
 }
 
 /// Runs the workers over the valid rows with progress, then verifies what they wrote;
-/// returns one line per sheet row (invalid rows as they were planned).
+/// returns one line per sheet row (invalid rows as they were planned), and the requests
+/// the plan would have said it costs.
 async fn execute(
     refreshed: &Refreshed,
     context: &Context,
@@ -110,7 +110,7 @@ async fn execute(
     journal: &Journal,
     run_id: &str,
     options: &ApplyOptions,
-) -> Result<Vec<UserLine>, Error> {
+) -> Result<(Vec<UserLine>, usize), Error> {
     let plan = &refreshed.checked.plan;
     let settings = &refreshed.checked.inputs.settings;
     let rows: Vec<&PlanRow> = plan.valid_rows().collect();
@@ -123,8 +123,21 @@ async fn execute(
         max_errors: options.max_errors,
         limit: options.limit,
     };
+    // What it costs, as the plan would have said just now (summary.json's requests_planned).
+    let as_planned: Vec<UserLine> = rows
+        .iter()
+        .zip(&decisions)
+        .map(|(row, decided)| UserLine::new(row, decided_lines(row, decided)))
+        .collect();
+    let requests_planned = super::report::estimate(refreshed, &as_planned).requests();
     let progress = progress(client, rows.len(), options);
-    log_start(client, run_id, rows.len(), plan.assignment_count());
+    log_start(
+        client,
+        refreshed.checked.company(),
+        run_id,
+        rows.len(),
+        plan.assignment_count(),
+    );
     let verified = verified_kinds(settings, options.verify);
     let fresh = refreshed
         .checked
@@ -150,7 +163,7 @@ async fn execute(
         _ => executed,
     };
     let mut executed = executed.into_iter().peekable();
-    Ok(plan
+    let users = plan
         .rows
         .iter()
         .map(|row| {
@@ -158,7 +171,8 @@ async fn execute(
                 .next_if(|line| line.index == row.index)
                 .unwrap_or_else(|| UserLine::planned(row))
         })
-        .collect())
+        .collect();
+    Ok((users, requests_planned))
 }
 
 /// The kinds whose writes are read back: none with `--no-verify`; kinds not read before
@@ -212,15 +226,26 @@ fn progress(client: &Client, users: usize, options: &ApplyOptions) -> Progress {
     )
 }
 
-fn log_start(client: &Client, run_id: &str, users: usize, assignments: usize) {
+fn log_start(
+    client: &Client,
+    company: Option<&Company>,
+    run_id: &str,
+    users: usize,
+    assignments: usize,
+) {
+    let against = company.map_or_else(
+        || client.base_url().to_owned(),
+        |c| format!("{c} at {}", client.base_url()),
+    );
     tracing::info!(
         event = "run",
         run_id,
         users,
         assignments,
         base_url = client.base_url(),
-        "starting run {run_id}: {users} users, {assignments} assignments, against {}",
-        client.base_url()
+        company_id = company.map(|c| c.company_id.as_str()),
+        company_name = company.map(|c| c.company_name.as_str()),
+        "starting run {run_id}: {users} users, {assignments} assignments, against {against}"
     );
 }
 
@@ -268,7 +293,7 @@ pub fn dry_run(
         rate_limited: client.map_or(0, Client::rate_limited_count),
         quota_left: client.and_then(|c| c.day().remaining),
         exit_code: exit.code(),
-        ..super::report::summary_of(&checked.inputs, &users, started)
+        ..super::report::summary_of(checked, &users, started)
     };
     let (dir, run_id) = create_report_dir(settings, &crate::report::new_run_id())?;
     let shown = Shown {

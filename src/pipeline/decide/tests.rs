@@ -16,6 +16,7 @@ fn names() -> Names {
         accrual_type: None,
     };
     Names::of(&Directory {
+        company: crate::api::model::Company::default(),
         policy_types: vec![
             PolicyType {
                 id: "pt-vac".into(),
