@@ -48,6 +48,7 @@ impl Exit {
         match stop {
             Some(StopReason::AuthRefused) => return Exit::AuthRefused,
             Some(StopReason::Interrupted) => return Exit::Interrupted,
+            Some(StopReason::JournalFailed) => return Exit::CannotWrite,
             _ => {}
         }
         // A write left unverified by a quota stop is finished by the next run, like a

@@ -3,9 +3,43 @@
 //! exits at once.
 //!
 //! The handlers are installed when a [`Signals`] is made, not when it is first awaited:
-//! a signal that arrives between the two is kept, not lost to the default action.
+//! a signal that arrives between the two is kept, not lost to the default action. While
+//! a report is being written ([`Writing`]), the second signal waits for it to end: a
+//! report is whole or not there, never half-written.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Reports being written now.
+static WRITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Held while a report (or a saved plan) is written: the quit-at-once signal waits for it.
+#[must_use]
+pub struct Writing(());
+
+impl Writing {
+    pub fn start() -> Writing {
+        WRITING.fetch_add(1, Ordering::SeqCst);
+        Writing(())
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Resolves when no report is being written.
+async fn writes_done() {
+    if WRITING.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    tracing::warn!("finishing the report first, so that it is not left half-written…");
+    while WRITING.load(Ordering::SeqCst) > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
 
 use crate::api::{Stop, StopReason};
 use crate::exit::Exit;
@@ -53,7 +87,8 @@ impl Signals {
     }
 
     /// Sets `stop` on the first signal (no request starts after it, waits end, requests in
-    /// flight get a short grace, the report is written); exits at once, 130, on the second.
+    /// flight get a short grace, the report is written); exits, 130, on the second: at
+    /// once, or as soon as a report being written is whole.
     pub async fn interrupt(mut self, stop: Arc<Stop>) {
         self.next().await;
         tracing::warn!(
@@ -61,6 +96,7 @@ impl Signals {
         );
         stop.set(StopReason::Interrupted);
         self.next().await;
+        writes_done().await;
         std::process::exit(i32::from(Exit::Interrupted.code()));
     }
 }

@@ -14,6 +14,9 @@ pub enum StopReason {
     MaxErrors = 4,
     /// Rate-limited with no success for longer than the patience: stops like the quota.
     RateLimitedTooLong = 5,
+    /// The journal could not be written (a full disk): nothing more is sent, since a
+    /// write it cannot record could be sent twice. Exits 74.
+    JournalFailed = 6,
 }
 
 /// A stop flag checked before every request, and awaited by every wait. The first
@@ -62,6 +65,7 @@ impl Stop {
             3 => Some(StopReason::AuthRefused),
             4 => Some(StopReason::MaxErrors),
             5 => Some(StopReason::RateLimitedTooLong),
+            6 => Some(StopReason::JournalFailed),
             _ => None,
         }
     }

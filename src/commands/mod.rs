@@ -94,6 +94,16 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Exit {
     if let Some(signals) = signals {
         signals.abort();
     }
+    // A signal heard while the report was written: it is whole, and the run says 130.
+    let result = match result {
+        Ok(exit)
+            if exit != Exit::AuthRefused
+                && stop.get() == Some(crate::api::StopReason::Interrupted) =>
+        {
+            Ok(Exit::Interrupted)
+        }
+        other => other,
+    };
     result.unwrap_or_else(|error| {
         console.fail(&error);
         error.exit()

@@ -472,6 +472,8 @@ pub fn write_report(
     summary: &Summary,
     page: &PageContext<'_>,
 ) -> std::io::Result<()> {
+    let _writing = crate::signal::Writing::start();
+    tracing::info!(event = "report", dir = %dir.display(), "writing the report in {}", dir.display());
     // Each file streams into its temporary: a report of 100,000 rows is never held whole.
     write_atomic_with(dir, "users.csv", |w| users_csv(w, sheet, users))?;
     write_atomic_with(dir, "assignments.csv", |w| assignments_csv(w, users))?;
@@ -486,6 +488,7 @@ pub fn write_report(
 
 /// Writes `bytes` to `path` atomically and owner-only (see [`write_atomic`]).
 pub fn write_atomic_path(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let _writing = crate::signal::Writing::start();
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

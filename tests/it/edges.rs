@@ -322,3 +322,130 @@ fn a_user_id_past_i64_from_the_account_is_not_believed() {
         .says("answered user ID 9223372036854775808, past what a user ID can be");
     assert_eq!(running.sandbox.snapshot().writes(), 0);
 }
+
+/// The journal at `state` made, with a trigger that answers every write after the
+/// `rows`th row as a full disk does.
+fn journal_that_fills_up(state: &Path, rows: u32) {
+    drop(ct_onboard::journal::Journal::open(state).unwrap());
+    rusqlite::Connection::open(state)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER full BEFORE INSERT ON assignments
+               WHEN (SELECT count(*) FROM assignments) >= {rows}
+               BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_the_run_with_74_naming_it() {
+    let site = Site::new();
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    journal_that_fills_up(&site.state(), 10);
+    let samples = crate::util::root().join("samples/new-hires.csv");
+    let ran = site
+        .ct(&running, "run", &samples)
+        .args(["--concurrency", "1"])
+        .expect(74);
+    ran.says(&format!(
+        "journal {}: database or disk is full: the run stops, nothing more is sent",
+        site.state().display()
+    ));
+    // Only what the journal recorded first was sent: nothing it could not record.
+    assert_eq!(running.sandbox.snapshot().writes(), 10);
+    let assignments = site.assignments();
+    let sent = assignments
+        .iter()
+        .filter(|a| &a["status"] == "done")
+        .count();
+    assert_eq!(sent, 10, "the rest is not attempted, not failed");
+    assert!(assignments.iter().all(|a| &a["status"] != "failed"));
+    assert!(crate::util::history_of(&site.state()).contains(" 74 "));
+
+    // Room again: the next run sends exactly the rest.
+    rusqlite::Connection::open(site.state())
+        .unwrap()
+        .execute_batch("DROP TRIGGER full;")
+        .unwrap();
+    site.ct(&running, "run", &samples).expect(0);
+    assert_eq!(running.sandbox.snapshot().writes(), 86);
+}
+
+/// An offline plan of 20,000 rows (its report takes a while to write), started with its
+/// stderr read until the report's writing begins; then `signals` SIGINTs.
+fn interrupt_the_report_write(site: &Site, signals: usize) -> (std::process::Output, String) {
+    use std::io::BufRead;
+    let mut sheet = String::from("User ID,Email,Employee Type,Start Date,Name\n");
+    for i in 0..20_000 {
+        sheet += &format!("{},,full-time,2027-01-04,Person {i}\n", 7_000_000 + i);
+    }
+    let sheet = site.file("big.csv", &sheet);
+    let mut child = TestCommand::ct()
+        .args(["plan", "--no-progress", "--manifest"])
+        .arg(crate::util::fixture("manifest.yaml"))
+        .arg(&sheet)
+        .arg("--report-dir")
+        .arg(site.reports())
+        .spawn();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut heard = String::new();
+    while !heard.contains("writing the report") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended first: {heard}"
+        );
+        heard += &line;
+    }
+    for n in 0..signals {
+        if n > 0 {
+            // Signals sent together are heard as one: the next once the first is heard.
+            while !heard.contains("interrupted:") {
+                let mut line = String::new();
+                assert!(
+                    stderr.read_line(&mut line).unwrap() > 0,
+                    "ended first: {heard}"
+                );
+                heard += &line;
+            }
+        }
+        // SAFETY: kill(2) with a child's pid and SIGINT has no memory effects.
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out, heard + &rest)
+}
+
+/// The report folders and every file in them, hidden ones included.
+fn report_files(site: &Site) -> Vec<String> {
+    let mut files = Vec::new();
+    for run in std::fs::read_dir(site.reports()).unwrap() {
+        for file in std::fs::read_dir(run.unwrap().path()).unwrap() {
+            files.push(file.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn signals_during_the_report_write_leave_it_whole_and_exit_130() {
+    let whole = [
+        "assignments.csv",
+        "failed.csv",
+        "report.html",
+        "summary.json",
+        "users.csv",
+    ];
+    for signals in [1, 2] {
+        let site = Site::new();
+        let (out, stderr) = interrupt_the_report_write(&site, signals);
+        assert_eq!(out.status.code(), Some(130), "{signals} signals: {stderr}");
+        assert_eq!(report_files(&site), whole, "{signals} signals: {stderr}");
+        if signals == 2 {
+            assert!(stderr.contains("finishing the report first"), "{stderr}");
+        }
+    }
+}

@@ -222,12 +222,14 @@ pub(super) fn record(
     };
     if let Err(e) = run.journal.finish(key, &finished) {
         tracing::error!(
-            "row {}: {} {} was {} but {e}",
+            event = "stop",
+            "row {}: {} {} was {} but {e}: the run stops, nothing more is sent",
             row.number,
             line.kind,
             line.policy_id,
             line.status.as_str()
         );
+        run.client.stop().set(StopReason::JournalFailed);
     }
 }
 
@@ -357,6 +359,7 @@ fn stop_status(reason: StopReason, client: &Client) -> (AssignmentStatus, String
         StopReason::Interrupted => "the run was interrupted first",
         StopReason::AuthRefused => "the run stopped: Connecteam refused the API key",
         StopReason::MaxErrors => "the run stopped at --max-errors",
+        StopReason::JournalFailed => "the run stopped: the journal could not be written",
     };
     (AssignmentStatus::NotAttempted, message.to_owned())
 }
@@ -371,7 +374,10 @@ async fn send_recorded(
 ) -> (AssignmentLine, Option<Key>) {
     // A quota stop lets a started user finish: its calls were claimed up front.
     if let Some(
-        reason @ (StopReason::Interrupted | StopReason::AuthRefused | StopReason::MaxErrors),
+        reason @ (StopReason::Interrupted
+        | StopReason::AuthRefused
+        | StopReason::MaxErrors
+        | StopReason::JournalFailed),
     ) = run.client.stop().get()
     {
         let (status, reason) = stop_status(reason, run.client);
@@ -389,9 +395,12 @@ async fn send_recorded(
         .journal
         .begin(&key, &fingerprint(assignment), run.run_id)
     {
+        // Unjournaled, a write could be sent twice: this one and every later one wait.
+        tracing::error!(event = "stop", "{e}: the run stops, nothing more is sent");
+        run.client.stop().set(StopReason::JournalFailed);
         let reason = format!("not sent: {e}");
         return (
-            AssignmentLine::unsent(assignment, AssignmentStatus::Failed, &reason),
+            AssignmentLine::unsent(assignment, AssignmentStatus::NotAttempted, &reason),
             None,
         );
     }
