@@ -86,15 +86,50 @@ impl Quoted<'_> {
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.char_indices().nth(Self::MAX) {
-            None => write!(f, "\"{}\"", self.0),
+            None => write!(f, "\"{}\"", visible(self.0)),
             Some((cut, _)) => write!(
                 f,
                 "\"{}…\" ({} characters)",
-                &self.0[..cut],
+                visible(&self.0[..cut]),
                 self.0.chars().count()
             ),
         }
     }
+}
+
+/// Whether a character is invisible or reorders text around it: controls, zero-width
+/// characters, the soft hyphen, and the bidirectional marks, embeddings and overrides.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// The text with each invisible character written out (`\u{200b}`), so that a message
+/// quoting `ana\u{200b}@x.io` does not show a correct-looking `ana@x.io`, and a
+/// right-to-left override cannot turn the words after it around.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_invisible) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Spreadsheet column letter for a zero-based index: 0 → A, 25 → Z, 26 → AA.
@@ -112,12 +147,24 @@ pub fn column_letter(index: usize) -> String {
 
 /// How a column is named in messages: its header and its letter, `"User ID" (B)`.
 pub fn column_label(header: &str, index: usize) -> String {
-    format!("\"{header}\" ({})", column_letter(index))
+    format!("\"{}\" ({})", visible(header), column_letter(index))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_are_written_out_in_quotes() {
+        assert_eq!(
+            Quoted("ana\u{200b}@x.io").to_string(),
+            "\"ana\\u{200b}@x.io\""
+        );
+        assert_eq!(Quoted("\u{202e}LIAF").to_string(), "\"\\u{202e}LIAF\"");
+        assert_eq!(Quoted("a\tb").to_string(), "\"a\\u{9}b\"");
+        assert_eq!(Quoted("Zoë 李").to_string(), "\"Zoë 李\"");
+        assert_eq!(column_label("User\u{feff}ID", 1), "\"User\\u{feff}ID\" (B)");
+    }
 
     #[test]
     fn long_values_are_quoted_in_part_with_their_length() {
