@@ -15,7 +15,7 @@ cargo build --release --quiet
 bin=target/release/ct-onboard
 # A user who already holds a part-time vacation balance, so the plan shows a guarded move.
 cat > "$work/seed.yaml" <<YAML
-$(sed -n '/^policy_types:/,$p' samples/sandbox.yaml)
+$(sed -n '/^company:/,$p' samples/sandbox.yaml)
 holdings:
   time_off:
     - { user_id: 9170357, policy_id: pol-vac-pt-001, balance: 12.5 }

@@ -98,7 +98,12 @@ pub fn email(cell: Cell<'_>) -> Result<Option<String>, String> {
         }
         None => false,
     };
-    if valid {
+    if valid && lower.chars().any(crate::problem::is_invisible) {
+        Err(format!(
+            "{} holds an invisible character, so it is not the address it looks like",
+            Quoted(&s)
+        ))
+    } else if valid {
         Ok(Some(lower))
     } else {
         Err(format!("{} is not an email address", Quoted(&s)))
@@ -229,6 +234,11 @@ mod tests {
         assert!(email(t("ana.lopez")).is_err());
         assert!(email(t("ana@localhost")).is_err());
         assert!(email(t("a b@x.com")).is_err());
+        let hidden = email(t("ana\u{200b}@example.com")).unwrap_err();
+        assert_eq!(
+            hidden,
+            r#""ana\u{200b}@example.com" holds an invisible character, so it is not the address it looks like"#
+        );
         assert_eq!(email(t("  ")), Ok(None));
     }
 

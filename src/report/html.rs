@@ -14,6 +14,7 @@ use super::{AssignmentStatus, Estimate, Summary, UserLine};
 use crate::api::Timeline;
 use crate::holdings::Change;
 use crate::input::{Sheet, normalize_header};
+use crate::problem::visible;
 
 /// Rows per collapsible chunk of the users table.
 const CHUNK: usize = 500;
@@ -88,8 +89,8 @@ impl ChangeSection<'_> {
                 policy: format!("{} {}", a.policy_name, a.policy_id)
                     .trim()
                     .to_owned(),
-                holds: a.holds.clone(),
-                detail: a.error.clone(),
+                holds: visible(&a.holds).into_owned(),
+                detail: visible(&a.error).into_owned(),
             }
         })
     }
@@ -153,7 +154,7 @@ impl Chunk<'_> {
                         status: a.status.as_str(),
                     })
                     .collect(),
-                errors: user.errors.join("; "),
+                errors: visible(&user.errors.join("; ")).into_owned(),
             }
         })
     }
@@ -184,7 +185,9 @@ struct Chart {
     limit_label: String,
     pauses: Vec<(String, String)>,
     limited: Vec<String>,
-    minutes: usize,
+    /// The axis' length ("45 s", "12 min") and one bin ("second", "5 s", "minute").
+    span: String,
+    bin: String,
     peak: usize,
 }
 
@@ -194,6 +197,8 @@ struct Bar {
     w: String,
     h: String,
     count: usize,
+    /// The bin's start and end, for its tooltip ("10–15 s").
+    range: String,
 }
 
 fn coordinate(v: f64) -> String {
@@ -479,23 +484,80 @@ fn chunks<'a>(users: &'a [UserLine], columns: &'a ShownColumns<'a>) -> Vec<Chunk
         .collect()
 }
 
-/// Requests per minute against the limit, 429s and pauses marked.
+/// Bin widths the chart picks from, in seconds: the narrowest that keeps a run within
+/// [`MAX_BINS`] bars.
+const BIN_SECONDS: [u32; 13] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200];
+const MAX_BINS: usize = 60;
+
+/// "5 s", "1 min", "2 h": a length of time as the chart labels it.
+fn span_label(secs: f64) -> String {
+    if secs < 120.0 {
+        format!("{} s", secs.ceil() as u64)
+    } else if secs < 7200.0 {
+        format!("{} min", (secs / 60.0).ceil() as u64)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
+}
+
+/// "second", "5 s", "minute": one bin, as "requests each …" says it.
+fn bin_label(bin: u32) -> String {
+    match bin {
+        1 => "second".to_owned(),
+        60 => "minute".to_owned(),
+        3600 => "hour".to_owned(),
+        b if b % 3600 == 0 => format!("{} h", b / 3600),
+        b if b % 60 == 0 => format!("{} min", b / 60),
+        b => format!("{b} s"),
+    }
+}
+
+/// Bin `i` of `bin` seconds as its tooltip names it: "10–15 s", "2–3 min", "1–2 h".
+fn bin_range(i: usize, bin: u32) -> String {
+    let (unit, name) = match bin {
+        b if b < 60 => (1, "s"),
+        b if b < 3600 => (60, "min"),
+        _ => (3600, "h"),
+    };
+    let at = |n: usize| {
+        let v = n as f64 * f64::from(bin) / f64::from(unit);
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    format!("{}–{} {name}", at(i), at(i + 1))
+}
+
+/// Requests per bin against the limit, 429s and pauses marked. The bins fit the run:
+/// seconds for a run of a minute, minutes for a run of an hour.
 fn chart(timeline: &Timeline, limit: u32, duration: f64) -> Chart {
-    let minutes = ((duration.max(1.0)) / 60.0).ceil().max(1.0) as usize;
-    let mut counts = vec![0usize; minutes];
+    let last = timeline.requests.iter().copied().fold(0.0f64, f64::max);
+    let duration = duration.max(last).max(1.0);
+    let bin = BIN_SECONDS
+        .iter()
+        .copied()
+        .find(|&b| (duration / f64::from(b)).ceil() as usize <= MAX_BINS)
+        .unwrap_or(BIN_SECONDS[BIN_SECONDS.len() - 1]);
+    let bin_secs = f64::from(bin);
+    let bins = ((duration / bin_secs).ceil() as usize).max(1);
+    let mut counts = vec![0usize; bins];
     for at in &timeline.requests {
-        let minute = ((at / 60.0) as usize).min(minutes - 1);
-        counts[minute] += 1;
+        let i = ((at / bin_secs) as usize).min(bins - 1);
+        counts[i] += 1;
     }
     let peak = counts.iter().copied().max().unwrap_or(0);
-    let top = peak.max(limit as usize).max(1) as f64 * 1.1;
+    // The limit is per minute; at an even pace that is this many in one bin.
+    let per_bin = f64::from(limit) * bin_secs / 60.0;
+    let top = (peak as f64).max(per_bin).max(1.0) * 1.1;
     let (width, height) = (720u32, 240u32);
     let (left, bottom) = (40.0, 20.0);
     let plot_w = f64::from(width) - left - 10.0;
     let plot_h = f64::from(height) - bottom - 10.0;
-    let step = plot_w / minutes as f64;
+    let step = plot_w / bins as f64;
     let y_of = |v: f64| 10.0 + plot_h - v / top * plot_h;
-    let x_of = |secs: f64| left + secs / 60.0 * step;
+    let x_of = |secs: f64| left + secs / bin_secs * step;
     let bars = counts
         .iter()
         .enumerate()
@@ -507,22 +569,32 @@ fn chart(timeline: &Timeline, limit: u32, duration: f64) -> Chart {
                 w: coordinate(step * 0.8),
                 h: coordinate(10.0 + plot_h - y),
                 count,
+                range: bin_range(i, bin),
             }
         })
         .collect();
+    let per_bin_text = if per_bin.fract() == 0.0 {
+        format!("{per_bin:.0}")
+    } else {
+        format!("{per_bin:.1}")
+    };
     Chart {
         width,
         height,
         bars,
-        limit_y: coordinate(y_of(f64::from(limit))),
-        limit_label: format!("limit {limit}/min"),
+        limit_y: coordinate(y_of(per_bin)),
+        limit_label: if bin == 60 {
+            format!("limit {limit}/min")
+        } else {
+            format!("limit {limit}/min = {per_bin_text} each {}", bin_label(bin))
+        },
         pauses: timeline
             .pauses
             .iter()
             .map(|(start, length)| {
                 (
                     coordinate(x_of(*start)),
-                    coordinate((length / 60.0 * step).max(1.0)),
+                    coordinate((length / bin_secs * step).max(1.0)),
                 )
             })
             .collect(),
@@ -531,7 +603,8 @@ fn chart(timeline: &Timeline, limit: u32, duration: f64) -> Chart {
             .iter()
             .map(|at| coordinate(x_of(*at)))
             .collect(),
-        minutes,
+        span: span_label(bins as f64 * bin_secs),
+        bin: bin_label(bin),
         peak,
     }
 }
@@ -539,6 +612,45 @@ fn chart(timeline: &Timeline, limit: u32, duration: f64) -> Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn timeline(requests: Vec<f64>) -> Timeline {
+        Timeline {
+            requests,
+            rate_limited: vec![],
+            pauses: vec![],
+        }
+    }
+
+    #[test]
+    fn a_minute_long_run_is_charted_in_seconds_and_an_hour_in_minutes() {
+        let even = timeline((0..60).map(|s| f64::from(s) + 0.5).collect());
+        let chart = chart(&even, 60, 60.0);
+        assert_eq!(chart.bin, "second");
+        assert_eq!(chart.span, "60 s");
+        assert_eq!(chart.bars.len(), 60);
+        assert!(chart.bars.iter().all(|b| b.count == 1));
+        assert_eq!(chart.bars[10].range, "10–11 s");
+        assert_eq!(chart.limit_label, "limit 60/min = 1 each second");
+        // The bar and the even pace are the same height.
+        assert_eq!(chart.bars[0].y, chart.limit_y);
+
+        let burst = timeline((0..300).map(|i| f64::from(i) / 100.0).collect());
+        let chart = super::chart(&burst, 60, 1800.0);
+        assert_eq!((chart.bin.as_str(), chart.bars.len()), ("30 s", 60));
+        assert_eq!(chart.bars[0].count, 300);
+        assert_eq!(chart.peak, 300);
+        assert_eq!(chart.bars[1].range, "30–60 s");
+        assert_eq!(chart.limit_label, "limit 60/min = 30 each 30 s");
+
+        let hour = super::chart(&timeline(vec![0.0, 3599.0]), 600, 3600.0);
+        assert_eq!((hour.bin.as_str(), hour.bars.len()), ("minute", 60));
+        assert_eq!(hour.limit_label, "limit 600/min");
+        assert_eq!(hour.span, "60 min");
+        assert_eq!(hour.bars[59].range, "59–60 min");
+        let day = super::chart(&timeline(vec![]), 600, 86_400.0);
+        assert_eq!((day.bin.as_str(), day.bars.len()), ("30 min", 48));
+        assert_eq!(day.bars[1].range, "30–60 min");
+    }
 
     #[test]
     fn base64_matches_the_standard_alphabet_and_padding() {

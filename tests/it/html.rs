@@ -82,6 +82,14 @@ fn a_run_page_has_its_chart_tiles_and_guarded_changes() {
     assert_eq!(out.status.code(), Some(1), "one guarded change");
     let html = page(dir.path());
     assert!(!select(&html, "svg.chart rect.bar").is_empty(), "the chart");
+    let label = select(&html, "svg.chart")[0]
+        .value()
+        .attr("aria-label")
+        .unwrap();
+    assert!(
+        label.starts_with("Requests each second over"),
+        "a short run in seconds: {label}"
+    );
     assert_eq!(select(&html, "svg.chart line.limit").len(), 1);
     let tiles: Vec<String> = select(&html, ".tile")
         .iter()
@@ -191,4 +199,110 @@ fn a_rehearsed_plan_says_so_rather_than_naming_the_simulator_as_the_account() {
     );
     let summary: serde_json::Value = read_summary(&only_run_dir(&reports));
     assert_eq!(summary["rehearsal"], true);
+}
+
+#[test]
+fn long_and_right_to_left_values_stay_in_their_column_and_invisible_characters_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "Bartholomew".repeat(273); // 3,003 characters
+    let sheet = write(
+        dir.path(),
+        "hires.csv",
+        &format!(
+            "User ID,First Name,Last Name,Email,Employee Type,Start Date\n\
+             9170357,{long},Webb,,full-time,2029-01-04\n\
+             9170358,\u{202e}LIAF,Okafor,,full-time,2029-01-04\n"
+        ),
+    );
+    let reports = dir.path().join("reports");
+    let out = ct()
+        .arg("plan")
+        .arg(&sheet)
+        .args(["--today", TODAY, "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let html = page(&reports);
+    let rows = select(&html, "#users tbody tr");
+    assert_eq!(rows.len(), 2);
+    fn cell<'a>(row: &scraper::ElementRef<'a>, n: usize) -> scraper::ElementRef<'a> {
+        let sel = Selector::parse("td").unwrap();
+        row.select(&sel).nth(n).unwrap()
+    }
+    // The long name is clipped in its column, the whole of it on hover.
+    let name = cell(&rows[0], 1);
+    let bdi = name.select(&Selector::parse("bdi.clip").unwrap()).next();
+    let bdi = bdi.expect("the name in a clipping <bdi>");
+    assert_eq!(
+        bdi.value().attr("title"),
+        Some(format!("{long} Webb").as_str())
+    );
+    let style: String = select(&html, "style")
+        .iter()
+        .map(|s| s.inner_html())
+        .collect();
+    let rule = style
+        .lines()
+        .find(|l| l.trim_start().starts_with("bdi.clip"))
+        .expect("a rule for clipped values");
+    for needed in ["max-width", "overflow: hidden", "text-overflow: ellipsis"] {
+        assert!(rule.contains(needed), "{rule}");
+    }
+    assert!(
+        style.contains("overflow-wrap: anywhere"),
+        "long messages wrap"
+    );
+    // A right-to-left override stays inside its own cell's isolate.
+    let name = cell(&rows[1], 1);
+    let isolated: Vec<String> = name
+        .select(&Selector::parse("bdi").unwrap())
+        .map(|b| b.text().collect())
+        .collect();
+    assert_eq!(isolated, vec!["\u{202e}LIAF Okafor".to_owned()]);
+    for row in &rows {
+        for n in [1, 2, 3] {
+            let value = cell(row, n);
+            let text: String = value.text().collect();
+            if !text.is_empty() {
+                assert!(
+                    value
+                        .select(&Selector::parse("bdi").unwrap())
+                        .next()
+                        .is_some(),
+                    "every value from the sheet is isolated: {}",
+                    value.html()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_email_holding_a_zero_width_space_is_refused_with_the_space_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = write(
+        dir.path(),
+        "hires.csv",
+        "First Name,Email,Employee Type,Start Date\n\
+         Ana,ana\u{200b}@example.com,full-time,2029-01-04\n",
+    );
+    let out = ct()
+        .arg("plan")
+        .arg(&sheet)
+        .args(["--today", TODAY])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            r#"row 2, column "Email" (B): "ana\u{200b}@example.com" holds an invisible character"#
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{200b}'),
+        "never the character itself: {stderr}"
+    );
 }
