@@ -10,6 +10,7 @@ mod hostile;
 mod html;
 mod journal;
 mod online;
+mod openapi;
 mod props;
 mod rehearse;
 mod report;
