@@ -75,6 +75,10 @@ pub struct Settings {
     /// dates and the pay rules in effect now [default: the machine's zone]
     #[arg(long, value_name = "ZONE", help_heading = "Input")]
     pub timezone: Option<String>,
+    /// The country of phone numbers written without a country code (an ISO 3166 code
+    /// such as US or GB)
+    #[arg(long, value_name = "CODE", help_heading = "Input")]
+    pub default_country: Option<String>,
     /// Go ahead without reading what users hold of this kind (time_off, pay_rule):
     /// those assignments are then decided by the journal, and guarded [repeatable]
     #[arg(long, value_enum, value_name = "KIND", help_heading = "Run control")]
@@ -191,6 +195,7 @@ impl Settings {
             rate_limit_patience: self.rate_limit_patience.or(file.rate_limit_patience),
             without_refresh: self.without_refresh.or(file.without_refresh),
             timezone: self.timezone.or(file.timezone),
+            default_country: self.default_country.or(file.default_country),
             verify_patience: self.verify_patience.or(file.verify_patience),
             refresh_max_age: self.refresh_max_age.or(file.refresh_max_age),
         }
@@ -260,6 +265,21 @@ impl Settings {
                 format!("\"{name}\" is not a time zone this machine knows (an IANA name such as Australia/Sydney): {e}")
             }),
             None => Ok(jiff::tz::TimeZone::system()),
+        }
+    }
+
+    /// The country of phone numbers without a country code, if the setting names one.
+    pub fn country(&self) -> Result<Option<phonenumber::country::Id>, String> {
+        match &self.default_country {
+            None => Ok(None),
+            Some(code) => code
+                .trim()
+                .to_uppercase()
+                .parse::<phonenumber::country::Id>()
+                .map(Some)
+                .map_err(|_| {
+                    format!("\"{code}\" is not a country code (an ISO 3166 code such as US or GB)")
+                }),
         }
     }
 
@@ -358,6 +378,9 @@ impl Settings {
         }
         if let Err(message) = self.time_zone() {
             bad("timezone", &message);
+        }
+        if let Err(message) = self.country() {
+            bad("default_country", &message);
         }
         match self.query_arrays.as_deref() {
             None | Some("repeat") => {}
@@ -530,6 +553,7 @@ mod tests {
             "rate_limit_patience",
             "without_refresh",
             "timezone",
+            "default_country",
             "verify_patience",
             "refresh_max_age",
             "[columns]",

@@ -18,20 +18,23 @@ pub struct PlanOptions {
     pub allow_retroactive: bool,
     /// strftime format for text dates in the sheet; ISO `YYYY-MM-DD` when unset.
     pub date_format: Option<String>,
+    /// The country of phones written without a country code.
+    pub default_country: Option<phonenumber::country::Id>,
 }
 
-/// How a row names its Connecteam user.
+/// How a row names its Connecteam user: a user ID, else an email, else a phone (E.164).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Identity {
     UserId(u64),
     Email(String),
+    Phone(String),
 }
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Identity::UserId(id) => write!(f, "{id}"),
-            Identity::Email(email) => f.write_str(email),
+            Identity::Email(email) | Identity::Phone(email) => f.write_str(email),
         }
     }
 }
@@ -244,16 +247,25 @@ impl<'a> RowPlanner<'a> {
                 None
             })
         });
-        let (identity, also_email) = match (user_id, email) {
-            (Some(id), email) => (Identity::UserId(id), email),
-            (None, Some(email)) => (Identity::Email(email), None),
-            (None, None) => {
-                let id_or_email_bad = read(Field::UserId).is_some_and(|(_, c)| !c.is_blank())
-                    || read(Field::Email).is_some_and(|(_, c)| !c.is_blank());
-                if !id_or_email_bad {
+        let country = self.options.default_country;
+        let phone = read(Field::Phone).and_then(|(c, cell)| {
+            values::phone(cell, country).unwrap_or_else(|m| {
+                problems.add(Some(c), m);
+                None
+            })
+        });
+        let (identity, also_email) = match (user_id, email, phone) {
+            (Some(id), email, _) => (Identity::UserId(id), email),
+            (None, Some(email), _) => (Identity::Email(email), None),
+            (None, None, Some(phone)) => (Identity::Phone(phone), None),
+            (None, None, None) => {
+                let something_bad = [Field::UserId, Field::Email, Field::Phone]
+                    .into_iter()
+                    .any(|f| read(f).is_some_and(|(_, c)| !c.is_blank()));
+                if !something_bad {
                     problems.add(
                         None,
-                        "no user_id and no email: the row does not say who to onboard".into(),
+                        "no user_id, email or phone: the row does not say who to onboard".into(),
                     );
                 }
                 return (None, user_id, None);
@@ -263,6 +275,7 @@ impl<'a> RowPlanner<'a> {
             let column = match identity {
                 Identity::UserId(_) => columns.index(Field::UserId),
                 Identity::Email(_) => columns.index(Field::Email),
+                Identity::Phone(_) => columns.index(Field::Phone),
             };
             problems.add(
                 column,

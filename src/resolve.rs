@@ -240,6 +240,8 @@ const PAGE: u64 = 500;
 #[derive(Debug, Clone, Default)]
 pub struct UserDirectory {
     by_email: HashMap<String, Vec<User>>,
+    /// By phone as E.164: archived users may share an active user's phone.
+    by_phone: HashMap<String, Vec<User>>,
     by_id: HashMap<u64, User>,
     /// Users the account answered twice, differently (active and archived, two emails):
     /// neither answer is believed.
@@ -247,30 +249,35 @@ pub struct UserDirectory {
 }
 
 impl UserDirectory {
-    /// Looks up every email and user ID of the plan's valid rows, in batches.
+    /// Looks up every email, phone and user ID of the plan's valid rows, in batches.
     pub async fn fetch(client: &Client, plan: &Plan) -> Result<UserDirectory, ApiError> {
         let mut emails = Vec::new();
+        let mut phones = Vec::new();
         let mut ids = Vec::new();
         for row in plan.valid_rows() {
             match &row.identity {
                 Some(Identity::Email(email)) => emails.push(email.clone()),
+                Some(Identity::Phone(phone)) => phones.push(phone.clone()),
                 Some(Identity::UserId(id)) => ids.push(*id),
                 None => {}
             }
             emails.extend(row.also_email.clone());
         }
         let mut directory = UserDirectory::default();
-        for batch in emails.chunks(LOOKUP_BATCH) {
-            for user in fetch_all(client, batch, &[]).await? {
-                directory.add(user);
-            }
-        }
-        for batch in ids.chunks(LOOKUP_BATCH) {
-            for user in fetch_all(client, &[], batch).await? {
-                directory.add(user);
-            }
-        }
+        directory.look_up(client, &Lookup::Emails(&emails)).await?;
+        directory.look_up(client, &Lookup::Phones(&phones)).await?;
+        directory.look_up(client, &Lookup::Ids(&ids)).await?;
         Ok(directory)
+    }
+
+    /// Looks up one kind of identifier, [`LOOKUP_BATCH`] a request, adding what is found.
+    pub async fn look_up(&mut self, client: &Client, lookup: &Lookup<'_>) -> Result<(), ApiError> {
+        for batch in lookup.batches() {
+            for user in fetch_all(client, &batch).await? {
+                self.add(user);
+            }
+        }
+        Ok(())
     }
 
     /// Every user found, once.
@@ -295,6 +302,12 @@ impl UserDirectory {
                 list.push(user.clone());
             }
         }
+        if let Some(phone) = phone_key(&user.phone_number) {
+            let list = self.by_phone.entry(phone).or_default();
+            if !list.iter().any(|u| u.user_id == user.user_id) {
+                list.push(user.clone());
+            }
+        }
         self.by_id.insert(user.user_id, user);
     }
 }
@@ -303,11 +316,12 @@ impl UserDirectory {
 /// ([`crate::api::list::read_all`]): a server that ignores the filter (a user matching no
 /// identifier asked for) is stopped at its first page, and one that ignores the offset
 /// at the page that repeats.
-async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Vec<User>, ApiError> {
-    let asked = emails.len() + ids.len();
+async fn fetch_all(client: &Client, lookup: &Lookup<'_>) -> Result<Vec<User>, ApiError> {
+    let (emails, phones, ids) = lookup.parts();
+    let asked = emails.len() + phones.len() + ids.len();
     let endpoint = "GET /users/v1/users";
-    // An email may name a few users (archived ones, namesakes); an ID names one.
-    let most = emails.len() * 4 + ids.len();
+    // An email or phone may name a few users (archived ones, namesakes); an ID names one.
+    let most = (emails.len() + phones.len()) * 4 + ids.len();
     let rows = crate::api::list::read_all(
         endpoint,
         PAGE,
@@ -315,6 +329,7 @@ async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Ve
         |offset, limit| {
             let request = Users {
                 emails,
+                phones,
                 ids,
                 page: Page { offset, limit },
             };
@@ -330,7 +345,7 @@ async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Ve
                 ));
             }
             page.iter()
-                .find(|u| !asked_for(u, emails, ids))
+                .find(|u| !asked_for(u, emails, phones, ids))
                 .map(|stray| {
                     format!(
                         "answered user {} to a lookup of {asked} users, none of them that one: \
@@ -348,12 +363,48 @@ async fn fetch_all(client: &Client, emails: &[String], ids: &[u64]) -> Result<Ve
         .collect())
 }
 
-fn asked_for(user: &User, emails: &[String], ids: &[u64]) -> bool {
+fn asked_for(user: &User, emails: &[String], phones: &[String], ids: &[u64]) -> bool {
     ids.contains(&user.user_id)
         || user
             .email
             .as_ref()
             .is_some_and(|e| emails.contains(&e.trim().to_lowercase()))
+        || phone_key(&user.phone_number).is_some_and(|p| phones.contains(&p))
+}
+
+/// One kind of identifier to look users up by.
+pub enum Lookup<'a> {
+    Emails(&'a [String]),
+    /// E.164.
+    Phones(&'a [String]),
+    Ids(&'a [u64]),
+}
+
+impl Lookup<'_> {
+    /// `(emails, phones, ids)`, two of them empty.
+    fn parts(&self) -> (&[String], &[String], &[u64]) {
+        match self {
+            Lookup::Emails(e) => (e, &[], &[]),
+            Lookup::Phones(p) => (&[], p, &[]),
+            Lookup::Ids(i) => (&[], &[], i),
+        }
+    }
+
+    fn batches(&self) -> Vec<Lookup<'_>> {
+        match self {
+            Lookup::Emails(e) => e.chunks(LOOKUP_BATCH).map(Lookup::Emails).collect(),
+            Lookup::Phones(p) => p.chunks(LOOKUP_BATCH).map(Lookup::Phones).collect(),
+            Lookup::Ids(i) => i.chunks(LOOKUP_BATCH).map(Lookup::Ids).collect(),
+        }
+    }
+}
+
+/// A phone as the account wrote it, as E.164 for matching: `+`, then its digits (the
+/// document's `+<country code><phone number>`; spaces or dashes dropped). `None` when it
+/// has no digits.
+pub fn phone_key(phone: &str) -> Option<String> {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then(|| format!("+{digits}"))
 }
 
 /// The plan with each valid row given its Connecteam user ID, or a problem: an email must
@@ -366,6 +417,7 @@ pub fn resolve_users(plan: Plan, users: &UserDirectory, columns: &Columns, file:
     for row in plan.rows.iter_mut().filter(|r| r.is_valid()) {
         let (field, outcome) = match &row.identity {
             Some(Identity::Email(email)) => (Field::Email, match_email(email, users)),
+            Some(Identity::Phone(phone)) => (Field::Phone, match_phone(phone, users)),
             Some(Identity::UserId(id)) => (Field::UserId, match_id(*id, users)),
             None => continue,
         };
@@ -410,6 +462,25 @@ fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
         .get(email)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    match_one(matches, "email", email, users)
+}
+
+fn match_phone(phone: &str, users: &UserDirectory) -> Result<u64, String> {
+    let matches = users
+        .by_phone
+        .get(phone)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    match_one(matches, "phone", phone, users)
+}
+
+/// The one active user among those an email or a phone matched.
+fn match_one(
+    matches: &[User],
+    what: &str,
+    value: &str,
+    users: &UserDirectory,
+) -> Result<u64, String> {
     if let Some(u) = matches
         .iter()
         .find(|u| users.contradicted.contains(&u.user_id))
@@ -419,9 +490,9 @@ fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
     let active: Vec<&User> = matches.iter().filter(|u| !u.is_archived).collect();
     match active.as_slice() {
         [one] => Ok(one.user_id),
-        [] if matches.is_empty() => Err(format!("no Connecteam user has the email {email}")),
+        [] if matches.is_empty() => Err(format!("no Connecteam user has the {what} {value}")),
         [] => Err(format!(
-            "only archived users have the email {email} (IDs {}): restore the user, or give an active user's user_id",
+            "only archived users have the {what} {value} (IDs {}): restore the user, or give an active user's user_id",
             matches
                 .iter()
                 .map(|u| u.user_id.to_string())
@@ -429,7 +500,7 @@ fn match_email(email: &str, users: &UserDirectory) -> Result<u64, String> {
                 .join(", ")
         )),
         several => Err(format!(
-            "{} active Connecteam users have the email {email} (IDs {}): put the right user_id in the sheet",
+            "{} active Connecteam users have the {what} {value} (IDs {}): put the right user_id in the sheet",
             several.len(),
             several
                 .iter()

@@ -213,6 +213,9 @@ impl SavedPlan {
             if let Some(row) = rows.get_mut(user.index) {
                 row.identity = Some(match user.identifier.parse() {
                     Ok(id) => Identity::UserId(id),
+                    Err(_) if user.identifier.starts_with('+') => {
+                        Identity::Phone(user.identifier.clone())
+                    }
                     Err(_) => Identity::Email(user.identifier.clone()),
                 });
                 row.user_id = Some(user.user_id);

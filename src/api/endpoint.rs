@@ -274,9 +274,11 @@ impl Request for PayRulePolicies {
     }
 }
 
-/// `GET /users/v1/users` for some emails and user IDs, archived users included.
+/// `GET /users/v1/users` for some emails, phones and user IDs, archived users included.
 pub struct Users<'a> {
     pub emails: &'a [String],
+    /// E.164, as the document's `phoneNumbers` says.
+    pub phones: &'a [String],
     pub ids: &'a [u64],
     pub page: Page,
 }
@@ -289,6 +291,7 @@ impl Request for Users<'_> {
         let mut query = vec![("userStatus", "all".to_owned())];
         query.extend(self.page.query(Self::ENDPOINT));
         query.extend(repeated("emailAddresses", self.emails.iter().cloned()));
+        query.extend(repeated("phoneNumbers", self.phones.iter().cloned()));
         query.extend(repeated("userIds", self.ids.iter().map(u64::to_string)));
         query
     }

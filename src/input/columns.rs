@@ -13,14 +13,20 @@ pub enum Field {
     Email,
     EmployeeType,
     StartDate,
+    FirstName,
+    LastName,
+    Phone,
 }
 
 impl Field {
-    pub const ALL: [Field; 4] = [
+    pub const ALL: [Field; 7] = [
         Field::UserId,
         Field::Email,
         Field::EmployeeType,
         Field::StartDate,
+        Field::FirstName,
+        Field::LastName,
+        Field::Phone,
     ];
 
     /// The canonical name, as used in the settings file's `[columns]` table.
@@ -30,6 +36,9 @@ impl Field {
             Field::Email => "email",
             Field::EmployeeType => "employee_type",
             Field::StartDate => "start_date",
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::Phone => "phone",
         }
     }
 
@@ -52,6 +61,17 @@ impl Field {
                 "firstdayofwork",
                 "dateofhire",
             ],
+            Field::FirstName => &["firstname", "givenname", "forename"],
+            Field::LastName => &["lastname", "surname", "familyname"],
+            Field::Phone => &[
+                "phone",
+                "phonenumber",
+                "mobile",
+                "mobilephone",
+                "mobilenumber",
+                "cell",
+                "cellphone",
+            ],
         }
     }
 }
@@ -64,6 +84,9 @@ pub struct ColumnMapping {
     pub email: Option<String>,
     pub employee_type: Option<String>,
     pub start_date: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
 }
 
 impl ColumnMapping {
@@ -73,6 +96,9 @@ impl ColumnMapping {
             Field::Email => self.email.as_deref(),
             Field::EmployeeType => self.employee_type.as_deref(),
             Field::StartDate => self.start_date.as_deref(),
+            Field::FirstName => self.first_name.as_deref(),
+            Field::LastName => self.last_name.as_deref(),
+            Field::Phone => self.phone.as_deref(),
         }
     }
 }
@@ -155,12 +181,13 @@ impl Columns {
         }
         if !found.contains_key(&Field::UserId)
             && !found.contains_key(&Field::Email)
+            && !found.contains_key(&Field::Phone)
             && problems.is_empty()
         {
             problems.push(Problem::new(
                 file,
                 Place::Row(1),
-                "no user_id or email column: each row needs a Connecteam user ID or an email to find the user",
+                "no user_id, email or phone column: each row needs a Connecteam user ID, an email or a phone to find the user",
             ));
         }
         if problems.is_empty() {

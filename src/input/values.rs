@@ -110,6 +110,59 @@ pub fn email(cell: Cell<'_>) -> Result<Option<String>, String> {
     }
 }
 
+/// A phone number as E.164 (`+15551234567`), the form Connecteam keys users by. Text or
+/// a number cell; one without a country code takes `country` (the `default_country`
+/// setting). The number must be valid for its country by libphonenumber's rules (which
+/// ranges are in use there), not merely of a possible length.
+pub fn phone(
+    cell: Cell<'_>,
+    country: Option<phonenumber::country::Id>,
+) -> Result<Option<String>, String> {
+    let text = match cell {
+        Cell::Empty => return Ok(None),
+        Cell::Number(n) if n.fract() == 0.0 && (1.0..MAX_EXACT).contains(&n) => format_number(n),
+        Cell::Text(t) => t.trim().to_owned(),
+        other => {
+            return Err(format!(
+                "{} is not a phone number",
+                Quoted(&other.display())
+            ));
+        }
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.chars().any(crate::problem::is_invisible) {
+        return Err(format!(
+            "{} holds an invisible character, so it is not the number it looks like",
+            Quoted(&text)
+        ));
+    }
+    let international = text.starts_with('+');
+    if !international && country.is_none() {
+        return Err(format!(
+            "{} has no country code: write it as +<country code> <number>, or set default_country \
+             (such as US) for numbers without one",
+            Quoted(&text)
+        ));
+    }
+    let number = phonenumber::parse(if international { None } else { country }, &text)
+        .map_err(|e| format!("{} is not a phone number ({e})", Quoted(&text)))?;
+    if !phonenumber::is_valid(&number) {
+        let whose = match number.country().id() {
+            Some(id) => format!("for {}", id.as_ref()),
+            None => format!("for country code +{}", number.code().value()),
+        };
+        return Err(format!(
+            "{} is not a valid phone number {whose} (no such number range is in use there)",
+            Quoted(&text)
+        ));
+    }
+    Ok(Some(
+        number.format().mode(phonenumber::Mode::E164).to_string(),
+    ))
+}
+
 /// Trimmed text, `None` when blank.
 pub fn text(cell: Cell<'_>) -> Option<String> {
     let shown = cell.display();
@@ -223,6 +276,43 @@ mod tests {
                 .contains("too large")
         );
         assert!(user_id(Cell::Number(1.5)).is_err());
+    }
+
+    #[test]
+    fn phones_are_e164_valid_for_their_country_and_named_when_not() {
+        use phonenumber::country::Id;
+        let us = Some(Id::US);
+        assert_eq!(
+            phone(t("(201) 555-0123"), us),
+            Ok(Some("+12015550123".into()))
+        );
+        assert_eq!(
+            phone(t("+44 20 7946 0958"), us),
+            Ok(Some("+442079460958".into())),
+            "a code given wins over the default"
+        );
+        assert_eq!(
+            phone(t("020 7946 0958"), Some(Id::GB)),
+            Ok(Some("+442079460958".into()))
+        );
+        assert_eq!(
+            phone(Cell::Number(12015550123.0), None),
+            Err(r#""12015550123" has no country code: write it as +<country code> <number>, or set default_country (such as US) for numbers without one"#.into()),
+        );
+        assert_eq!(
+            phone(Cell::Number(2015550123.0), us),
+            Ok(Some("+12015550123".into()))
+        );
+        assert_eq!(phone(t("  "), us), Ok(None));
+        let unused = phone(t("+1 555 000 0000"), None).unwrap_err();
+        assert!(unused.contains("not a valid phone number"), "{unused}");
+        assert!(phone(t("12"), us).unwrap_err().contains("not a"));
+        assert!(phone(t("call me"), us).is_err());
+        assert!(
+            phone(t("+1 201\u{200b}555 0123"), us)
+                .unwrap_err()
+                .contains(r"\u{200b}")
+        );
     }
 
     #[test]

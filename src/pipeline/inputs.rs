@@ -59,6 +59,7 @@ impl Inputs {
             today: context.today,
             allow_retroactive: context.allow_retroactive,
             date_format: self.settings.date_format.clone(),
+            default_country: self.settings.country().ok().flatten(),
         };
         plan(&self.sheet, &self.columns, &self.manifest, &options)
     }

@@ -160,6 +160,7 @@ async fn all_users(client: &Client) -> Result<Vec<User>, ApiError> {
         |offset, limit| {
             let request = Users {
                 emails: &[],
+                phones: &[],
                 ids: &[],
                 page: Page { offset, limit },
             };

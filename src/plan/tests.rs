@@ -27,6 +27,7 @@ fn options() -> PlanOptions {
         today: date(2026, 11, 23),
         allow_retroactive: false,
         date_format: None,
+        default_country: None,
     }
 }
 
@@ -108,7 +109,7 @@ fn unknown_types_and_missing_identities_name_their_cells() {
         row_messages(&plan),
         [
             "h.csv: row 2, column \"employee_type\" (C): unknown employee type \"seasonal\"; the manifest has: contractor, full-time, intern",
-            "h.csv: row 3: no user_id and no email: the row does not say who to onboard",
+            "h.csv: row 3: no user_id, email or phone: the row does not say who to onboard",
             "h.csv: row 4, column \"employee_type\" (C): employee_type is empty",
         ]
     );

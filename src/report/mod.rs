@@ -339,6 +339,10 @@ impl Estimate {
             .iter()
             .filter(|r| matches!(r.identity, Some(Identity::UserId(_))))
             .count();
+        let phones = valid
+            .iter()
+            .filter(|r| matches!(r.identity, Some(Identity::Phone(_))))
+            .count();
         let batch = crate::resolve::LOOKUP_BATCH;
         Estimate {
             users: valid.len(),
@@ -349,7 +353,8 @@ impl Estimate {
             conflicts: count(AssignmentStatus::Conflict, None),
             policy_reads: 3,
             // Each lookup's page of users, and the empty page that ends it.
-            user_lookups: 2 * (emails.div_ceil(batch) + ids.div_ceil(batch)),
+            user_lookups: 2
+                * (emails.div_ceil(batch) + phones.div_ceil(batch) + ids.div_ceil(batch)),
             refresh_reads: 0,
             verify_reads: 0,
             changes: count_changes(lines),

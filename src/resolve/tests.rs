@@ -169,6 +169,7 @@ fn users_resolve_by_email_and_id_to_exactly_one_active_user() {
         today: date(2026, 11, 23),
         allow_retroactive: false,
         date_format: None,
+        default_country: None,
     };
     let planned = plan(&sheet, &columns, &manifest, &options);
     let mut users = UserDirectory::default();
@@ -222,6 +223,7 @@ fn a_user_answered_twice_differently_is_not_believed() {
         today: date(2026, 11, 23),
         allow_retroactive: false,
         date_format: None,
+        default_country: None,
     };
     let planned = plan(&sheet, &columns, &manifest, &options);
     let mut users = UserDirectory::default();

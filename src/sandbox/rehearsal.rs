@@ -41,11 +41,18 @@ fn users(plan: &Plan) -> Vec<SeedUser> {
     let mut users: Vec<SeedUser> = Vec::new();
     let mut seen_emails = BTreeSet::new();
     for row in &plan.rows {
-        let (id, email) = match &row.identity {
-            Some(Identity::UserId(id)) => (*id, row.also_email.clone()),
-            Some(Identity::Email(email)) if seen_emails.insert(email.clone()) => {
-                (made_up.next().expect("IDs to spare"), Some(email.clone()))
-            }
+        let (id, email, phone) = match &row.identity {
+            Some(Identity::UserId(id)) => (*id, row.also_email.clone(), None),
+            Some(Identity::Email(email)) if seen_emails.insert(email.clone()) => (
+                made_up.next().expect("IDs to spare"),
+                Some(email.clone()),
+                None,
+            ),
+            Some(Identity::Phone(phone)) if seen_emails.insert(phone.clone()) => (
+                made_up.next().expect("IDs to spare"),
+                None,
+                Some(phone.clone()),
+            ),
             _ => continue,
         };
         if users.iter().any(|u| u.id == id) {
@@ -57,7 +64,7 @@ fn users(plan: &Plan) -> Vec<SeedUser> {
             first_name: "Rehearsal".into(),
             last_name: format!("Row {}", row.number),
             archived: false,
-            phone: None,
+            phone,
         });
     }
     users

@@ -218,6 +218,7 @@ async fn users_are_looked_up_in_batches_with_repeated_keys() {
     let r = client(&server)
         .send(&Users {
             emails: &["a@x.io".into(), "b@x.io".into()],
+            phones: &[],
             ids: &[],
             page: Page {
                 offset: 0,

@@ -11,6 +11,7 @@ mod html;
 mod journal;
 mod online;
 mod openapi;
+mod people;
 mod props;
 mod rehearse;
 mod report;

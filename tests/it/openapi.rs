@@ -140,6 +140,13 @@ impl Doc {
                 }
             }
         }
+        if let (Some(max), Some(array)) = (
+            schema.get("maxItems").and_then(Value::as_u64),
+            value.as_array(),
+        ) && array.len() as u64 > max
+        {
+            problems.push(format!("{at}: {} items, more than {max}", array.len()));
+        }
         if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
             for (i, item) in array.iter().enumerate() {
                 self.check(items, item, &format!("{at}[{i}]"), problems);

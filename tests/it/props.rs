@@ -70,7 +70,7 @@ proptest! {
         let Ok(sheet) = parse_delimited("h.csv", &text) else { return Ok(()) };
         let Ok(columns) = Columns::find("h.csv", &sheet.headers, &ColumnMapping::default()) else { return Ok(()) };
         let manifest = manifest_from_yaml("m.yaml", MANIFEST).unwrap();
-        let options = PlanOptions { today: jiff::civil::date(2026, 11, 23), allow_retroactive: false, date_format: None };
+        let options = PlanOptions { today: jiff::civil::date(2026, 11, 23), allow_retroactive: false, date_format: None, default_country: None };
         let planned = plan(&sheet, &columns, &manifest, &options);
         prop_assert_eq!(planned.rows.len(), sheet.rows.len());
         for row in &planned.rows {

@@ -239,11 +239,27 @@ impl State {
     /// `GET /users/v1/users` with its filters; `query` is the raw query's pairs.
     pub fn users(&self, query: &[(String, String)]) -> Reply {
         let mut emails: Vec<String> = Vec::new();
+        let mut phones: Vec<String> = Vec::new();
         let mut ids: Vec<u64> = Vec::new();
         let (mut status, mut limit, mut offset) = ("active".to_owned(), 10u64, 0u64);
         for (key, value) in query {
             match key.as_str() {
                 "emailAddresses" => emails.push(value.trim().to_lowercase()),
+                // `+<country code><phone number>`, as the document says.
+                "phoneNumbers" => match value.strip_prefix('+') {
+                    Some(digits)
+                        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        phones.push(value.clone());
+                    }
+                    _ => {
+                        return invalid(
+                            &["query", "phoneNumbers"],
+                            "phone numbers are in the format +<country code><phone number>",
+                            "value_error",
+                        );
+                    }
+                },
                 "userIds" => match user_id(value) {
                     Ok(id) => ids.push(id),
                     Err(reply) => return reply,
@@ -294,6 +310,7 @@ impl State {
                         .as_ref()
                         .is_some_and(|e| emails.contains(&e.to_lowercase()))
             })
+            .filter(|u| phones.is_empty() || phones.contains(&u.phone_number))
             .collect();
         let total = matching.len() as u64;
         let size = self.faults.page_size.map_or(limit, |size| size.min(limit));
