@@ -79,6 +79,13 @@ pub struct Settings {
     /// such as US or GB)
     #[arg(long, value_name = "CODE", help_heading = "Input")]
     pub default_country: Option<String>,
+    /// Create the sheet's people who are not in Connecteam yet (matched by neither
+    /// email nor phone), 25 a request, before their assignments
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", help_heading = "Run control")]
+    pub create_missing: Option<bool>,
+    /// Send Connecteam's activation SMS to the people created [default: off]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", help_heading = "Run control")]
+    pub send_activation: Option<bool>,
     /// Go ahead without reading what users hold of this kind (time_off, pay_rule):
     /// those assignments are then decided by the journal, and guarded [repeatable]
     #[arg(long, value_enum, value_name = "KIND", help_heading = "Run control")]
@@ -196,6 +203,8 @@ impl Settings {
             without_refresh: self.without_refresh.or(file.without_refresh),
             timezone: self.timezone.or(file.timezone),
             default_country: self.default_country.or(file.default_country),
+            create_missing: self.create_missing.or(file.create_missing),
+            send_activation: self.send_activation.or(file.send_activation),
             verify_patience: self.verify_patience.or(file.verify_patience),
             refresh_max_age: self.refresh_max_age.or(file.refresh_max_age),
         }
@@ -266,6 +275,16 @@ impl Settings {
             }),
             None => Ok(jiff::tz::TimeZone::system()),
         }
+    }
+
+    /// Whether people not in Connecteam yet are created (`--create-missing`).
+    pub fn create_missing(&self) -> bool {
+        self.create_missing.unwrap_or(false)
+    }
+
+    /// Whether the people created get Connecteam's activation SMS.
+    pub fn send_activation(&self) -> bool {
+        self.send_activation.unwrap_or(false)
     }
 
     /// The country of phone numbers without a country code, if the setting names one.
@@ -554,6 +573,8 @@ mod tests {
             "without_refresh",
             "timezone",
             "default_country",
+            "create_missing",
+            "send_activation",
             "verify_patience",
             "refresh_max_age",
             "[columns]",

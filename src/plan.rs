@@ -75,6 +75,41 @@ impl Assignment {
     }
 }
 
+/// Someone the sheet names who is not in Connecteam yet, to be created
+/// (`--create-missing`): `POST /users/v1/users` takes these, 25 a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPerson {
+    pub first_name: String,
+    pub last_name: String,
+    /// E.164: Connecteam's key for users, and how an unclear creation is looked up.
+    pub phone: String,
+    pub email: Option<String>,
+    pub state: Creation,
+}
+
+/// Where a person's creation stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Creation {
+    /// Planned: not sent (a plan, or a run before it gets there).
+    Planned,
+    /// Created (or found created after an unclear answer) as this user.
+    Created(u64),
+    /// Refused, or not known to be created: the API's message, or why.
+    Failed(String),
+    /// Not sent: the run stopped first (a signal, the day's quota, a refused key).
+    NotSent(String),
+}
+
+/// What a row does about its person, as `users.csv`'s `user_action` says it.
+pub fn user_action(person: Option<&NewPerson>) -> &'static str {
+    match person.map(|p| &p.state) {
+        None => "existing",
+        Some(Creation::Planned | Creation::NotSent(_)) => "create",
+        Some(Creation::Created(_)) => "created",
+        Some(Creation::Failed(_)) => "failed",
+    }
+}
+
 /// One sheet row: who, what to assign, and anything wrong with it.
 #[derive(Debug, Clone)]
 pub struct PlanRow {
@@ -87,6 +122,10 @@ pub struct PlanRow {
     pub user_id: Option<u64>,
     /// The row's email when it also gives a user ID: both must name the same user.
     pub also_email: Option<String>,
+    /// The row's phone as E.164, whatever identifies it.
+    pub phone: Option<String>,
+    /// Set when the person is not in Connecteam yet and is to be created.
+    pub person: Option<Box<NewPerson>>,
     pub employee_type: String,
     pub assignments: Vec<Assignment>,
     pub problems: Vec<Problem>,
@@ -194,7 +233,7 @@ impl<'a> RowPlanner<'a> {
                 .cloned()
                 .collect(),
         };
-        let (identity, user_id, also_email) = self.identity(row, &mut problems);
+        let (identity, user_id, also_email, phone) = self.identity(row, &mut problems);
         let type_column = self.columns.index(Field::EmployeeType);
         let employee_type = type_column
             .and_then(|c| values::text(row.cell(c)))
@@ -220,6 +259,8 @@ impl<'a> RowPlanner<'a> {
             identity,
             user_id,
             also_email,
+            phone,
+            person: None,
             employee_type,
             assignments,
             problems: problems.found,
@@ -232,7 +273,12 @@ impl<'a> RowPlanner<'a> {
         &mut self,
         row: &SheetRow,
         problems: &mut RowProblems<'_>,
-    ) -> (Option<Identity>, Option<u64>, Option<String>) {
+    ) -> (
+        Option<Identity>,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+    ) {
         let columns = self.columns;
         let read = |field: Field| columns.index(field).map(|c| (c, row.cell(c)));
         let user_id = read(Field::UserId).and_then(|(c, cell)| {
@@ -254,7 +300,7 @@ impl<'a> RowPlanner<'a> {
                 None
             })
         });
-        let (identity, also_email) = match (user_id, email, phone) {
+        let (identity, also_email) = match (user_id, email, phone.clone()) {
             (Some(id), email, _) => (Identity::UserId(id), email),
             (None, Some(email), _) => (Identity::Email(email), None),
             (None, None, Some(phone)) => (Identity::Phone(phone), None),
@@ -268,7 +314,7 @@ impl<'a> RowPlanner<'a> {
                         "no user_id, email or phone: the row does not say who to onboard".into(),
                     );
                 }
-                return (None, user_id, None);
+                return (None, user_id, None, phone);
             }
         };
         if let Some(first) = self.first_seen.get(&identity) {
@@ -284,7 +330,7 @@ impl<'a> RowPlanner<'a> {
         } else {
             self.first_seen.insert(identity.clone(), row.number);
         }
-        (Some(identity), user_id, also_email)
+        (Some(identity), user_id, also_email, phone)
     }
 
     /// The employee type's assignments for this row.

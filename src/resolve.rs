@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::api::endpoint::{Me, PayRulePolicies, PolicyTypes, Users};
 use crate::api::model::{Company, PayRulePolicyInfo, PolicyType, User};
 use crate::api::{ApiError, Client, Page};
-use crate::input::{Columns, Field};
+use crate::input::{Columns, Field, Sheet};
 use crate::manifest::{Manifest, PolicyRef};
-use crate::plan::{Identity, Plan};
+use crate::plan::{Identity, NewPerson, Plan};
 use crate::problem::Problem;
 
 /// The account (which company) and its policies, read once per run.
@@ -250,13 +250,24 @@ pub struct UserDirectory {
 
 impl UserDirectory {
     /// Looks up every email, phone and user ID of the plan's valid rows, in batches.
-    pub async fn fetch(client: &Client, plan: &Plan) -> Result<UserDirectory, ApiError> {
+    /// Creating people (`create_missing`), the phones of rows identified by email are
+    /// looked up too: a person is not created with a phone someone already has.
+    pub async fn fetch(
+        client: &Client,
+        plan: &Plan,
+        create_missing: bool,
+    ) -> Result<UserDirectory, ApiError> {
         let mut emails = Vec::new();
         let mut phones = Vec::new();
         let mut ids = Vec::new();
         for row in plan.valid_rows() {
             match &row.identity {
-                Some(Identity::Email(email)) => emails.push(email.clone()),
+                Some(Identity::Email(email)) => {
+                    emails.push(email.clone());
+                    if create_missing {
+                        phones.extend(row.phone.clone());
+                    }
+                }
                 Some(Identity::Phone(phone)) => phones.push(phone.clone()),
                 Some(Identity::UserId(id)) => ids.push(*id),
                 None => {}
@@ -278,6 +289,31 @@ impl UserDirectory {
             }
         }
         Ok(())
+    }
+
+    /// Whether the row's email or phone matched no one at all (not even archived users):
+    /// someone not in Connecteam yet.
+    fn knows_nobody(&self, row: &crate::plan::PlanRow) -> bool {
+        let none = |list: Option<&Vec<User>>| list.is_none_or(Vec::is_empty);
+        match &row.identity {
+            Some(Identity::Email(email)) => none(self.by_email.get(email)),
+            Some(Identity::Phone(phone)) => none(self.by_phone.get(phone)),
+            _ => false,
+        }
+    }
+
+    /// The one active user with this phone (E.164), if exactly one has it.
+    pub fn active_by_phone(&self, phone: &str) -> Option<u64> {
+        let active: Vec<&User> = self
+            .by_phone
+            .get(phone)?
+            .iter()
+            .filter(|u| !u.is_archived && !self.contradicted.contains(&u.user_id))
+            .collect();
+        match active.as_slice() {
+            [one] => Some(one.user_id),
+            _ => None,
+        }
     }
 
     /// Every user found, once.
@@ -410,10 +446,20 @@ pub fn phone_key(phone: &str) -> Option<String> {
 /// The plan with each valid row given its Connecteam user ID, or a problem: an email must
 /// match exactly one active user; a user ID must exist and be active; two rows may not
 /// name one user.
+///
+/// With `creating` (the sheet, under `--create-missing`), a row whose email or phone
+/// matches no one is to be created instead, when it has what creating needs.
 #[must_use]
-pub fn resolve_users(plan: Plan, users: &UserDirectory, columns: &Columns, file: &str) -> Plan {
+pub fn resolve_users(
+    plan: Plan,
+    users: &UserDirectory,
+    columns: &Columns,
+    file: &str,
+    creating: Option<&Sheet>,
+) -> Plan {
     let mut plan = plan;
     let mut first_row_of: HashMap<u64, u64> = HashMap::new();
+    let mut phones_created: HashMap<String, u64> = HashMap::new();
     for row in plan.rows.iter_mut().filter(|r| r.is_valid()) {
         let (field, outcome) = match &row.identity {
             Some(Identity::Email(email)) => (Field::Email, match_email(email, users)),
@@ -440,12 +486,112 @@ pub fn resolve_users(plan: Plan, users: &UserDirectory, columns: &Columns, file:
                     first_row_of.insert(user_id, row.number);
                 }
             }
+            Err(message) if users.knows_nobody(row) => {
+                let created = match creating {
+                    None => Err(format!(
+                        "{message} (--create-missing creates people who are not in Connecteam yet)"
+                    )),
+                    Some(sheet) => new_person(row, sheet, columns, users, &message),
+                };
+                match created {
+                    Ok(person) => match phones_created.get(&person.phone) {
+                        Some(first) => row.problems.push(Problem::in_row(
+                            file,
+                            row.number,
+                            columns.index(Field::Phone).map(|c| columns.label(c)),
+                            format!(
+                                "the phone {} is also on row {first}, to be created: a phone is one person",
+                                person.phone
+                            ),
+                        )),
+                        None => {
+                            phones_created.insert(person.phone.clone(), row.number);
+                            row.person = Some(Box::new(person));
+                        }
+                    },
+                    Err(message) => {
+                        row.problems
+                            .push(Problem::in_row(file, row.number, column, message));
+                    }
+                }
+            }
             Err(message) => row
                 .problems
                 .push(Problem::in_row(file, row.number, column, message)),
         }
     }
     plan
+}
+
+/// The longest first or last name Connecteam takes.
+const NAME_MAX: usize = 100;
+
+/// The person a row that matches no one would create: its first and last name, its
+/// phone (not anyone's already) and its email.
+fn new_person(
+    row: &crate::plan::PlanRow,
+    sheet: &Sheet,
+    columns: &Columns,
+    users: &UserDirectory,
+    not_found: &str,
+) -> Result<NewPerson, String> {
+    let cells = &sheet.rows[row.index];
+    let text = |field: Field| {
+        columns
+            .index(field)
+            .and_then(|c| crate::input::values::text(cells.cell(c)))
+    };
+    let (first_name, last_name) = (text(Field::FirstName), text(Field::LastName));
+    let missing: Vec<&str> = [
+        ("first_name", first_name.is_none()),
+        ("last_name", last_name.is_none()),
+        ("phone", row.phone.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, gone)| gone.then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{not_found}, and creating the person needs a first_name, last_name and phone: the row has no {}",
+            missing.join(", no ")
+        ));
+    }
+    let (first_name, last_name) = (
+        first_name.unwrap_or_default(),
+        last_name.unwrap_or_default(),
+    );
+    for (name, value) in [("first_name", &first_name), ("last_name", &last_name)] {
+        if value.chars().count() > NAME_MAX {
+            return Err(format!(
+                "{not_found}, and its {name} is longer than the {NAME_MAX} characters Connecteam takes"
+            ));
+        }
+    }
+    let phone = row.phone.clone().unwrap_or_default();
+    if let Some(holders) = users.by_phone.get(&phone).filter(|h| !h.is_empty()) {
+        let ids: Vec<String> = holders.iter().map(|u| u.user_id.to_string()).collect();
+        return Err(format!(
+            "{not_found}, but the phone {phone} is user {}'s{}: a phone is one person in Connecteam, \
+             so put that user's email or user_id on the row",
+            ids.join(", "),
+            if holders.iter().all(|u| u.is_archived) {
+                " (archived)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let email = match &row.identity {
+        Some(Identity::Email(email)) => Some(email.clone()),
+        _ => None,
+    };
+    Ok(NewPerson {
+        first_name,
+        last_name,
+        phone,
+        email,
+        state: crate::plan::Creation::Planned,
+    })
 }
 
 /// Why a user the account answered twice, differently, is not believed.

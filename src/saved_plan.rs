@@ -199,6 +199,8 @@ impl SavedPlan {
                 identity: None,
                 user_id: None,
                 also_email: None,
+                phone: None,
+                person: None,
                 employee_type: String::new(),
                 assignments: Vec::new(),
                 problems: vec![Problem::in_row(

@@ -306,7 +306,12 @@ impl Client {
                 Err(error) => error,
             };
             let standing = Standing {
-                retries_allowed: self.retries_allowed(&error),
+                // An unclear answer to a request that must not be sent twice is handed
+                // back, for the caller to look up what happened.
+                retries_allowed: match R::REPLAY_SAFE {
+                    true => self.retries_allowed(&error),
+                    false => 0,
+                },
                 out_of_patience: error.class == ErrorClass::RateLimited && self.out_of_patience(),
             };
             match classify(&error, &tries, standing) {

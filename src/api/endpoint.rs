@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use super::list::{Collection, Listing};
 use super::model::{
-    Company, Paging, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo,
-    PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
+    Company, CreatedUsersData, NewUser, Paging, PayRuleAssigned, PayRuleAssignment,
+    PayRulePoliciesData, PayRulePolicyInfo, PolicyType, PolicyTypesData, TimeOffAssignment, User,
+    UsersData,
 };
 
 /// Every endpoint ct-onboard calls.
@@ -22,6 +23,7 @@ pub enum Endpoint {
     PayRuleAssignments,
     AssignTimeOff,
     AssignPayRule,
+    CreateUsers,
 }
 
 /// One endpoint's row of the table.
@@ -34,7 +36,7 @@ struct Entry {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Me,
         Endpoint::PolicyTypes,
         Endpoint::PayRulePolicies,
@@ -43,6 +45,7 @@ impl Endpoint {
         Endpoint::PayRuleAssignments,
         Endpoint::AssignTimeOff,
         Endpoint::AssignPayRule,
+        Endpoint::CreateUsers,
     ];
 
     const fn entry(self) -> Entry {
@@ -71,6 +74,7 @@ impl Endpoint {
                 "/company-policies/v1/pay-rule-policies/{id}/assignments",
                 None,
             ),
+            Endpoint::CreateUsers => ("POST", "/users/v1/users", None),
         };
         Entry {
             method,
@@ -184,6 +188,11 @@ pub trait Request {
     fn body(&self) -> Option<Value> {
         None
     }
+
+    /// Whether sending it twice does no harm, so that an unclear answer (a timeout, a
+    /// dropped connection, a 5xx) may be retried blindly. A creation is not: it is looked
+    /// up instead.
+    const REPLAY_SAFE: bool = true;
 
     /// The answer's `data` (with its `paging`), or why it cannot be read, in words that
     /// follow the endpoint's name (`answered …`).
@@ -400,6 +409,35 @@ impl Request for AssignTimeOff<'_> {
     }
 }
 
+/// `POST /users/v1/users`: up to [`CREATE_BATCH`] people created, all or nothing; the
+/// answer lists the users made. Never retried blindly ([`Request::REPLAY_SAFE`]).
+pub struct CreateUsers<'a> {
+    pub people: &'a [NewUser],
+    pub send_activation: bool,
+}
+
+/// People a `POST /users/v1/users` takes ("the current limitation on batch actions for
+/// the users API is 25 users per request").
+pub const CREATE_BATCH: usize = 25;
+
+impl Request for CreateUsers<'_> {
+    const ENDPOINT: Endpoint = Endpoint::CreateUsers;
+    const REPLAY_SAFE: bool = false;
+    type Data = Vec<User>;
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        vec![("sendActivation", self.send_activation.to_string())]
+    }
+
+    fn body(&self) -> Option<Value> {
+        serde_json::to_value(self.people).ok()
+    }
+
+    fn data(data: Value, _: Option<Paging>) -> Result<Self::Data, String> {
+        Ok(parse::<CreatedUsersData>(data)?.results)
+    }
+}
+
 /// `PUT /company-policies/v1/pay-rule-policies/{id}/assignments`: the assignment's ID.
 pub struct AssignPayRule<'a> {
     pub policy: u64,
@@ -440,7 +478,11 @@ mod tests {
             Endpoint::parse("GET", "/users/v1/users"),
             Some((Endpoint::Users, None))
         );
-        assert_eq!(Endpoint::parse("POST", "/users/v1/users"), None);
+        assert_eq!(
+            Endpoint::parse("POST", "/users/v1/users"),
+            Some((Endpoint::CreateUsers, None))
+        );
+        assert_eq!(Endpoint::parse("DELETE", "/users/v1/users"), None);
         assert_eq!(Endpoint::parse("GET", "/users/v1/users/7"), None);
         assert_eq!(percent_decode("%E9%"), "\u{fffd}%");
         for endpoint in Endpoint::ALL {

@@ -82,6 +82,25 @@ pub struct UsersData {
     pub users: Vec<User>,
 }
 
+/// `POST /users/v1/users`'s answer: the users created.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreatedUsersData {
+    pub results: Vec<User>,
+}
+
+/// One person to create (`UserCreateRequest`): a user-type user with a name and a phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    pub first_name: String,
+    pub last_name: String,
+    /// E.164.
+    pub phone_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub user_type: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {

@@ -30,6 +30,20 @@ pub struct Stop {
 /// How long a request already in flight may finish after an interrupt.
 pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
+impl StopReason {
+    /// Why nothing more is sent, in a report's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Interrupted => "the run was interrupted first",
+            StopReason::QuotaExhausted => "today's quota ran out first",
+            StopReason::AuthRefused => "the API key was refused",
+            StopReason::MaxErrors => "the run stopped at --max-errors first",
+            StopReason::RateLimitedTooLong => "the run stopped, rate-limited for too long",
+            StopReason::JournalFailed => "the journal could not be written",
+        }
+    }
+}
+
 impl Stop {
     pub fn set(&self, reason: StopReason) {
         let first = self

@@ -109,6 +109,17 @@ fn render(
         String::new()
     };
     out += &format!("  users:        {}{invalid}\n", estimate.users);
+    if estimate.people_to_create > 0 {
+        out += &format!(
+            "  new people:   {} to create in Connecteam ({} requests of up to 25), activation SMS {}\n",
+            estimate.people_to_create,
+            estimate.creations,
+            match settings.send_activation() {
+                true => "sent (--send-activation)",
+                false => "not sent",
+            }
+        );
+    }
     out += &format!(
         "  assignments:  {} ({} time-off, {} pay-rule)\n",
         estimate.assignments, estimate.time_off, estimate.pay_rule
@@ -130,9 +141,13 @@ fn render(
         None => String::new(),
     };
     out += &format!(
-        "  requests:     {} ({} assignments + {} account and policy reads + {} user lookups{holdings_reads})\n",
+        "  requests:     {} ({} assignments + {}{} account and policy reads + {} user lookups{holdings_reads})\n",
         estimate.requests(),
         estimate.assignments,
+        match estimate.creations {
+            0 => String::new(),
+            n => format!("{n} to create people + "),
+        },
         estimate.policy_reads,
         estimate.user_lookups,
     );

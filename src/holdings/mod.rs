@@ -384,6 +384,20 @@ impl Holdings {
         Ok(user)
     }
 
+    /// What sending `a` to the row's user would change. Someone still to be created
+    /// holds nothing yet (what Connecteam gives a new user by default is read once they
+    /// are created, before their writes).
+    pub fn diff_for(&self, row: &crate::plan::PlanRow, a: &Assignment) -> Diff {
+        match (&row.person, row.user_id) {
+            (Some(_), None) => Diff {
+                change: Change::New,
+                holds: "nothing: not in Connecteam yet".into(),
+                ..Diff::default()
+            },
+            _ => self.diff(row.user_id, a),
+        }
+    }
+
     /// What sending `a` to `user` would change.
     pub fn diff(&self, user: Option<u64>, a: &Assignment) -> Diff {
         let user = match self.unknown_for(user, a) {

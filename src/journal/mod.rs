@@ -20,7 +20,7 @@ use crate::api::model::Company;
 use crate::plan::{Assignment, Kind};
 
 /// The schema this build writes. Older files are migrated on open; newer ones refused.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE runs (
@@ -59,6 +59,30 @@ const SCHEMA_V2: &str = "ALTER TABLE assignments ADD COLUMN seen TEXT NOT NULL D
 /// Version 3: which company each run's key was for (`GET /me`); runs before it name none.
 const SCHEMA_V3: &str =
     "ALTER TABLE runs ADD COLUMN company_id TEXT; ALTER TABLE runs ADD COLUMN company_name TEXT;";
+
+/// Version 4: the people ct-onboard creates, by (base URL, phone): `creating` before the
+/// request, `created` (with the new user ID) or `failed` after it. Creation is not
+/// idempotent, so a `creating` row means "look the phone up before sending again".
+const SCHEMA_V4: &str = "
+CREATE TABLE people (
+    base_url TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    state TEXT NOT NULL,
+    user_id INTEGER,
+    run_id TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (base_url, phone)
+);";
+
+/// Where one person's creation stands in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonState {
+    /// About to be sent, or sent without a clear answer: look the phone up first.
+    Creating,
+    Created(u64),
+    Failed(String),
+}
 
 /// What identifies one assignment across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -324,6 +348,12 @@ impl Journal {
             ))
             .map_err(|e| sql_error(path, e))?;
         }
+        if version < 4 {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA_V4} PRAGMA user_version = 4; COMMIT;"
+            ))
+            .map_err(|e| sql_error(path, e))?;
+        }
         Ok(Journal {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -394,6 +424,57 @@ impl Journal {
                    assignment_id = ?10, updated_at = ?11, seen = ?12
                  WHERE base_url = ?1 AND user_id = ?2 AND kind = ?3 AND policy_id = ?4",
                 params![key.base_url, sql_id(key.user_id), key.kind.as_str(), key.policy_id, state.as_str(), attempts, http_status, error, request_id, assignment_id, now(), seen],
+            )
+            .map(drop)
+            .map_err(|e| sql_error(&self.path, e))
+    }
+
+    /// Where the creation of the person with `phone` stands on this account, if it was
+    /// ever begun.
+    pub fn person(&self, base_url: &str, phone: &str) -> Result<Option<PersonState>, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT state, user_id, error FROM people WHERE base_url = ?1 AND phone = ?2",
+                params![base_url, phone],
+                |r| {
+                    let state: String = r.get(0)?;
+                    let user_id: Option<i64> = r.get(1)?;
+                    let error: String = r.get(2)?;
+                    Ok(match (state.as_str(), user_id) {
+                        ("created", Some(id)) => {
+                            PersonState::Created(u64::try_from(id).unwrap_or_default())
+                        }
+                        ("failed", _) => PersonState::Failed(error),
+                        _ => PersonState::Creating,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| sql_error(&self.path, e))
+    }
+
+    /// Records where the creation of the person with `phone` stands: `Creating` before
+    /// its request is sent.
+    pub fn set_person(
+        &self,
+        base_url: &str,
+        phone: &str,
+        state: &PersonState,
+        run_id: &str,
+    ) -> Result<(), JournalError> {
+        let (word, user_id, error) = match state {
+            PersonState::Creating => ("creating", None, ""),
+            PersonState::Created(id) => ("created", Some(sql_id(*id)), ""),
+            PersonState::Failed(why) => ("failed", None, why.as_str()),
+        };
+        self.conn()
+            .execute(
+                "INSERT INTO people (base_url, phone, state, user_id, run_id, error, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (base_url, phone) DO UPDATE SET state = excluded.state,
+                   user_id = excluded.user_id, run_id = excluded.run_id, error = excluded.error,
+                   updated_at = excluded.updated_at",
+                params![base_url, phone, word, user_id, run_id, error, now()],
             )
             .map(drop)
             .map_err(|e| sql_error(&self.path, e))

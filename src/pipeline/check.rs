@@ -144,7 +144,8 @@ pub async fn resolve(
         ..inputs
     };
     let planned = inputs.plan(context);
-    let users = match UserDirectory::fetch(client, &planned).await {
+    let create_missing = inputs.settings.create_missing();
+    let users = match UserDirectory::fetch(client, &planned, create_missing).await {
         Ok(users) => users,
         // Users part-read are not resolved: a row's user may be in the unread part.
         Err(_) if reporting() => {
@@ -157,7 +158,13 @@ pub async fn resolve(
         }
         Err(e) => return Err(api_error(client)(e)),
     };
-    let plan = resolve_users(planned, &users, &inputs.columns, &inputs.sheet.file);
+    let plan = resolve_users(
+        planned,
+        &users,
+        &inputs.columns,
+        &inputs.sheet.file,
+        create_missing.then_some(&inputs.sheet),
+    );
     Ok(Resolution {
         inputs,
         plan,

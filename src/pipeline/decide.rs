@@ -66,7 +66,7 @@ impl Refreshed {
                 .iter()
                 .map(|a| Decision {
                     action: Action::Send,
-                    diff: self.holdings.diff(row.user_id, a),
+                    diff: self.holdings.diff_for(row, a),
                 })
                 .collect());
         }
@@ -98,7 +98,7 @@ pub fn decide_row(
     row.assignments
         .iter()
         .map(|a| {
-            let diff = holdings.diff(row.user_id, a);
+            let diff = holdings.diff_for(row, a);
             decide(a, &diff, own, names, allow_overwrite)
         })
         .collect()

@@ -42,7 +42,7 @@ impl Refreshed {
     pub fn diffs(&self, row: &PlanRow) -> Vec<Diff> {
         row.assignments
             .iter()
-            .map(|a| self.holdings.diff(row.user_id, a))
+            .map(|a| self.holdings.diff_for(row, a))
             .collect()
     }
 }

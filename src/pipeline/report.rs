@@ -192,6 +192,8 @@ pub(super) fn summary_of(
             .into_iter()
             .map(crate::plan::Kind::as_str)
             .collect(),
+        users_created: users.iter().filter(|u| u.user_action == "created").count(),
+        users_to_create: users.iter().filter(|u| u.user_action == "create").count(),
         exit_code: 0,
     }
 }

@@ -54,6 +54,18 @@ pub fn save_plan(out: &Path, context: &Context, checked: &Checked) -> Result<(),
                 .into(),
         ));
     };
+    let creating = checked
+        .plan
+        .valid_rows()
+        .filter(|r| r.person.is_some())
+        .count();
+    if creating > 0 {
+        return Err(Error::Usage(format!(
+            "--out cannot save a plan that creates people yet ({creating} here): a saved plan \
+             names each user by ID, and theirs are made by the run; run the sheet with \
+             --create-missing instead"
+        )));
+    }
     let fingerprints = fingerprints(context, &checked.inputs).map_err(Error::Usage)?;
     let company = checked
         .company()

@@ -188,6 +188,9 @@ pub struct UserLine {
     pub row: u64,
     pub identifier: String,
     pub user_id: Option<u64>,
+    /// `existing`, `create` (planned), `created` or `failed`: what was done about the
+    /// person before their assignments.
+    pub user_action: &'static str,
     pub employee_type: String,
     pub outcome: Outcome,
     pub assignments: Vec<AssignmentLine>,
@@ -207,12 +210,36 @@ impl UserLine {
                 .map(Identity::to_string)
                 .unwrap_or_default(),
             user_id: row.user_id,
+            // Offline, or not resolved: who the row is in Connecteam is not known.
+            user_action: match (&row.person, row.user_id) {
+                (None, None) => "",
+                (person, _) => crate::plan::user_action(person.as_deref()),
+            },
             employee_type: row.employee_type.clone(),
             outcome: Outcome::Planned,
             assignments,
             errors: Vec::new(),
         };
-        if row.is_valid() {
+        let not_created = row.person.as_ref().and_then(|p| match &p.state {
+            crate::plan::Creation::Failed(why) => Some((Outcome::Failed, why.clone())),
+            crate::plan::Creation::NotSent(why) => Some((Outcome::NotAttempted, why.clone())),
+            _ => None,
+        });
+        if let Some((outcome, why)) = not_created.filter(|_| row.is_valid()) {
+            line.assignments = row
+                .assignments
+                .iter()
+                .map(|a| {
+                    AssignmentLine::unsent(
+                        a,
+                        AssignmentStatus::NotAttempted,
+                        "not sent: the person was not created",
+                    )
+                })
+                .collect();
+            line.outcome = outcome;
+            line.errors = vec![why];
+        } else if row.is_valid() {
             line.errors = line
                 .assignments
                 .iter()
@@ -306,6 +333,10 @@ pub struct Estimate {
     pub already_done: usize,
     /// Done before with other parameters: left alone unless `--reapply`.
     pub conflicts: usize,
+    /// People not in Connecteam yet, and the `POST /users/v1/users` (25 a request) that
+    /// create them.
+    pub people_to_create: usize,
+    pub creations: usize,
     /// Which company (`GET /me`) and the two policy listings, read once per run.
     pub policy_reads: usize,
     pub user_lookups: usize,
@@ -351,6 +382,12 @@ impl Estimate {
             pay_rule: count(AssignmentStatus::Planned, Some(Kind::PayRule)),
             already_done: count(AssignmentStatus::Skipped, None),
             conflicts: count(AssignmentStatus::Conflict, None),
+            people_to_create: valid.iter().filter(|r| r.person.is_some()).count(),
+            creations: valid
+                .iter()
+                .filter(|r| r.person.is_some())
+                .count()
+                .div_ceil(crate::api::endpoint::CREATE_BATCH),
             policy_reads: 3,
             // Each lookup's page of users, and the empty page that ends it.
             user_lookups: 2
@@ -373,6 +410,7 @@ impl Estimate {
 
     pub fn requests(&self) -> usize {
         self.assignments
+            + self.creations
             + self.policy_reads
             + self.user_lookups
             + self.refresh_reads
@@ -412,6 +450,10 @@ pub struct Summary {
     /// Kinds of holding not read before writing (`--without-refresh`): those
     /// assignments were decided by the journal.
     pub without_refresh: Vec<&'static str>,
+    /// People created in Connecteam (`--create-missing`); a plan counts those it would
+    /// create in `users_to_create`.
+    pub users_created: usize,
+    pub users_to_create: usize,
     pub exit_code: u8,
 }
 
@@ -570,10 +612,11 @@ fn finish(mut w: csv::Writer<&mut dyn Write>) -> std::io::Result<()> {
     w.flush()
 }
 
-const USER_COLUMNS: [&str; 9] = [
+const USER_COLUMNS: [&str; 10] = [
     "row",
     "identifier",
     "user_id",
+    "user_action",
     "employee_type",
     "outcome",
     "assignments",
@@ -610,6 +653,7 @@ fn users_csv(out: &mut dyn Write, sheet: &Sheet, users: &[UserLine]) -> std::io:
             user.row.to_string(),
             user.identifier.clone(),
             user.user_id.map(|i| i.to_string()).unwrap_or_default(),
+            user.user_action.to_owned(),
             user.employee_type.clone(),
             user.outcome.as_str().to_owned(),
             user.assignments.len().to_string(),

@@ -184,7 +184,7 @@ fn users_resolve_by_email_and_id_to_exactly_one_active_user() {
     ] {
         users.add(u);
     }
-    let plan = resolve_users(planned, &users, &columns, "h.csv");
+    let plan = resolve_users(planned, &users, &columns, "h.csv", None);
     assert_eq!(
         plan.rows[0].user_id,
         Some(1),
@@ -200,7 +200,7 @@ fn users_resolve_by_email_and_id_to_exactly_one_active_user() {
     assert_eq!(
         problems,
         [
-            "h.csv: row 3, column \"email\" (B): no Connecteam user has the email none@x.io",
+            "h.csv: row 3, column \"email\" (B): no Connecteam user has the email none@x.io (--create-missing creates people who are not in Connecteam yet)",
             "h.csv: row 4, column \"email\" (B): only archived users have the email gone@x.io (IDs 2): restore the user, or give an active user's user_id",
             "h.csv: row 5, column \"email\" (B): 2 active Connecteam users have the email twins@x.io (IDs 3, 4): put the right user_id in the sheet",
             "h.csv: row 7, column \"user_id\" (A): Connecteam user 8 is archived",
@@ -236,7 +236,7 @@ fn a_user_answered_twice_differently_is_not_believed() {
     ] {
         users.add(u);
     }
-    let plan = resolve_users(planned, &users, &columns, "h.csv");
+    let plan = resolve_users(planned, &users, &columns, "h.csv", None);
     for row in &plan.rows {
         assert!(!row.is_valid());
         assert!(

@@ -122,6 +122,11 @@ impl Sandbox {
         lock(&self.state).hold(holdings);
     }
 
+    /// Adds a user to the account now.
+    pub fn hold_user(&self, user: SeedUser) {
+        lock(&self.state).add_user(user);
+    }
+
     /// Starts the next per-minute window now, instead of when the clock says.
     pub fn next_minute(&self) {
         lock(&self.state).next_minute();
@@ -241,7 +246,14 @@ async fn api_handler(
         return faulty;
     }
     let answer = answer(&state, &endpoint, &uri, &body);
-    if matches!(fault, Fault::DropAfter) {
+    let created_then_dropped = endpoint.endpoint == Endpoint::CreateUsers && answer.0 == 200 && {
+        let mut s = lock(&state);
+        let drops = &mut s.faults.create_drops_after_applying;
+        let drop = *drops > 0;
+        *drops = drops.saturating_sub(1);
+        drop
+    };
+    if matches!(fault, Fault::DropAfter) || created_then_dropped {
         return dropped(&admission.headers);
     }
     reply(answer, &admission.headers)
@@ -329,6 +341,7 @@ fn answer(state: &SharedState, routed: &Routed, uri: &Uri, body: &[u8]) -> Reply
         Endpoint::PayRuleAssignments => s.pay_rule_assignments(id, &query_pairs(uri), path),
         Endpoint::AssignTimeOff => s.assign_time_off(id, body, path),
         Endpoint::AssignPayRule => s.assign_pay_rule(id, body, path),
+        Endpoint::CreateUsers => s.create_users(&query_pairs(uri), body, path),
     }
 }
 

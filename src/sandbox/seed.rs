@@ -230,6 +230,14 @@ pub struct Faults {
     /// these holdings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub app_changes: Vec<AppChange>,
+    /// The first this many `POST /users/v1/users` create their people and then drop the
+    /// connection: the client cannot tell whether anyone was made.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub create_drops_after_applying: u64,
+    /// A `POST /users/v1/users` holding one of these phones is refused whole (400), as
+    /// Connecteam refuses a number it will not take.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refuse_phones: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

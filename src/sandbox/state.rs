@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 mod lists;
+mod people;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -44,6 +45,9 @@ pub struct Snapshot {
     pub windows: u64,
     pub time_off_assignments: Vec<TimeOffHolding>,
     pub pay_rule_assignments: Vec<PayRuleHolding>,
+    /// People `POST /users/v1/users` created, and activation SMS it was asked to send.
+    pub users_created: u64,
+    pub activation_sms: u64,
 }
 
 impl Snapshot {
@@ -188,26 +192,31 @@ fn invalid(loc: &[&str], msg: &str, kind: &str) -> Reply {
     )
 }
 
+/// A seed's user as the account shows it; a phone is made up from the ID when none is
+/// given.
+fn user_of(u: crate::sandbox::SeedUser) -> User {
+    User {
+        user_id: u.id,
+        first_name: u.first_name,
+        last_name: u.last_name,
+        email: u.email,
+        phone_number: u
+            .phone
+            .unwrap_or_else(|| format!("+1{:010}", u.id % 10_000_000_000)),
+        user_type: "user".into(),
+        is_archived: u.archived,
+    }
+}
+
 impl State {
+    /// A user added to the account (as the app, or a request whose answer was lost).
+    pub fn add_user(&mut self, user: crate::sandbox::SeedUser) {
+        let user = user_of(user);
+        self.users.insert(user.user_id, user);
+    }
+
     pub fn new(seed: Seed, released: tokio::sync::watch::Receiver<bool>) -> State {
-        let users = seed
-            .users
-            .into_iter()
-            .map(|u| {
-                let user = User {
-                    user_id: u.id,
-                    first_name: u.first_name,
-                    last_name: u.last_name,
-                    email: u.email,
-                    phone_number: u
-                        .phone
-                        .unwrap_or_else(|| format!("+1{:010}", u.id % 10_000_000_000)),
-                    user_type: "user".into(),
-                    is_archived: u.archived,
-                };
-                (u.id, user)
-            })
-            .collect();
+        let users = seed.users.into_iter().map(|u| (u.id, user_of(u))).collect();
         let dice = seed
             .faults
             .seed

@@ -38,7 +38,7 @@ fn emails_resolve_to_exactly_one_active_user() {
     let file = sheet.display();
     for expected in [
         format!(
-            "error: {file}: row 3, column \"Email\" (A): no Connecteam user has the email nobody@northwind-foods.example"
+            "error: {file}: row 3, column \"Email\" (A): no Connecteam user has the email nobody@northwind-foods.example (--create-missing creates people who are not in Connecteam yet)"
         ),
         format!(
             "error: {file}: row 4, column \"Email\" (A): only archived users have the email gone@northwind-foods.example (IDs 7000001): \

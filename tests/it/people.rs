@@ -117,3 +117,223 @@ fn the_sandbox_takes_phones_as_the_document_writes_them() {
     let (status, _) = get("phoneNumbers=2015550100");
     assert_eq!(status, 422, "no + and country code");
 }
+
+/// `n` new hires, none in Connecteam: names, a US mobile, an email, interns.
+fn new_hires(site: &Site, n: u64) -> std::path::PathBuf {
+    let mut sheet = String::from("First Name,Last Name,Mobile,Email,Employee Type,Start Date\n");
+    for i in 0..n {
+        sheet += &format!(
+            "Ada,Newhire{i},+1 201 555 {:04},ada{i}@newco.example,intern,2029-01-04\n",
+            1000 + i
+        );
+    }
+    site.file("hires.csv", &sheet)
+}
+
+fn created_count(running: &RunningSandbox) -> u64 {
+    running.sandbox.snapshot().users_created
+}
+
+#[test]
+fn forty_people_not_in_connecteam_are_created_once_in_two_requests_and_onboarded() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    let sheet = new_hires(&site, 40);
+    // Without the flag: every row refused, the message naming it.
+    let ran = site
+        .ct(&running, "plan", &sheet)
+        .args(["--today", TODAY])
+        .expect(2);
+    ran.says("row 2, column \"Email\" (D): no Connecteam user has the email ada0@newco.example (--create-missing creates people who are not in Connecteam yet)");
+    // The plan says who would be created, and how.
+    let ran = site
+        .ct(&running, "plan", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(0);
+    ran.says("new people:   40 to create in Connecteam (2 requests of up to 25), activation SMS not sent");
+    ran.says("2 to create people");
+    assert!(
+        site.latest_users()
+            .iter()
+            .all(|u| &u["user_action"] == "create")
+    );
+    assert_eq!(created_count(&running), 0, "a plan creates no one");
+    let summary = crate::util::read_summary(&site.latest());
+    assert_eq!(summary["users_to_create"], 40);
+    // The run creates them, 25 and 15, then assigns what the manifest says.
+    site.ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(0);
+    let snapshot = running.sandbox.snapshot();
+    assert_eq!(snapshot.users_created, 40);
+    assert_eq!(snapshot.count("POST /users/v1/users"), 2);
+    assert_eq!(snapshot.activation_sms, 0, "no SMS unless asked");
+    let users = site.latest_users();
+    assert!(
+        users.iter().all(|u| &u["user_action"] == "created"),
+        "{users:?}"
+    );
+    assert!(
+        users.iter().all(|u| &u["outcome"] == "succeeded"),
+        "{users:?}"
+    );
+    let ids: std::collections::BTreeSet<&str> = users.iter().map(|u| &u["user_id"]).collect();
+    assert_eq!(ids.len(), 40, "forty new user IDs");
+    assert_eq!(
+        snapshot
+            .pay_rule_assignments
+            .iter()
+            .filter(|a| a.user_id >= 20_000_000)
+            .count(),
+        40,
+        "every new person has their pay rule"
+    );
+    let summary = crate::util::read_summary(&site.latest());
+    assert_eq!(summary["users_created"], 40);
+    // Run again: they exist now; nobody is created twice, nothing is sent again.
+    site.ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(0);
+    let again = running.sandbox.snapshot();
+    assert_eq!(again.users_created, 40);
+    assert_eq!(again.count("POST /users/v1/users"), 2);
+    assert_eq!(again.writes(), snapshot.writes());
+    assert!(
+        site.latest_users()
+            .iter()
+            .all(|u| &u["user_action"] == "existing")
+    );
+}
+
+#[test]
+fn a_creation_applied_then_dropped_is_looked_up_and_never_sent_twice() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    running.sandbox.set_faults(ct_onboard::sandbox::Faults {
+        create_drops_after_applying: 1,
+        ..Default::default()
+    });
+    let site = Site::new();
+    let sheet = new_hires(&site, 30);
+    site.ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing", "--send-activation"])
+        .expect(0);
+    let snapshot = running.sandbox.snapshot();
+    assert_eq!(snapshot.users_created, 30, "each person once");
+    assert_eq!(
+        snapshot.count("POST /users/v1/users"),
+        2,
+        "the dropped batch was found by phone, not sent again"
+    );
+    assert_eq!(snapshot.activation_sms, 30);
+    let users = site.latest_users();
+    assert!(
+        users.iter().all(|u| &u["user_action"] == "created"),
+        "{users:?}"
+    );
+    assert!(
+        users.iter().all(|u| &u["outcome"] == "succeeded"),
+        "{users:?}"
+    );
+}
+
+#[test]
+fn a_refused_batch_is_narrowed_to_the_person_at_fault_and_the_rest_are_created() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    running.sandbox.set_faults(ct_onboard::sandbox::Faults {
+        refuse_phones: vec!["+12015551013".into()],
+        ..Default::default()
+    });
+    let site = Site::new();
+    let sheet = new_hires(&site, 25);
+    let ran = site
+        .ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(1);
+    let snapshot = running.sandbox.snapshot();
+    assert_eq!(snapshot.users_created, 24);
+    let posts = snapshot.count("POST /users/v1/users");
+    // 25 → 12 | 13 → 6 | 7 → 3 | 4 → 2 | 2 → 1 | 1: the refused ones, plus their halves.
+    assert!(posts <= 2 * 5 + 1, "bounded narrowing, {posts} requests");
+    let users = site.latest_users();
+    let failed: Vec<_> = users
+        .iter()
+        .filter(|u| &u["user_action"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{users:?}");
+    assert_eq!(&failed[0]["row"], "15");
+    assert_eq!(&failed[0]["outcome"], "failed");
+    assert!(
+        failed[0]["error"].contains("The phone number +12015551013 is not supported"),
+        "the API's message: {:?}",
+        failed[0]
+    );
+    ran.says("failed");
+    // failed.csv holds the one row, to fix and feed back.
+    let again = crate::util::read_records(&site.latest().join("failed.csv"));
+    assert_eq!(again.len(), 1);
+}
+
+#[test]
+fn a_person_begun_in_a_killed_run_is_looked_up_before_anything_is_sent() {
+    // A run that journaled "creating" and was killed before it heard the answer: the
+    // account made the person. The next run finds them by phone and creates no one.
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    let sheet = new_hires(&site, 3);
+    let journal = ct_onboard::journal::Journal::open(&site.state()).unwrap();
+    let base = running.sandbox.url();
+    for i in 0..3 {
+        journal
+            .set_person(
+                &base,
+                &format!("+1201555{:04}", 1000 + i),
+                &ct_onboard::journal::PersonState::Creating,
+                "killed-run",
+            )
+            .unwrap();
+    }
+    drop(journal);
+    // What the killed run's request did: one of the three was made.
+    running.sandbox.hold_user(ct_onboard::sandbox::SeedUser {
+        email: Some("ada1@newco.example".into()),
+        ..by_phone(20_000_500, "+12015551001")
+    });
+    site.ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(0);
+    let users = site.latest_users();
+    assert_eq!(
+        &users[1]["user_action"], "existing",
+        "found in the plan's lookups"
+    );
+    assert_eq!(&users[1]["user_id"], "20000500");
+    assert_eq!(
+        running.sandbox.snapshot().users_created,
+        2,
+        "only the two not made"
+    );
+}
+
+#[test]
+fn creating_needs_names_and_a_phone_not_already_someone_elses() {
+    let running = RunningSandbox::start(sample_seed(vec![by_phone(8_000_001, "+12015550100")]));
+    let site = Site::new();
+    let sheet = site.file(
+        "hires.csv",
+        "First Name,Last Name,Mobile,Email,Employee Type\n\
+         Ada,,+1 201 555 0101,ada@newco.example,intern\n\
+         Bo,Lee,+1 201 555 0100,bo@newco.example,intern\n\
+         Cy,Ng,+1 201 555 0102,cy@newco.example,intern\n\
+         Di,Ng,+1 201 555 0102,di@newco.example,intern\n",
+    );
+    let ran = site
+        .ct(&running, "plan", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(2);
+    ran.says("row 2, column \"Email\" (D): no Connecteam user has the email ada@newco.example, and creating the person needs a first_name, last_name and phone: the row has no last_name");
+    ran.says("row 3, column \"Email\" (D): no Connecteam user has the email bo@newco.example, but the phone +12015550100 is user 8000001's");
+    ran.says(
+        "row 5, column \"Mobile\" (C): the phone +12015550102 is also on row 4, to be created",
+    );
+    assert!(!ran.text().contains("row 4, column"), "{}", ran.text());
+}

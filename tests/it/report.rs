@@ -87,6 +87,7 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
             "row",
             "identifier",
             "user_id",
+            "user_action",
             "employee_type",
             "outcome",
             "assignments",
@@ -107,6 +108,7 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
             "2",
             "9170357",
             "9170357",
+            "existing",
             "full-time",
             "planned",
             "2",
@@ -127,6 +129,7 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
             "3",
             "grace@example.com",
             "",
+            "",
             "part-time",
             "planned",
             "1",
@@ -141,13 +144,13 @@ fn dry_run_report_lists_every_row_once_with_neutralised_cells() {
             "'+1 555 0100"
         ]
     );
-    assert_eq!(users[3][..5], ["4", "", "", "intern", "invalid"]);
+    assert_eq!(users[3][..6], ["4", "", "", "", "intern", "invalid"]);
     assert!(
-        users[3][8].starts_with("\"abc\" is not a Connecteam user ID"),
+        users[3][9].starts_with("\"abc\" is not a Connecteam user ID"),
         "{:?}",
         users[3]
     );
-    assert_eq!(users[3][14], "-5", "plain numbers are not neutralised");
+    assert_eq!(users[3][15], "-5", "plain numbers are not neutralised");
     assert_eq!(users.len(), 4);
 
     let assignments = read_csv(&run.join("assignments.csv"));

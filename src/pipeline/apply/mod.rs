@@ -4,6 +4,7 @@
 //! ([`fresh`]) and reading back what was written ([`verify`]); [`dry_run`] sends
 //! nothing and reports what a run would start with.
 
+mod create;
 mod fresh;
 mod pool;
 mod verify;
@@ -45,7 +46,7 @@ pub struct ApplyOptions {
 /// Every valid row's assignments made through the client, recorded in the journal, and
 /// reported.
 pub async fn apply(
-    refreshed: Refreshed,
+    mut refreshed: Refreshed,
     context: &Context,
     options: &ApplyOptions,
 ) -> Result<Report, Error> {
@@ -57,26 +58,26 @@ pub async fn apply(
                 .into(),
         )
     })?;
-    let inputs = &refreshed.checked.inputs;
-    let settings = &inputs.settings;
     let scratch = tempfile::tempdir().map_err(|e| Error::Local(e.to_string()))?;
     let journal_path = match options.mode {
         Mode::Sandbox => scratch.path().join("sandbox-journal.db"),
-        Mode::Run | Mode::Plan => settings.state(),
+        Mode::Run | Mode::Plan => refreshed.checked.inputs.settings.state(),
     };
     let journal = Journal::open(&journal_path).map_err(Error::journal)?;
     // The report folder is made when the report is written: a killed run leaves none.
-    let run_id = fresh_run_id(&journal, &settings.report_dir())?;
+    let run_id = fresh_run_id(&journal, &refreshed.checked.inputs.settings.report_dir())?;
     journal
         .start_run(&NewRun {
             id: &run_id,
             mode: options.mode.as_str(),
             base_url: client.base_url(),
             company: refreshed.checked.company(),
-            sheet: &inputs.sheet.file,
+            sheet: &refreshed.checked.inputs.sheet.file,
         })
         .map_err(Error::journal)?;
 
+    create_people(&mut refreshed, context, &client, &journal, &run_id).await?;
+    let inputs = &refreshed.checked.inputs;
     // Every sheet row once: executed rows, and rows left out as invalid.
     let (users, requests_planned) =
         execute(&refreshed, context, &client, &journal, &run_id, options).await?;
@@ -100,6 +101,47 @@ pub async fn apply(
     })
 }
 
+/// Creates the people not in Connecteam yet (`--create-missing`), each once; when anyone
+/// was created, reads what the plan's users hold again, so that a policy Connecteam
+/// gives new users by default is seen (a `move` like any other) before the writes.
+async fn create_people(
+    refreshed: &mut Refreshed,
+    context: &Context,
+    client: &Client,
+    journal: &Journal,
+    run_id: &str,
+) -> Result<(), Error> {
+    let settings = &refreshed.checked.inputs.settings;
+    let creator = create::Creator {
+        client,
+        journal,
+        run_id,
+        send_activation: settings.send_activation(),
+        max_resends: settings.max_retries(),
+    };
+    let skipped = settings.without_refresh();
+    let created = creator.create(&mut refreshed.checked.plan).await?;
+    if created == 0 {
+        return Ok(());
+    }
+    let Some(directory) = refreshed.checked.directory.as_ref() else {
+        return Ok(());
+    };
+    let read_at = tokio::time::Instant::now();
+    let holdings = super::refresh::read_holdings(
+        client,
+        directory,
+        &refreshed.checked.plan,
+        context.today,
+        &skipped,
+    )
+    .await
+    .map_err(super::check::api_error(client))?;
+    refreshed.holdings = Arc::new(holdings);
+    refreshed.read_at = read_at;
+    Ok(())
+}
+
 /// Runs the workers over the valid rows with progress, then verifies what they wrote;
 /// returns one line per sheet row (invalid rows as they were planned), and the requests
 /// the plan would have said it costs.
@@ -113,7 +155,15 @@ async fn execute(
 ) -> Result<(Vec<UserLine>, usize), Error> {
     let plan = &refreshed.checked.plan;
     let settings = &refreshed.checked.inputs.settings;
-    let rows: Vec<&PlanRow> = plan.valid_rows().collect();
+    // A person not created has no user to write to.
+    let rows: Vec<&PlanRow> = plan
+        .valid_rows()
+        .filter(|r| {
+            r.person
+                .as_ref()
+                .is_none_or(|p| matches!(p.state, crate::plan::Creation::Created(_)))
+        })
+        .collect();
     let decisions = rows
         .iter()
         .map(|row| refreshed.decide(Some(journal), row, context.allow_overwrite))
