@@ -111,9 +111,12 @@ fn render(
     out += &format!("  users:        {}{invalid}\n", estimate.users);
     if estimate.people_to_create > 0 {
         out += &format!(
-            "  new people:   {} to create in Connecteam ({} requests of up to 25), activation SMS {}\n",
+            "  new people:   {} to create in Connecteam ({} of up to 25), activation SMS {}\n",
             estimate.people_to_create,
-            estimate.creations,
+            match estimate.creations {
+                1 => "1 request".to_owned(),
+                n => format!("{n} requests"),
+            },
             match settings.send_activation() {
                 true => "sent (--send-activation)",
                 false => "not sent",

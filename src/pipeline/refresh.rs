@@ -27,6 +27,8 @@ pub struct Refreshed {
     pub read_at: tokio::time::Instant,
     /// Requests the refresh took (for the plan's cost).
     pub reads: usize,
+    /// The day "today" was (for reads made again later).
+    pub today: jiff::civil::Date,
     pub(super) names: Names,
     /// Whether a signal cut the account's reads short (here or in `check`).
     pub completion: Completion,
@@ -70,6 +72,7 @@ pub async fn refresh(
             holdings: Arc::new(Holdings::offline()),
             read_at: tokio::time::Instant::now(),
             reads: 0,
+            today: context.today,
             names,
         });
     };
@@ -108,6 +111,7 @@ pub async fn refresh(
         holdings: Arc::new(holdings),
         read_at,
         reads,
+        today: context.today,
         names,
         completion,
     })

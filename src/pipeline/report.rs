@@ -236,6 +236,21 @@ pub(super) fn estimate(refreshed: &Refreshed, users: &[UserLine]) -> Estimate {
     let mut estimate = Estimate::of(&checked.plan, users);
     if let Some(directory) = &checked.directory {
         estimate.refresh_reads = refreshed.reads;
+        // People still to create get user IDs in the run, which then reads what everyone
+        // holds again: counted with stand-in IDs, as many reads as the run will make.
+        let stand_in = |row: &crate::plan::PlanRow| {
+            row.user_id
+                .or_else(|| row.person.as_ref().map(|_| u64::MAX / 2 - row.index as u64))
+        };
+        if estimate.people_to_create > 0 {
+            let mut after = checked.plan.clone();
+            for row in &mut after.rows {
+                row.user_id = stand_in(row);
+            }
+            let skipped = checked.inputs.settings.without_refresh();
+            estimate.refresh_reads +=
+                Reads::refresh(&after, directory, refreshed.today, &skipped).requests();
+        }
         let planned = checked.plan.valid_rows().zip(
             users
                 .iter()
@@ -247,7 +262,7 @@ pub(super) fn estimate(refreshed: &Refreshed, users: &[UserLine]) -> Estimate {
                     .iter()
                     .zip(&line.assignments)
                     .filter(|(_, l)| l.status == report::AssignmentStatus::Planned)
-                    .filter_map(|(a, _)| Some((row.user_id?, a)))
+                    .filter_map(|(a, _)| Some((stand_in(row)?, a)))
             })
             .collect();
         if !to_send.is_empty() {

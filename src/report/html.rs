@@ -53,6 +53,7 @@ struct Page<'a> {
     tiles: Vec<Tile>,
     facts: Vec<(String, String)>,
     changes: Vec<ChangeSection<'a>>,
+    new_people: Vec<NewPersonRow>,
     chunks: Vec<Chunk<'a>>,
     outcomes: Vec<&'static str>,
     chart: Option<Chart>,
@@ -102,6 +103,44 @@ struct ChangeRow {
     policy: String,
     holds: String,
     detail: String,
+}
+
+/// One person created (or to be, or not) with `--create-missing`.
+struct NewPersonRow {
+    row: u64,
+    name: String,
+    identifier: String,
+    action: &'static str,
+    user_id: String,
+    error: String,
+}
+
+/// The rows whose person ct-onboard creates, with what came of it.
+fn new_people(users: &[UserLine], columns: &ShownColumns<'_>) -> Vec<NewPersonRow> {
+    users
+        .iter()
+        .filter(|u| matches!(u.user_action, "create" | "created" | "failed"))
+        .map(|u| {
+            let row = &columns.sheet.rows[u.index];
+            NewPersonRow {
+                row: u.row,
+                name: columns
+                    .name
+                    .iter()
+                    .map(|&c| row.cell(c).display().trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                identifier: u.identifier.clone(),
+                action: u.user_action,
+                user_id: u.user_id.map(|i| i.to_string()).unwrap_or_default(),
+                error: match u.user_action {
+                    "failed" => visible(&u.errors.join("; ")).into_owned(),
+                    _ => String::new(),
+                },
+            }
+        })
+        .collect()
 }
 
 struct Chunk<'a> {
@@ -310,6 +349,7 @@ pub fn write(
         tiles: tiles(summary),
         facts: facts(summary, context),
         changes: changes(users),
+        new_people: new_people(users, &columns),
         chunks: chunks(users, &columns),
         outcomes: summary.outcomes.keys().map(|o| o.as_str()).collect(),
         chart: context

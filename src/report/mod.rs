@@ -229,8 +229,10 @@ impl UserLine {
             line.assignments = row
                 .assignments
                 .iter()
-                .map(|a| {
-                    AssignmentLine::unsent(
+                .map(|a| AssignmentLine {
+                    // Nothing is held by someone who is not there.
+                    change: Change::New,
+                    ..AssignmentLine::unsent(
                         a,
                         AssignmentStatus::NotAttempted,
                         "not sent: the person was not created",

@@ -190,6 +190,17 @@ fn forty_people_not_in_connecteam_are_created_once_in_two_requests_and_onboarded
     );
     let summary = crate::util::read_summary(&site.latest());
     assert_eq!(summary["users_created"], 40);
+    // An estimate, never short (the quota check relies on it): the creations and the
+    // reads after them are in it.
+    let (planned, sent) = (
+        summary["requests_planned"].as_u64().unwrap(),
+        summary["requests_sent"].as_u64().unwrap(),
+    );
+    assert!(
+        planned >= sent && planned <= sent + sent / 10,
+        "planned {planned}, sent {sent}: {:?}",
+        snapshot.requests
+    );
     // Run again: they exist now; nobody is created twice, nothing is sent again.
     site.ct(&running, "run", &sheet)
         .args(["--today", TODAY, "--create-missing"])
@@ -271,6 +282,19 @@ fn a_refused_batch_is_narrowed_to_the_person_at_fault_and_the_rest_are_created()
     // failed.csv holds the one row, to fix and feed back.
     let again = crate::util::read_records(&site.latest().join("failed.csv"));
     assert_eq!(again.len(), 1);
+    // The page has a section for the new people, the refused one with its message.
+    let page = std::fs::read_to_string(site.latest().join("report.html")).unwrap();
+    let html = scraper::Html::parse_document(&page);
+    let rows = |css: &str| {
+        html.select(&scraper::Selector::parse(css).unwrap())
+            .map(|r| r.text().collect::<String>())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows("#new-people tbody tr.person-created").len(), 24);
+    let failed = rows("#new-people tbody tr.person-failed");
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].contains("Ada Newhire13"), "{failed:?}");
+    assert!(failed[0].contains("is not supported"), "{failed:?}");
 }
 
 #[test]

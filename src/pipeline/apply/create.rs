@@ -331,9 +331,9 @@ fn not_sent(e: &ApiError) -> bool {
 fn refusal(e: &ApiError) -> String {
     match e.status {
         Some(status) => format!(
-            "Connecteam refused to create them ({status}): {}",
+            "Connecteam refused to create this person ({status}): {}",
             e.message
         ),
-        None => format!("Connecteam refused to create them: {}", e.message),
+        None => format!("Connecteam refused to create this person: {}", e.message),
     }
 }

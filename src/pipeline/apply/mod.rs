@@ -76,11 +76,13 @@ pub async fn apply(
         })
         .map_err(Error::journal)?;
 
+    // What it costs, as the plan would have said just now (summary.json's
+    // requests_planned): before anyone is created.
+    let requests_planned = planned_cost(&refreshed, context, &journal)?;
     create_people(&mut refreshed, context, &client, &journal, &run_id).await?;
     let inputs = &refreshed.checked.inputs;
     // Every sheet row once: executed rows, and rows left out as invalid.
-    let (users, requests_planned) =
-        execute(&refreshed, context, &client, &journal, &run_id, options).await?;
+    let users = execute(&refreshed, context, &client, &journal, &run_id, options).await?;
     let summary = Summary {
         requests_planned,
         ..super::report::run_summary(&refreshed.checked, &client, &users, options.mode, started)
@@ -99,6 +101,20 @@ pub async fn apply(
         dir,
         exit,
     })
+}
+
+/// The requests the plan would say this run costs, decided as the run decides.
+fn planned_cost(
+    refreshed: &Refreshed,
+    context: &Context,
+    journal: &Journal,
+) -> Result<usize, Error> {
+    let mut as_planned = Vec::new();
+    for row in refreshed.checked.plan.valid_rows() {
+        let decided = refreshed.decide(Some(journal), row, context.allow_overwrite)?;
+        as_planned.push(UserLine::new(row, decided_lines(row, &decided)));
+    }
+    Ok(super::report::estimate(refreshed, &as_planned).requests())
 }
 
 /// Creates the people not in Connecteam yet (`--create-missing`), each once; when anyone
@@ -143,8 +159,7 @@ async fn create_people(
 }
 
 /// Runs the workers over the valid rows with progress, then verifies what they wrote;
-/// returns one line per sheet row (invalid rows as they were planned), and the requests
-/// the plan would have said it costs.
+/// returns one line per sheet row (invalid rows as they were planned).
 async fn execute(
     refreshed: &Refreshed,
     context: &Context,
@@ -152,7 +167,7 @@ async fn execute(
     journal: &Journal,
     run_id: &str,
     options: &ApplyOptions,
-) -> Result<(Vec<UserLine>, usize), Error> {
+) -> Result<Vec<UserLine>, Error> {
     let plan = &refreshed.checked.plan;
     let settings = &refreshed.checked.inputs.settings;
     // A person not created has no user to write to.
@@ -173,13 +188,6 @@ async fn execute(
         max_errors: options.max_errors,
         limit: options.limit,
     };
-    // What it costs, as the plan would have said just now (summary.json's requests_planned).
-    let as_planned: Vec<UserLine> = rows
-        .iter()
-        .zip(&decisions)
-        .map(|(row, decided)| UserLine::new(row, decided_lines(row, decided)))
-        .collect();
-    let requests_planned = super::report::estimate(refreshed, &as_planned).requests();
     let progress = progress(client, rows.len(), options);
     log_start(
         client,
@@ -222,7 +230,7 @@ async fn execute(
                 .unwrap_or_else(|| UserLine::planned(row))
         })
         .collect();
-    Ok((users, requests_planned))
+    Ok(users)
 }
 
 /// The kinds whose writes are read back: none with `--no-verify`; kinds not read before
