@@ -102,12 +102,34 @@ pub struct EmployeeType {
     pub name: String,
     pub time_off: Vec<TimeOffRule>,
     pub pay_rule: Option<PayRuleRule>,
+    /// This type's custom fields, over the manifest's own (by name).
+    pub user_fields: Vec<UserField>,
+}
+
+/// A Connecteam custom field set on the people ct-onboard creates (`user_fields:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserField {
+    /// The field's name in Connecteam.
+    pub name: String,
+    pub source: FieldSource,
+    pub place: Place,
+}
+
+/// Where a custom field's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSource {
+    /// A column of the sheet.
+    Column(String),
+    /// The same value for everyone.
+    Value(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     pub file: String,
     pub types: Vec<EmployeeType>,
+    /// Custom fields for every type (a type's own override them by name).
+    pub user_fields: Vec<UserField>,
     /// The SHA-256 of the file as read; `None` for a manifest parsed from text.
     pub sha256: Option<String>,
 }
@@ -117,6 +139,25 @@ impl Manifest {
     pub fn employee_type(&self, name: &str) -> Option<&EmployeeType> {
         let key = type_key(name);
         self.types.iter().find(|t| type_key(&t.name) == key)
+    }
+
+    /// The custom fields a person of this type is created with.
+    pub fn fields_for<'a>(&'a self, ty: &'a EmployeeType) -> Vec<&'a UserField> {
+        let own = |name: &str| {
+            ty.user_fields
+                .iter()
+                .any(|f| f.name.trim().eq_ignore_ascii_case(name.trim()))
+        };
+        self.user_fields
+            .iter()
+            .filter(|f| !own(&f.name))
+            .chain(&ty.user_fields)
+            .collect()
+    }
+
+    /// Whether the manifest sets any custom field.
+    pub fn has_user_fields(&self) -> bool {
+        !self.user_fields.is_empty() || self.types.iter().any(|t| !t.user_fields.is_empty())
     }
 
     pub fn type_names(&self) -> Vec<&str> {
@@ -143,20 +184,32 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, Vec<Problem>> {
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let entries = if is_csv {
-        csv_entries(&file, &text)?
+    let manifest = if is_csv {
+        build(&file, csv_entries(&file, &text)?)?
     } else {
-        yaml_entries(&file, &text)?
+        manifest_from_yaml(&file, &text)?
     };
     Ok(Manifest {
         sha256: Some(sha256),
-        ..build(&file, entries)?
+        ..manifest
     })
 }
 
 /// Reads a YAML manifest from text; `file` names it in messages.
 pub fn manifest_from_yaml(file: &str, text: &str) -> Result<Manifest, Vec<Problem>> {
-    build(file, yaml_entries(file, text)?)
+    let (entries, (top, per_type)) = yaml_entries(file, text)?;
+    let mut manifest = build(file, entries)?;
+    manifest.user_fields = top;
+    for (name, fields) in per_type {
+        if let Some(ty) = manifest
+            .types
+            .iter_mut()
+            .find(|t| type_key(&t.name) == type_key(&name))
+        {
+            ty.user_fields.extend(fields);
+        }
+    }
+    Ok(manifest)
 }
 
 /// Reads a CSV manifest from text; `file` names it in messages.
@@ -238,6 +291,8 @@ struct Entry {
 #[serde(deny_unknown_fields)]
 struct YamlManifest {
     employee_types: BTreeMap<String, Spanned<Option<YamlType>>>,
+    #[serde(default)]
+    user_fields: BTreeMap<String, Spanned<YamlField>>,
 }
 
 #[derive(Deserialize)]
@@ -246,7 +301,52 @@ struct YamlType {
     #[serde(default)]
     time_off: Vec<Spanned<YamlRule>>,
     pay_rule: Option<Spanned<YamlRule>>,
+    #[serde(default)]
+    user_fields: BTreeMap<String, Spanned<YamlField>>,
 }
+
+/// `Department: {column: Dept}` or `Employment: {value: Full-time}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlField {
+    column: Option<String>,
+    value: Option<String>,
+}
+
+/// The custom fields of a YAML map, or what is wrong with them.
+fn user_fields(
+    file: &str,
+    fields: BTreeMap<String, Spanned<YamlField>>,
+    problems: &mut Vec<Problem>,
+) -> Vec<UserField> {
+    let mut out = Vec::new();
+    for (name, field) in fields {
+        let place = text_place(field.referenced);
+        let source = match (field.value.column, field.value.value) {
+            (Some(column), None) if !column.trim().is_empty() => FieldSource::Column(column),
+            (None, Some(value)) => FieldSource::Value(value),
+            _ => {
+                problems.push(Problem::new(
+                    file,
+                    place,
+                    format!(
+                        "user field \"{name}\" needs exactly one of column: (a sheet column) or value: (a constant)"
+                    ),
+                ));
+                continue;
+            }
+        };
+        out.push(UserField {
+            name,
+            source,
+            place,
+        });
+    }
+    out
+}
+
+/// A YAML manifest's custom fields: the manifest's own, and each type's.
+type YamlFields = (Vec<UserField>, Vec<(String, Vec<UserField>)>);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,7 +372,7 @@ fn spanned_value(v: Option<Spanned<String>>) -> Option<Value> {
     })
 }
 
-fn yaml_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
+fn yaml_entries(file: &str, text: &str) -> Result<(Vec<Entry>, YamlFields), Vec<Problem>> {
     let manifest: YamlManifest = serde_saphyr::from_str(text).map_err(|e| {
         let place = e.location().map_or(Place::File, text_place);
         let message = e
@@ -284,6 +384,9 @@ fn yaml_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
         vec![Problem::new(file, place, message)]
     })?;
     let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    let top = user_fields(file, manifest.user_fields, &mut problems);
+    let mut per_type = Vec::new();
     for (name, spanned) in manifest.employee_types {
         let type_place = text_place(spanned.referenced);
         let employee_type = Value {
@@ -297,6 +400,10 @@ fn yaml_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
         if ty.time_off.is_empty() && ty.pay_rule.is_none() {
             entries.push(empty_type_marker(employee_type.clone()));
         }
+        per_type.push((
+            employee_type.text.clone(),
+            user_fields(file, ty.user_fields, &mut problems),
+        ));
         let rules = ty
             .time_off
             .into_iter()
@@ -317,7 +424,10 @@ fn yaml_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
             });
         }
     }
-    Ok(entries)
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok((entries, (top, per_type)))
 }
 
 fn empty_type_marker(employee_type: Value) -> Entry {
@@ -494,6 +604,7 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
                 name: entry.employee_type.text.clone(),
                 time_off: Vec::new(),
                 pay_rule: None,
+                user_fields: Vec::new(),
             });
         }
         let ty = types
@@ -515,6 +626,7 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
         Ok(Manifest {
             file: file.to_owned(),
             types,
+            user_fields: Vec::new(),
             sha256: None,
         })
     } else {

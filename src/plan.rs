@@ -84,6 +84,8 @@ pub struct NewPerson {
     /// E.164: Connecteam's key for users, and how an unclear creation is looked up.
     pub phone: String,
     pub email: Option<String>,
+    /// Custom fields (`user_fields:`), as the API takes them.
+    pub custom_fields: Vec<crate::api::model::FieldValue>,
     pub state: Creation,
 }
 

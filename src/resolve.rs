@@ -590,6 +590,7 @@ fn new_person(
         last_name,
         phone,
         email,
+        custom_fields: Vec::new(),
         state: crate::plan::Creation::Planned,
     })
 }
@@ -680,6 +681,27 @@ fn match_id(id: u64, users: &UserDirectory) -> Result<u64, String> {
         Some(_) => Ok(id),
         None => Err(format!("no Connecteam user has the ID {id}")),
     }
+}
+
+pub mod fields;
+
+/// Every custom field of the account, paged to the empty page.
+pub async fn custom_fields(
+    client: &Client,
+) -> Result<Vec<crate::api::model::CustomField>, ApiError> {
+    crate::api::list::read_all(
+        "GET /users/v1/custom-fields",
+        500,
+        10_000,
+        |offset, limit| {
+            let request = crate::api::endpoint::CustomFields {
+                page: Page { offset, limit },
+            };
+            async move { client.read(&request).await }
+        },
+        |_| None,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::list::{Collection, Listing};
 use super::model::{
-    Company, CreatedUsersData, NewUser, Paging, PayRuleAssigned, PayRuleAssignment,
-    PayRulePoliciesData, PayRulePolicyInfo, PolicyType, PolicyTypesData, TimeOffAssignment, User,
-    UsersData,
+    Company, CreatedUsersData, CustomField, CustomFieldsData, NewUser, Paging, PayRuleAssigned,
+    PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo, PolicyType, PolicyTypesData,
+    TimeOffAssignment, User, UsersData,
 };
 
 /// Every endpoint ct-onboard calls.
@@ -24,6 +24,7 @@ pub enum Endpoint {
     AssignTimeOff,
     AssignPayRule,
     CreateUsers,
+    CustomFields,
 }
 
 /// One endpoint's row of the table.
@@ -36,7 +37,7 @@ struct Entry {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::Me,
         Endpoint::PolicyTypes,
         Endpoint::PayRulePolicies,
@@ -46,6 +47,7 @@ impl Endpoint {
         Endpoint::AssignTimeOff,
         Endpoint::AssignPayRule,
         Endpoint::CreateUsers,
+        Endpoint::CustomFields,
     ];
 
     const fn entry(self) -> Entry {
@@ -75,6 +77,7 @@ impl Endpoint {
                 None,
             ),
             Endpoint::CreateUsers => ("POST", "/users/v1/users", None),
+            Endpoint::CustomFields => ("GET", "/users/v1/custom-fields", Some((10, 500))),
         };
         Entry {
             method,
@@ -406,6 +409,27 @@ impl Request for AssignTimeOff<'_> {
 
     fn data(_: Value, _: Option<Paging>) -> Result<Self::Data, String> {
         Ok(())
+    }
+}
+
+/// `GET /users/v1/custom-fields`: the account's custom fields, a page of them.
+pub struct CustomFields {
+    pub page: Page,
+}
+
+impl Request for CustomFields {
+    const ENDPOINT: Endpoint = Endpoint::CustomFields;
+    type Data = Listing<CustomField>;
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        self.page.query(Self::ENDPOINT).to_vec()
+    }
+
+    fn data(data: Value, paging: Option<Paging>) -> Result<Self::Data, String> {
+        Ok(Listing {
+            rows: parse::<CustomFieldsData>(data)?.custom_fields,
+            total: paging.and_then(|p| p.total),
+        })
     }
 }
 

@@ -57,6 +57,12 @@ impl Row for Value {
     }
 }
 
+impl Row for super::model::CustomField {
+    fn user(&self) -> Option<u64> {
+        None
+    }
+}
+
 impl Row for super::model::User {
     fn user(&self) -> Option<u64> {
         Some(self.user_id)

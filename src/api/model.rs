@@ -99,6 +99,49 @@ pub struct NewUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub user_type: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<FieldValue>,
+}
+
+/// A custom field's value on a person created (`BaseCustomField`): a dropdown's is
+/// `[{"id": N}]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldValue {
+    pub custom_field_id: u64,
+    pub value: serde_json::Value,
+}
+
+/// `GET /users/v1/custom-fields`: one custom field and, for a dropdown, its options.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomField {
+    pub id: u64,
+    pub name: String,
+    /// `str`, `number`, `date`, `email`, `phone`, `dropdown`, … (a dropdown may leave it out).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub dropdown_options: Option<Vec<DropdownOption>>,
+    #[serde(default)]
+    pub is_multi_select: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropdownOption {
+    pub id: u64,
+    pub value: String,
+    #[serde(default)]
+    pub is_deleted: bool,
+    #[serde(default)]
+    pub is_disabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomFieldsData {
+    pub custom_fields: Vec<CustomField>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

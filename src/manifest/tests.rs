@@ -1,7 +1,7 @@
 use super::*;
 
 fn yaml(text: &str) -> Result<Manifest, Vec<Problem>> {
-    build("m.yaml", yaml_entries("m.yaml", text)?)
+    manifest_from_yaml("m.yaml", text)
 }
 
 fn csv(text: &str) -> Result<Manifest, Vec<Problem>> {
@@ -267,4 +267,36 @@ fn empty_or_broken_manifests_are_errors() {
     );
     let broken = yaml("employee_types:\n  a: [\n").unwrap_err();
     assert!(matches!(broken[0].place, Place::Text { .. }), "{broken:?}");
+}
+
+#[test]
+fn user_fields_come_from_the_top_and_each_type_overrides_them_by_name() {
+    let m = yaml(
+        "user_fields:\n  Department: {column: Dept}\n  Employment: {value: Permanent}\n\
+         employee_types:\n  intern:\n    time_off:\n      - policy_id: p\n\
+         \x20   user_fields:\n      employment: {value: Intern}\n",
+    )
+    .unwrap();
+    let ty = m.employee_type("intern").unwrap();
+    let fields: Vec<(&str, &FieldSource)> = m
+        .fields_for(ty)
+        .into_iter()
+        .map(|f| (f.name.as_str(), &f.source))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("Department", &FieldSource::Column("Dept".into())),
+            ("employment", &FieldSource::Value("Intern".into())),
+        ]
+    );
+    let both = yaml(
+        "user_fields:\n  Department: {column: Dept, value: X}\n\
+         employee_types:\n  intern:\n    time_off:\n      - policy_id: p\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        both[0].to_string(),
+        "m.yaml: line 2, column 15: user field \"Department\" needs exactly one of column: (a sheet column) or value: (a constant)"
+    );
 }

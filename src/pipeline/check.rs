@@ -158,13 +158,38 @@ pub async fn resolve(
         }
         Err(e) => return Err(api_error(client)(e)),
     };
-    let plan = resolve_users(
+    let mut plan = resolve_users(
         planned,
         &users,
         &inputs.columns,
         &inputs.sheet.file,
         create_missing.then_some(&inputs.sheet),
     );
+    let creating = plan.valid_rows().any(|r| r.person.is_some());
+    if creating && inputs.manifest.has_user_fields() {
+        let account = match crate::resolve::custom_fields(client).await {
+            Ok(fields) => fields,
+            Err(_) if reporting() => {
+                return Ok(cut_short(inputs, plan, Some(directory), resolved.warnings));
+            }
+            Err(e) => return Err(api_error(client)(e)),
+        };
+        let reading = crate::resolve::fields::Reading {
+            date_format: inputs.settings.date_format.as_deref(),
+            country: inputs.settings.country().ok().flatten(),
+        };
+        let problems = crate::resolve::fields::set_fields(
+            &mut plan,
+            &inputs.manifest,
+            &inputs.sheet,
+            &inputs.columns,
+            &account,
+            &reading,
+        );
+        if !problems.is_empty() {
+            return Err(Error::invalid(problems));
+        }
+    }
     Ok(Resolution {
         inputs,
         plan,

@@ -42,7 +42,18 @@ pub async fn snapshot(
             SeedHoldings::default(),
         ),
     };
+    // The custom fields, so that a rehearsal of creating people checks their values; an
+    // account that will not list them is written without (and says so in the log).
+    let custom_fields = match crate::resolve::custom_fields(&client).await {
+        Ok(fields) => fields,
+        Err(e) if client.interrupted() => return Err(api_error(&client)(e)),
+        Err(e) => {
+            tracing::warn!("the snapshot has no custom fields: {}", e.message);
+            Vec::new()
+        }
+    };
     let seed = Seed {
+        custom_fields,
         api_key: None,
         read_only: false,
         limits: Limits {

@@ -122,6 +122,11 @@ impl Sandbox {
         lock(&self.state).hold(holdings);
     }
 
+    /// The custom fields a person created holds (`customFieldId`, `value`, `type`, `name`).
+    pub fn field_values(&self, user_id: u64) -> Vec<Value> {
+        lock(&self.state).field_values(user_id)
+    }
+
     /// Adds a user to the account now.
     pub fn hold_user(&self, user: SeedUser) {
         lock(&self.state).add_user(user);
@@ -342,6 +347,7 @@ fn answer(state: &SharedState, routed: &Routed, uri: &Uri, body: &[u8]) -> Reply
         Endpoint::AssignTimeOff => s.assign_time_off(id, body, path),
         Endpoint::AssignPayRule => s.assign_pay_rule(id, body, path),
         Endpoint::CreateUsers => s.create_users(&query_pairs(uri), body, path),
+        Endpoint::CustomFields => s.custom_fields(&query_pairs(uri)),
     }
 }
 

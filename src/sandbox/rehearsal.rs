@@ -20,6 +20,7 @@ impl Seed {
     /// active, holding nothing.
     pub fn for_batch(manifest: &Manifest, plan: &Plan, limits: Limits) -> Seed {
         Seed {
+            custom_fields: Vec::new(),
             api_key: None,
             read_only: false,
             limits,

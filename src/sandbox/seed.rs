@@ -27,6 +27,9 @@ pub struct Seed {
     pub users: Vec<SeedUser>,
     pub policy_types: Vec<PolicyType>,
     pub pay_rule_policies: Vec<PayRulePolicyInfo>,
+    /// The account's custom fields (`GET /users/v1/custom-fields`), set on people created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<crate::api::model::CustomField>,
     /// What users already hold when the simulator starts.
     #[serde(default)]
     pub holdings: SeedHoldings,

@@ -117,6 +117,9 @@ pub struct State {
     pub faults: Faults,
     company: Company,
     users: BTreeMap<u64, User>,
+    pub(super) custom_fields: Vec<crate::api::model::CustomField>,
+    /// Custom fields set on the people created, as `customFields` shows them.
+    pub(super) field_values: BTreeMap<u64, Vec<Value>>,
     policy_types: Vec<PolicyType>,
     pay_rule_policies: Vec<PayRulePolicyInfo>,
     time_off: BTreeMap<(u64, String), TimeOffHolding>,
@@ -237,6 +240,8 @@ impl State {
             day: Window::default(),
             rng: dice,
             missing_reads: seed.missing_reads,
+            custom_fields: seed.custom_fields,
+            field_values: BTreeMap::new(),
             snapshot_counts: Snapshot::default(),
             reads_served: 0,
             pending: Vec::new(),
@@ -412,6 +417,11 @@ impl State {
         ok(json!(self.company))
     }
 
+    /// The custom fields a person created holds, by user.
+    pub fn field_values(&self, user_id: u64) -> Vec<Value> {
+        self.field_values.get(&user_id).cloned().unwrap_or_default()
+    }
+
     pub fn policy_types(&self) -> Reply {
         ok(json!({"policyTypes": self.policy_types}))
     }
@@ -559,6 +569,7 @@ mod tests {
 
     fn seed(limits: Limits) -> Seed {
         Seed {
+            custom_fields: Vec::new(),
             api_key: None,
             read_only: false,
             limits,

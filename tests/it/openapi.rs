@@ -429,6 +429,11 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
         policy_id: 12345,
         effective_date: jiff::civil::date(2026, 1, 1),
     }];
+    seed.custom_fields = serde_json::from_value(serde_json::json!([
+        {"id": 31, "name": "Department", "dropdownOptions": [{"id": 1, "value": "Kitchen"}]},
+        {"id": 32, "name": "Contract start", "type": "date"}
+    ]))
+    .unwrap();
     let running = RunningSandbox::start(seed);
     let to: SocketAddr = running
         .sandbox
@@ -481,6 +486,13 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
          Bo,New,+1 201 555 0198,,intern,2029-01-04\n",
     )
     .unwrap();
+    let manifest = dir.path().join("fields.yaml");
+    std::fs::write(
+        &manifest,
+        "user_fields:\n  Department: {value: Kitchen}\n  Contract start: {column: Start Date}\n\
+         employee_types:\n  intern:\n    time_off:\n      - policy_id: pol-sick-001\n",
+    )
+    .unwrap();
     running.sandbox.set_faults(ct_onboard::sandbox::Faults {
         create_drops_after_applying: 1,
         ..Default::default()
@@ -493,7 +505,8 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
             TODAY,
             "--create-missing",
         ])
-        .args(["--send-activation", "--no-progress"])
+        .args(["--send-activation", "--no-progress", "--manifest"])
+        .arg(&manifest)
         .env("CONNECTEAM_BASE_URL", proxy.uri())
         .env("CONNECTEAM_API_KEY", "sandbox-key-0451")
         .arg("--report-dir")
@@ -535,6 +548,7 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
         "GET /me",
         "GET /time-off/v1/policy-types",
         "GET /time-off/v1/policy-types/{policyTypeId}/balances",
+        "GET /users/v1/custom-fields",
         "GET /users/v1/users",
         "POST /users/v1/users",
         "PUT /company-policies/v1/pay-rule-policies/{payRulePolicyId}/assignments",
@@ -553,6 +567,11 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
     );
     let creation = log.iter().find(|x| x.method == "POST").unwrap();
     assert_eq!(creation.url.query(), Some("sendActivation=true"));
+    let body: Value = serde_json::from_slice(&creation.body).unwrap();
+    assert_eq!(
+        body[0]["customFields"],
+        serde_json::json!([{"customFieldId": 32, "value": "2029-01-04"}, {"customFieldId": 31, "value": [{"id": 1}]}])
+    );
 }
 
 #[test]

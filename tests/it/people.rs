@@ -361,3 +361,112 @@ fn creating_needs_names_and_a_phone_not_already_someone_elses() {
     );
     assert!(!ran.text().contains("row 4, column"), "{}", ran.text());
 }
+
+/// The sample account with three custom fields: a dropdown, a date and a number.
+fn seed_with_fields() -> ct_onboard::sandbox::Seed {
+    let mut seed = sample_seed(vec![]);
+    seed.custom_fields = serde_json::from_value(serde_json::json!([
+        {"id": 31, "name": "Department", "dropdownOptions": [
+            {"id": 1, "value": "Kitchen"}, {"id": 2, "value": "Front of house"},
+            {"id": 3, "value": "Bar", "isDisabled": true}]},
+        {"id": 32, "name": "Contract start", "type": "date"},
+        {"id": 33, "name": "Badge", "type": "number"},
+        {"id": 34, "name": "Employment", "type": "str"}
+    ]))
+    .unwrap();
+    seed
+}
+
+const FIELDS_MANIFEST: &str = "\
+user_fields:
+  Department: {column: Dept}
+  Employment: {value: Permanent}
+employee_types:
+  intern:
+    time_off:
+      - policy_id: pol-sick-001
+        balance: 3
+        unit: days
+    user_fields:
+      Contract start: {column: Start Date}
+      Badge: {column: Badge}
+";
+
+#[test]
+fn custom_fields_are_checked_against_the_account_and_set_on_the_people_created() {
+    let running = RunningSandbox::start(seed_with_fields());
+    let site = Site::new();
+    let manifest = site.file("manifest.yaml", FIELDS_MANIFEST);
+    let bad = site.file(
+        "bad.csv",
+        "First Name,Last Name,Mobile,Employee Type,Start Date,Dept,Badge\n\
+         Ada,One,+1 201 555 2001,intern,2029-01-04,Kitchen,17\n\
+         Bo,Two,+1 201 555 2002,intern,2029-01-04,Bar,x9\n",
+    );
+    let ran = site
+        .ct(&running, "plan", &bad)
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(2);
+    ran.says(r#"row 3, column "Dept" (F): custom field "Department": "Bar" is not one of its options (Kitchen, Front of house)"#);
+    ran.says(r#"row 3, column "Badge" (G): custom field "Badge": "x9" is not a number"#);
+    assert!(!ran.text().contains("row 2,"), "{}", ran.text());
+    let good = site.file(
+        "good.csv",
+        "First Name,Last Name,Mobile,Employee Type,Start Date,Dept,Badge\n\
+         Ada,One,+1 201 555 2001,intern,2029-01-04,front of HOUSE,17\n\
+         Bo,Two,+1 201 555 2002,intern,2029-01-04,,\n",
+    );
+    site.ct(&running, "run", &good)
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(0);
+    let users = site.latest_users();
+    let ada: u64 = users[0]["user_id"].parse().unwrap();
+    let bo: u64 = users[1]["user_id"].parse().unwrap();
+    let shown = |id| {
+        running
+            .sandbox
+            .field_values(id)
+            .into_iter()
+            .map(|f| (f["customFieldId"].as_u64().unwrap(), f["value"].clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    use serde_json::json;
+    assert_eq!(
+        shown(ada),
+        vec![
+            (31, json!([{"id": 2}])),
+            (32, json!("2029-01-04")),
+            (33, json!(17.0)),
+            (34, json!("Permanent")),
+        ]
+    );
+    assert_eq!(
+        shown(bo),
+        vec![(32, json!("2029-01-04")), (34, json!("Permanent"))],
+        "an empty cell sets nothing"
+    );
+    // A field the account does not have is the manifest's error, with its line.
+    let unknown = site.file(
+        "unknown.yaml",
+        &FIELDS_MANIFEST.replace("Badge: {column: Badge}", "Shoe size: {value: 9}"),
+    );
+    let third = site.file(
+        "third.csv",
+        "First Name,Last Name,Mobile,Employee Type,Start Date,Dept,Badge\n\
+         Cy,Three,+1 201 555 2003,intern,2029-01-04,Kitchen,\n",
+    );
+    let ran = site
+        .ct(&running, "plan", &third)
+        .arg("--manifest")
+        .arg(&unknown)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(2);
+    ran.says("unknown.yaml: line 12");
+    ran.says(r#"this account has no custom field "Shoe size"; it has: Department, Contract start, Badge, Employment"#);
+}

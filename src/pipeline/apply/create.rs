@@ -312,6 +312,7 @@ fn new_user(plan: &Plan, i: usize) -> NewUser {
         phone_number: person.phone.clone(),
         email: person.email.clone(),
         user_type: "user".into(),
+        custom_fields: person.custom_fields.clone(),
     }
 }
 

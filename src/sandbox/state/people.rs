@@ -35,6 +35,7 @@ impl State {
             );
         }
         let mut made = Vec::with_capacity(items.len());
+        let mut values = Vec::with_capacity(items.len());
         let first = self
             .users
             .keys()
@@ -87,6 +88,11 @@ impl State {
                     }),
                 );
             }
+            let fields = match self.fields_of(item, i, path) {
+                Ok(fields) => fields,
+                Err(reply) => return reply,
+            };
+            values.push(fields);
             made.push(User {
                 user_id: first + i as u64,
                 first_name: text("firstName").unwrap_or_default().to_owned(),
@@ -98,14 +104,112 @@ impl State {
             });
         }
         // All or nothing: only a request without a fault in it creates anyone.
-        for user in &made {
+        for (user, fields) in made.iter().zip(values) {
             self.users.insert(user.user_id, user.clone());
+            if !fields.is_empty() {
+                self.field_values.insert(user.user_id, fields);
+            }
         }
         self.snapshot_counts.users_created += made.len() as u64;
         if send_activation {
             self.snapshot_counts.activation_sms += made.len() as u64;
         }
         ok(json!({ "results": made }))
+    }
+}
+
+impl State {
+    /// `GET /users/v1/custom-fields`: every field, with what the document requires of it.
+    pub fn custom_fields(&self, query: &[(String, String)]) -> Reply {
+        let (mut limit, mut offset) = (10usize, 0usize);
+        for (key, value) in query {
+            let number = value.parse::<usize>();
+            match (key.as_str(), number) {
+                ("limit", Ok(n)) if (1..=500).contains(&n) => limit = n,
+                ("offset", Ok(n)) => offset = n,
+                ("limit" | "offset", _) => {
+                    return invalid(
+                        &["query", key],
+                        "ensure this value is a whole number within the limits",
+                        "value_error.number",
+                    );
+                }
+                _ => {}
+            }
+        }
+        let rows: Vec<Value> = self
+            .custom_fields
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|f| {
+                let mut row = json!({
+                    "id": f.id, "name": f.name, "categoryId": 1, "isRequired": false,
+                    "isVisibleToAllAdmins": true, "isEditableForAllAdmins": true,
+                    "isVisibleToUsers": true, "isEditableForUsers": false,
+                    "type": f.kind.clone().unwrap_or_else(|| "str".into()),
+                });
+                if let Some(options) = &f.dropdown_options {
+                    row["type"] = json!("dropdown");
+                    row["isMultiSelect"] = json!(f.is_multi_select);
+                    row["dropdownOptions"] = json!(options);
+                }
+                row
+            })
+            .collect();
+        let next = offset + rows.len();
+        (
+            200,
+            json!({"requestId": request_id(), "data": {"customFields": rows},
+                   "paging": {"offset": next, "total": self.custom_fields.len()}}),
+        )
+    }
+
+    /// A person's `customFields` as the account keeps them, or the refusal of a field it
+    /// does not have or a dropdown value that is not one of its options.
+    fn fields_of(&self, item: &Value, i: usize, path: &str) -> Result<Vec<Value>, Reply> {
+        let Some(fields) = item.get("customFields").and_then(Value::as_array) else {
+            return Ok(Vec::new());
+        };
+        let refuse = |message: String| {
+            (
+                400,
+                json!({"details": {"error_message": message, "error_code": "INVALID_CUSTOM_FIELD", "index": i},
+                       "error": message, "path": path, "request_id": request_id()}),
+            )
+        };
+        let mut kept = Vec::new();
+        for field in fields {
+            let id = field
+                .get("customFieldId")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let Some(known) = self.custom_fields.iter().find(|f| f.id == id) else {
+                return Err(refuse(format!("Custom field {id} does not exist")));
+            };
+            let value = field.get("value").cloned().unwrap_or(Value::Null);
+            if let Some(options) = &known.dropdown_options {
+                let ids: Option<Vec<u64>> = value.as_array().and_then(|a| {
+                    a.iter()
+                        .map(|o| o.get("id").and_then(Value::as_u64))
+                        .collect()
+                });
+                let fits = ids.is_some_and(|ids| {
+                    !ids.is_empty()
+                        && (known.is_multi_select || ids.len() == 1)
+                        && ids.iter().all(|id| options.iter().any(|o| o.id == *id))
+                });
+                if !fits {
+                    return Err(refuse(format!(
+                        "The value of dropdown field {id} must be [{{\"id\": N}}] with one of its options"
+                    )));
+                }
+            }
+            kept.push(json!({"customFieldId": id, "value": value,
+                             "type": known.kind.clone().unwrap_or_else(|| "dropdown".into()),
+                             "name": known.name}));
+        }
+        Ok(kept)
     }
 }
 
