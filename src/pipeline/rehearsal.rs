@@ -44,7 +44,12 @@ pub async fn start(
             (seed, path.display().to_string())
         }
         None => (
-            Seed::for_batch(&inputs.manifest, &inputs.plan(context), limits),
+            Seed::for_batch(
+                &inputs.manifest,
+                &inputs.plan(context),
+                limits,
+                inputs.settings.create_missing(),
+            ),
             format!("{} and {}", inputs.sheet.file, inputs.manifest.file),
         ),
     };

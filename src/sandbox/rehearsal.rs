@@ -17,15 +17,25 @@ const FIRST_MADE_UP_PAY_RULE: u64 = 990_001;
 impl Seed {
     /// An account for this manifest and sheet: each time-off policy in a type of its own
     /// (balance unit from the manifest), each pay-rule policy, each user by ID or email,
-    /// active, holding nothing.
-    pub fn for_batch(manifest: &Manifest, plan: &Plan, limits: Limits) -> Seed {
+    /// active, holding nothing. Creating people (`create_missing`), those the sheet names
+    /// by email or phone are not there, so that creating them is rehearsed too, and each
+    /// custom field the manifest names is a text field.
+    pub fn for_batch(
+        manifest: &Manifest,
+        plan: &Plan,
+        limits: Limits,
+        create_missing: bool,
+    ) -> Seed {
         Seed {
-            custom_fields: Vec::new(),
+            custom_fields: match create_missing {
+                true => text_fields(manifest),
+                false => Vec::new(),
+            },
             api_key: None,
             read_only: false,
             limits,
             faults: Faults::default(),
-            users: users(plan),
+            users: users(plan, create_missing),
             policy_types: time_off_policies(manifest),
             pay_rule_policies: pay_rule_policies(manifest),
             holdings: SeedHoldings::default(),
@@ -36,7 +46,31 @@ impl Seed {
     }
 }
 
-fn users(plan: &Plan) -> Vec<SeedUser> {
+/// Each custom field the manifest names, as a text field (a snapshot's seed has the
+/// account's own, dropdown options and all).
+fn text_fields(manifest: &Manifest) -> Vec<crate::api::model::CustomField> {
+    let mut names: Vec<&str> = manifest
+        .user_fields
+        .iter()
+        .chain(manifest.types.iter().flat_map(|t| &t.user_fields))
+        .map(|f| f.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    names
+        .into_iter()
+        .zip(1..)
+        .map(|(name, id)| crate::api::model::CustomField {
+            id,
+            name: name.to_owned(),
+            kind: Some("str".into()),
+            dropdown_options: None,
+            is_multi_select: false,
+        })
+        .collect()
+}
+
+fn users(plan: &Plan, create_missing: bool) -> Vec<SeedUser> {
     let taken: BTreeSet<u64> = plan.rows.iter().filter_map(|r| r.user_id).collect();
     let mut made_up = (FIRST_MADE_UP_USER..).filter(|id| !taken.contains(id));
     let mut users: Vec<SeedUser> = Vec::new();
@@ -44,6 +78,8 @@ fn users(plan: &Plan) -> Vec<SeedUser> {
     for row in &plan.rows {
         let (id, email, phone) = match &row.identity {
             Some(Identity::UserId(id)) => (*id, row.also_email.clone(), None),
+            // Not there yet: the rehearsal creates them.
+            Some(Identity::Email(_) | Identity::Phone(_)) if create_missing => continue,
             Some(Identity::Email(email)) if seen_emails.insert(email.clone()) => (
                 made_up.next().expect("IDs to spare"),
                 Some(email.clone()),

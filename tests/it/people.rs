@@ -470,3 +470,31 @@ fn custom_fields_are_checked_against_the_account_and_set_on_the_people_created()
     ran.says("unknown.yaml: line 12");
     ran.says(r#"this account has no custom field "Shoe size"; it has: Department, Contract start, Badge, Employment"#);
 }
+
+#[test]
+fn a_rehearsal_creates_the_people_the_sheet_names_by_email_or_phone() {
+    let site = Site::new();
+    let sheet = new_hires(&site, 30);
+    crate::util::TestCommand::ct()
+        .arg("run")
+        .arg(&sheet)
+        .args([
+            "--sandbox",
+            "--create-missing",
+            "--today",
+            TODAY,
+            "--no-progress",
+        ])
+        .args(["--rate-per-minute", "1000000", "--report-dir"])
+        .arg(site.reports())
+        .expect(0)
+        .says("30 users: 30 succeeded");
+    let users = site.latest_users();
+    assert!(
+        users.iter().all(|u| &u["user_action"] == "created"),
+        "{users:?}"
+    );
+    let summary = crate::util::read_summary(&site.latest());
+    assert_eq!(summary["rehearsal"], true);
+    assert_eq!(summary["users_created"], 30);
+}
