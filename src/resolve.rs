@@ -302,6 +302,11 @@ impl UserDirectory {
         }
     }
 
+    /// The user of this ID, as the account answered.
+    pub fn user(&self, id: u64) -> Option<&User> {
+        self.by_id.get(&id)
+    }
+
     /// The one active user with this phone (E.164), if exactly one has it.
     pub fn active_by_phone(&self, phone: &str) -> Option<u64> {
         let active: Vec<&User> = self

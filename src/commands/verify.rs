@@ -29,7 +29,26 @@ pub(crate) async fn verify(
             d.policy_name,
         ));
     }
-    if verified.differences.is_empty() {
+    for p in &verified.people {
+        session
+            .console
+            .line(&format!("row {} (user {}): {}", p.row, p.user_id, p.what));
+    }
+    if verified.people_checked > 0 && verified.people.is_empty() {
+        session.console.line(&format!(
+            "{} people ct-onboard created are in the account with the sheet's names and phones.",
+            verified.people_checked
+        ));
+    }
+    if !verified.people.is_empty() && verified.differences.is_empty() {
+        session.console.line(&format!(
+            "{} of {} people ct-onboard created differ in {}.",
+            verified.people.len(),
+            verified.people_checked,
+            verified.base_url
+        ));
+        Ok(Exit::SomeFailed)
+    } else if verified.differences.is_empty() {
         session.console.line(&format!(
             "{} holds all {} assignments of {}.",
             verified.base_url, verified.assignments, verified.sheet

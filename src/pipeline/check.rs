@@ -19,6 +19,8 @@ pub struct Checked {
     pub warnings: Vec<Problem>,
     /// Whether a signal cut the account's reads short.
     pub completion: Completion,
+    /// The users the sheet names, as the account knows them, when they were read.
+    pub users: Option<UserDirectory>,
 }
 
 impl Checked {
@@ -77,6 +79,7 @@ pub async fn check_with(
             directory: None,
             warnings: Vec::new(),
             completion: Completion::Whole,
+            users: None,
         });
     };
     let resolved = resolve(inputs, context, &client, read, on_interrupt).await?;
@@ -90,6 +93,7 @@ pub async fn check_with(
         directory: resolved.directory,
         warnings: resolved.warnings,
         completion: resolved.completion,
+        users: Some(resolved.users),
     })
 }
 

@@ -241,5 +241,11 @@ pub async fn verify(context: &Context, observer: &dyn Observer) -> Result<Verifi
     observer.checked(&checked);
     let refreshed = refresh::refresh(checked, context, OnInterrupt::Fail).await?;
     observer.refreshed(&refreshed);
-    Ok(verify::compare(&refreshed))
+    // The journal says whom ct-onboard created; verify only reads it, and makes none.
+    let state = refreshed.checked.inputs.settings.state();
+    let journal = match state.exists() {
+        true => Some(crate::journal::Journal::open(&state).map_err(Error::journal)?),
+        false => None,
+    };
+    verify::compare(&refreshed, journal.as_ref())
 }

@@ -204,5 +204,6 @@ fn interrupted(saved: &SavedPlan, inputs: Inputs, client: crate::api::Client) ->
         directory: None,
         warnings: Vec::new(),
         completion: Completion::Interrupted,
+        users: None,
     }
 }

@@ -209,11 +209,28 @@ fn forty_people_not_in_connecteam_are_created_once_in_two_requests_and_onboarded
     assert_eq!(again.users_created, 40);
     assert_eq!(again.count("POST /users/v1/users"), 2);
     assert_eq!(again.writes(), snapshot.writes());
-    assert!(
-        site.latest_users()
-            .iter()
-            .all(|u| &u["user_action"] == "existing")
-    );
+    let users = site.latest_users();
+    assert!(users.iter().all(|u| &u["user_action"] == "existing"));
+    // verify checks the people it created by name and phone; a name changed in the app
+    // shows.
+    site.ct(&running, "verify", &sheet)
+        .args(["--today", TODAY])
+        .expect(0)
+        .says("40 people ct-onboard created are in the account with the sheet's names and phones.");
+    let renamed: u64 = users[3]["user_id"].parse().unwrap();
+    running.sandbox.hold_user(ct_onboard::sandbox::SeedUser {
+        id: renamed,
+        email: Some("ada3@newco.example".into()),
+        first_name: "Ada".into(),
+        last_name: "Oldname".into(),
+        archived: false,
+        phone: Some("+12015551003".into()),
+    });
+    site.ct(&running, "verify", &sheet)
+        .args(["--today", TODAY])
+        .expect(1)
+        .says(&format!("row 5 (user {renamed}): created by ct-onboard, the account shows last name \"Oldname\" (the sheet: \"Newhire3\")"))
+        .says("1 of 40 people ct-onboard created differ");
 }
 
 #[test]
