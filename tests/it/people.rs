@@ -515,3 +515,30 @@ fn a_rehearsal_creates_the_people_the_sheet_names_by_email_or_phone() {
     assert_eq!(summary["rehearsal"], true);
     assert_eq!(summary["users_created"], 30);
 }
+
+#[test]
+fn a_canary_creates_only_the_people_it_onboards() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    let site = Site::new();
+    let sheet = new_hires(&site, 30);
+    site.ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing", "--limit", "5"])
+        .run();
+    assert_eq!(created_count(&running), 5, "--limit 5 creates five people");
+    let users = site.latest_users();
+    let created = users
+        .iter()
+        .filter(|u| &u["user_action"] == "created")
+        .count();
+    assert_eq!(created, 5);
+    let left: Vec<_> = users
+        .iter()
+        .filter(|u| &u["user_action"] == "create")
+        .collect();
+    assert_eq!(left.len(), 25);
+    assert!(
+        left.iter().all(|u| &u["outcome"] == "not_attempted"),
+        "{left:?}"
+    );
+    assert!(left[0]["error"].contains("--limit"), "{:?}", left[0]);
+}

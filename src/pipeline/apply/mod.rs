@@ -79,7 +79,16 @@ pub async fn apply(
     // What it costs, as the plan would have said just now (summary.json's
     // requests_planned): before anyone is created.
     let requests_planned = planned_cost(&refreshed, context, &journal)?;
-    create_people(&mut refreshed, context, &client, &journal, &run_id).await?;
+    let within = within_limit(&refreshed, context, &journal, options.limit)?;
+    create_people(
+        &mut refreshed,
+        context,
+        &client,
+        &journal,
+        &run_id,
+        within.as_ref(),
+    )
+    .await?;
     let inputs = &refreshed.checked.inputs;
     // Every sheet row once: executed rows, and rows left out as invalid.
     let users = execute(&refreshed, context, &client, &journal, &run_id, options).await?;
@@ -101,6 +110,30 @@ pub async fn apply(
         dir,
         exit,
     })
+}
+
+/// With `--limit N`, the rows (sheet indexes) of the first N users with something to
+/// send, as the worker pool will count them.
+fn within_limit(
+    refreshed: &Refreshed,
+    context: &Context,
+    journal: &Journal,
+    limit: Option<usize>,
+) -> Result<Option<std::collections::HashSet<usize>>, Error> {
+    let Some(limit) = limit else {
+        return Ok(None);
+    };
+    let mut within = std::collections::HashSet::new();
+    for row in refreshed.checked.plan.valid_rows() {
+        if within.len() >= limit {
+            break;
+        }
+        let decided = refreshed.decide(Some(journal), row, context.allow_overwrite)?;
+        if decided.iter().any(super::decide::Decision::sends) {
+            within.insert(row.index);
+        }
+    }
+    Ok(Some(within))
 }
 
 /// The requests the plan would say this run costs, decided as the run decides.
@@ -126,7 +159,21 @@ async fn create_people(
     client: &Client,
     journal: &Journal,
     run_id: &str,
+    within: Option<&std::collections::HashSet<usize>>,
 ) -> Result<(), Error> {
+    // A canary (`--limit N`) creates only the people among its first N users.
+    if let Some(within) = within {
+        for row in &mut refreshed.checked.plan.rows {
+            if let Some(person) = row.person.as_mut()
+                && person.state == crate::plan::Creation::Planned
+                && !within.contains(&row.index)
+            {
+                person.state = crate::plan::Creation::NotSent(
+                    "not created: left for a later run by --limit".into(),
+                );
+            }
+        }
+    }
     let settings = &refreshed.checked.inputs.settings;
     let creator = create::Creator {
         client,
