@@ -460,7 +460,7 @@ pub fn resolve_users(
     users: &UserDirectory,
     columns: &Columns,
     file: &str,
-    creating: Option<&Sheet>,
+    creating: Option<&Creating<'_>>,
 ) -> Plan {
     let mut plan = plan;
     let mut first_row_of: HashMap<u64, u64> = HashMap::new();
@@ -492,11 +492,23 @@ pub fn resolve_users(
                 }
             }
             Err(message) if users.knows_nobody(row) => {
+                // Someone ct-onboard began creating (a run killed, an answer lost) whom
+                // the account shows by phone only: that person, made by us.
+                let ours = creating.and_then(|c| {
+                    let phone = row.phone.as_ref()?;
+                    c.begun
+                        .contains(phone)
+                        .then(|| users.active_by_phone(phone))?
+                });
+                if let Some(user_id) = ours {
+                    row.user_id = Some(user_id);
+                    continue;
+                }
                 let created = match creating {
                     None => Err(format!(
                         "{message} (--create-missing creates people who are not in Connecteam yet)"
                     )),
-                    Some(sheet) => new_person(row, sheet, columns, users, &message),
+                    Some(c) => new_person(row, c.sheet, columns, users, &message),
                 };
                 match created {
                     Ok(person) => match phones_created.get(&person.phone) {
@@ -526,6 +538,13 @@ pub fn resolve_users(
         }
     }
     plan
+}
+
+/// What creating people (`--create-missing`) resolves with: the sheet (names), and the
+/// phones of people the journal shows ct-onboard began creating on this account.
+pub struct Creating<'a> {
+    pub sheet: &'a Sheet,
+    pub begun: std::collections::HashSet<String>,
 }
 
 /// The longest first or last name Connecteam takes.

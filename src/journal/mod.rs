@@ -453,6 +453,21 @@ impl Journal {
             .map_err(|e| sql_error(&self.path, e))
     }
 
+    /// The phones of every person whose creation was begun on this account (`creating`
+    /// or `created`): people ct-onboard itself made, or may have.
+    pub fn people_begun(&self, base_url: &str) -> Result<Vec<String>, JournalError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(
+                "SELECT phone FROM people WHERE base_url = ?1 AND state IN ('creating', 'created')",
+            )
+            .map_err(|e| sql_error(&self.path, e))?;
+        statement
+            .query_map(params![base_url], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .map_err(|e| sql_error(&self.path, e))
+    }
+
     /// Records where the creation of the person with `phone` stands: `Creating` before
     /// its request is sent.
     pub fn set_person(

@@ -162,12 +162,19 @@ pub async fn resolve(
         }
         Err(e) => return Err(api_error(client)(e)),
     };
+    let creating = match create_missing {
+        true => Some(crate::resolve::Creating {
+            sheet: &inputs.sheet,
+            begun: people_begun(&inputs.settings, client)?,
+        }),
+        false => None,
+    };
     let mut plan = resolve_users(
         planned,
         &users,
         &inputs.columns,
         &inputs.sheet.file,
-        create_missing.then_some(&inputs.sheet),
+        creating.as_ref(),
     );
     let creating = plan.valid_rows().any(|r| r.person.is_some());
     if creating && inputs.manifest.has_user_fields() {
@@ -205,6 +212,23 @@ pub async fn resolve(
             false => Completion::Whole,
         },
     })
+}
+
+/// The phones of the people the journal (when there is one) shows ct-onboard began
+/// creating on this account.
+fn people_begun(
+    settings: &crate::config::Settings,
+    client: &Client,
+) -> Result<std::collections::HashSet<String>, Error> {
+    let state = settings.state();
+    if !state.exists() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let journal = crate::journal::Journal::open(&state).map_err(Error::journal)?;
+    let phones = journal
+        .people_begun(client.base_url())
+        .map_err(Error::journal)?;
+    Ok(phones.into_iter().collect())
 }
 
 /// Any problem not about one row stops the run; so do invalid rows, unless
