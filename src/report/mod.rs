@@ -372,9 +372,15 @@ impl Estimate {
             .iter()
             .filter(|r| matches!(r.identity, Some(Identity::UserId(_))))
             .count();
+        // Creating people, the phones of rows found by email are looked up too.
+        let creating = valid.iter().any(|r| r.person.is_some());
         let phones = valid
             .iter()
-            .filter(|r| matches!(r.identity, Some(Identity::Phone(_))))
+            .filter(|r| match r.identity {
+                Some(Identity::Phone(_)) => true,
+                Some(Identity::Email(_)) => creating && r.phone.is_some(),
+                _ => false,
+            })
             .count();
         let batch = crate::resolve::LOOKUP_BATCH;
         Estimate {
