@@ -78,8 +78,33 @@ impl<Id: std::fmt::Display> std::fmt::Display for PolicyRef<Id> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeOffRule {
     pub policy: TimeOffPolicy,
+    /// The balance (with a column balance: its default, or 0, and the unit).
     pub balance: Option<Balance>,
+    /// Each row's own balance (`balance: {column: …}`, `prorate:`), when not one figure.
+    pub per_row: Option<RowBalance>,
     pub place: Place,
+}
+
+/// How each row's balance is worked out when the manifest gives no one figure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowBalance {
+    /// The column each row's balance is read from; `None`: the rule's balance.
+    pub column: Option<String>,
+    /// For an empty cell of that column.
+    pub default: Option<Decimal>,
+    pub prorate: Option<Prorate>,
+}
+
+/// `prorate: start_date`: the balance scaled to the part of the policy year left from
+/// the row's date, rounded down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prorate {
+    /// The date column (`start_date`, or any other).
+    pub column: String,
+    /// Month and day the policy year starts on (`01-01` unless `year_starts` says).
+    pub year_starts: (i8, i8),
+    /// The step the prorated balance is rounded down to (0.5 days, 0.25 hours).
+    pub round_down_to: Decimal,
 }
 
 /// Where a pay rule's effective date comes from.
@@ -280,6 +305,12 @@ struct Entry {
     policy_id: Option<Value>,
     policy_name: Option<Value>,
     balance: Option<Value>,
+    /// `balance: {column: …, default: …}`: each row's balance from a column.
+    balance_column: Option<Value>,
+    balance_default: Option<Value>,
+    prorate: Option<Value>,
+    year_starts: Option<Value>,
+    round_down_to: Option<Value>,
     unit: Option<Value>,
     effective_date: Option<Value>,
     place: Place,
@@ -303,6 +334,61 @@ struct YamlType {
     pay_rule: Option<Spanned<YamlRule>>,
     #[serde(default)]
     user_fields: BTreeMap<String, Spanned<YamlField>>,
+}
+
+/// `balance: 15`, or `balance: {column: "PTO Days", default: 5}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum YamlBalance {
+    Amount(ScalarText),
+    Column {
+        column: ScalarText,
+        #[serde(default)]
+        default: Option<ScalarText>,
+    },
+}
+
+/// The plain scalar written at `at` in `text` (up to a space, comment, comma or brace).
+fn raw_scalar(text: &str, at: serde_saphyr::Location) -> Option<String> {
+    let line_no = usize::try_from(at.line().checked_sub(1)?).ok()?;
+    let column = usize::try_from(at.column().checked_sub(1)?).ok()?;
+    let line = text.lines().nth(line_no)?;
+    let rest: String = line.chars().skip(column).collect();
+    let token: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '#' | ',' | '}' | ']'))
+        .collect();
+    let token = token.trim_matches(|c| c == '"' || c == '\'');
+    Decimal::from_str(token).ok().map(|_| token.to_owned())
+}
+
+/// A YAML scalar (`15`, `12.5`, `"15"`) as its text: inside an untagged enum a number
+/// arrives as a number, not as the text that a `String` field would take.
+struct ScalarText(String);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = ScalarText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_owned()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
 }
 
 /// `Department: {column: Dept}` or `Employment: {value: Full-time}`.
@@ -353,7 +439,10 @@ type YamlFields = (Vec<UserField>, Vec<(String, Vec<UserField>)>);
 struct YamlRule {
     policy_id: Option<Spanned<String>>,
     policy_name: Option<Spanned<String>>,
-    balance: Option<Spanned<String>>,
+    balance: Option<Spanned<YamlBalance>>,
+    prorate: Option<Spanned<String>>,
+    year_starts: Option<Spanned<String>>,
+    round_down_to: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
     effective_date: Option<Spanned<String>>,
 }
@@ -417,7 +506,46 @@ fn yaml_entries(file: &str, text: &str) -> Result<(Vec<Entry>, YamlFields), Vec<
                 kind: Some(kind),
                 policy_id: spanned_value(r.policy_id),
                 policy_name: spanned_value(r.policy_name),
-                balance: spanned_value(r.balance),
+                balance_column: match &r.balance {
+                    Some(Spanned {
+                        value: YamlBalance::Column { column, .. },
+                        referenced,
+                        ..
+                    }) => Some(Value {
+                        place: text_place(*referenced),
+                        text: column.0.clone(),
+                    }),
+                    _ => None,
+                },
+                balance_default: match &r.balance {
+                    Some(Spanned {
+                        value:
+                            YamlBalance::Column {
+                                default: Some(d), ..
+                            },
+                        referenced,
+                        ..
+                    }) => Some(Value {
+                        place: text_place(*referenced),
+                        text: d.0.clone(),
+                    }),
+                    _ => None,
+                },
+                balance: match r.balance {
+                    Some(Spanned {
+                        value: YamlBalance::Amount(a),
+                        referenced,
+                        ..
+                    }) => Some(Value {
+                        place: text_place(referenced),
+                        // The number as written (`7.50`), not as a float read it.
+                        text: raw_scalar(text, referenced).unwrap_or(a.0),
+                    }),
+                    _ => None,
+                },
+                prorate: spanned_value(r.prorate),
+                year_starts: spanned_value(r.year_starts),
+                round_down_to: spanned_value(r.round_down_to),
                 unit: spanned_value(r.unit),
                 effective_date: spanned_value(r.effective_date),
                 place,
@@ -438,6 +566,11 @@ fn empty_type_marker(employee_type: Value) -> Entry {
         policy_id: None,
         policy_name: None,
         balance: None,
+        balance_column: None,
+        balance_default: None,
+        prorate: None,
+        year_starts: None,
+        round_down_to: None,
         unit: None,
         effective_date: None,
     }
@@ -566,6 +699,11 @@ fn csv_entry(
             policy_id: value("policy_id"),
             policy_name: value("policy_name"),
             balance: value("balance"),
+            balance_column: None,
+            balance_default: None,
+            prorate: None,
+            year_starts: None,
+            round_down_to: None,
             unit: value("unit"),
             effective_date: value("effective_date"),
             place: Place::Row(row.number),
@@ -755,7 +893,88 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
             None
         }
     });
-    match (&e.balance, &e.unit) {
+    let column = e.balance_column.as_ref().map(|v| v.text.trim().to_owned());
+    let default = e
+        .balance_default
+        .as_ref()
+        .and_then(|v| match Decimal::from_str(v.text.trim()) {
+            Ok(d) if !d.is_sign_negative() || d.is_zero() => Some(d),
+            _ => {
+                fail(
+                    &v.place,
+                    format!(
+                        "the balance's default {} is not a number ≥ 0",
+                        Quoted(&v.text)
+                    ),
+                );
+                None
+            }
+        });
+    let given = e.balance.as_ref().or(e.balance_column.as_ref());
+    let prorate = e.prorate.as_ref().and_then(|v| {
+        if given.is_none() {
+            fail(&v.place, "prorate needs a balance to scale".into());
+        }
+        let year_starts = match &e.year_starts {
+            None => Some((1, 1)),
+            Some(y) => {
+                let parsed = y.text.trim().split_once('-').and_then(|(m, d)| {
+                    let (m, d) = (m.parse::<i8>().ok()?, d.parse::<i8>().ok()?);
+                    Date::new(2001, m, d).ok().map(|_| (m, d))
+                });
+                if parsed.is_none() {
+                    fail(
+                        &y.place,
+                        format!(
+                            "year_starts {} is not a month and day such as 04-01 (and not 02-29)",
+                            Quoted(&y.text)
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+        let step = match &e.round_down_to {
+            None => Some(match unit {
+                Some(Unit::Hours) => Decimal::new(25, 2),
+                _ => Decimal::new(5, 1),
+            }),
+            Some(r) => match Decimal::from_str(r.text.trim()) {
+                Ok(d) if d > Decimal::ZERO => Some(d),
+                _ => {
+                    fail(
+                        &r.place,
+                        format!("round_down_to {} is not a number above 0", Quoted(&r.text)),
+                    );
+                    None
+                }
+            },
+        };
+        Some(Prorate {
+            column: v.text.trim().to_owned(),
+            year_starts: year_starts?,
+            round_down_to: step?,
+        })
+    });
+    for v in [&e.year_starts, &e.round_down_to].into_iter().flatten() {
+        if e.prorate.is_none() {
+            fail(
+                &v.place,
+                "year_starts and round_down_to go with prorate".into(),
+            );
+        }
+    }
+    let per_row = (column.is_some() || prorate.is_some()).then_some(RowBalance {
+        column,
+        default,
+        prorate,
+    });
+    let amount = amount.or_else(|| {
+        e.balance_column
+            .as_ref()
+            .map(|_| default.unwrap_or_default())
+    });
+    match (given, &e.unit) {
         (Some(v), None) => fail(
             &v.place,
             "balance without unit: add unit: hours or unit: days".into(),
@@ -774,6 +993,7 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
         balance: amount
             .zip(unit)
             .map(|(amount, unit)| Balance { amount, unit }),
+        per_row,
         place: e.place.clone(),
     }
 }

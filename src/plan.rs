@@ -5,7 +5,10 @@
 
 use std::collections::HashMap;
 
+use std::str::FromStr;
+
 use jiff::civil::Date;
+use rust_decimal::Decimal;
 
 use crate::input::{Columns, Field, Sheet, SheetRow, values};
 pub use crate::manifest::Kind;
@@ -128,6 +131,9 @@ pub struct PlanRow {
     pub phone: Option<String>,
     /// Set when the person is not in Connecteam yet and is to be created.
     pub person: Option<Box<NewPerson>>,
+    /// How each row-worked balance came about, by assignment position
+    /// (`15 days × 184/365 = 7.5`).
+    pub bases: Vec<(usize, String)>,
     pub employee_type: String,
     pub assignments: Vec<Assignment>,
     pub problems: Vec<Problem>,
@@ -162,6 +168,21 @@ impl Plan {
     pub fn assignment_count(&self) -> usize {
         self.valid_rows().map(|r| r.assignments.len()).sum()
     }
+}
+
+/// Days from `date` to the end of its policy year (inclusive), and the days in that year,
+/// for a policy year starting on `starts` (month, day).
+pub fn policy_year_left(date: Date, starts: (i8, i8)) -> (i64, i64) {
+    let on = |year: i16| Date::new(year, starts.0, starts.1).unwrap_or(date);
+    let this = on(date.year());
+    let start = if date >= this {
+        this
+    } else {
+        on(date.year() - 1)
+    };
+    let next = on(start.year() + 1);
+    let days = |from: Date, to: Date| i64::from(from.until(to).map_or(0, |s| s.get_days()));
+    (days(date, next), days(start, next).max(1))
 }
 
 pub fn plan(sheet: &Sheet, columns: &Columns, manifest: &Manifest, options: &PlanOptions) -> Plan {
@@ -241,10 +262,11 @@ impl<'a> RowPlanner<'a> {
             .and_then(|c| values::text(row.cell(c)))
             .unwrap_or_default();
         let mut assignments = Vec::new();
+        let mut bases = Vec::new();
         if employee_type.is_empty() {
             problems.add(type_column, "employee_type is empty".into());
         } else if let Some(ty) = self.manifest.employee_type(&employee_type) {
-            assignments = self.assignments(ty, row, &mut problems);
+            (assignments, bases) = self.assignments(ty, row, &mut problems);
         } else {
             problems.add(
                 type_column,
@@ -263,6 +285,7 @@ impl<'a> RowPlanner<'a> {
             also_email,
             phone,
             person: None,
+            bases,
             employee_type,
             assignments,
             problems: problems.found,
@@ -341,14 +364,27 @@ impl<'a> RowPlanner<'a> {
         ty: &crate::manifest::EmployeeType,
         row: &SheetRow,
         problems: &mut RowProblems<'_>,
-    ) -> Vec<Assignment> {
+    ) -> (Vec<Assignment>, Vec<(usize, String)>) {
         // Sized exactly: a sheet of 100,000 rows holds 100,000 of these.
         let mut assignments =
             Vec::with_capacity(ty.time_off.len() + usize::from(ty.pay_rule.is_some()));
-        assignments.extend(ty.time_off.iter().map(|rule| Assignment::TimeOff {
-            policy: rule.policy.clone(),
-            balance: rule.balance,
-        }));
+        let mut bases = Vec::new();
+        for rule in &ty.time_off {
+            let balance = match &rule.per_row {
+                None => rule.balance,
+                Some(per_row) => match self.row_balance(rule, per_row, row, problems) {
+                    Some((balance, basis)) => {
+                        bases.push((assignments.len(), basis));
+                        Some(balance)
+                    }
+                    None => rule.balance,
+                },
+            };
+            assignments.push(Assignment::TimeOff {
+                policy: rule.policy.clone(),
+                balance,
+            });
+        }
         if let Some(rule) = &ty.pay_rule
             && let Some(effective_date) = self.effective_date(ty, rule, row, problems)
         {
@@ -357,7 +393,99 @@ impl<'a> RowPlanner<'a> {
                 effective_date,
             });
         }
-        assignments
+        (assignments, bases)
+    }
+
+    /// A row's own balance (from a column, prorated to its date) and how it was worked
+    /// out (`15 days × 184/365 = 7.5`), or `None` with the row's problem added.
+    fn row_balance(
+        &mut self,
+        rule: &crate::manifest::TimeOffRule,
+        per_row: &crate::manifest::RowBalance,
+        row: &SheetRow,
+        problems: &mut RowProblems<'_>,
+    ) -> Option<(Balance, String)> {
+        let fixed = rule.balance?;
+        let base = match &per_row.column {
+            None => fixed.amount,
+            Some(column) => {
+                let c = self.column_for(column, "balance", &rule.place)?;
+                let cell = row.cell(c);
+                if cell.is_blank() {
+                    let Some(default) = per_row.default else {
+                        problems.add(
+                            Some(c),
+                            "the balance is empty and the manifest gives no default".into(),
+                        );
+                        return None;
+                    };
+                    default
+                } else {
+                    let read = match cell {
+                        crate::input::Cell::Number(n) => Decimal::try_from(n).ok(),
+                        other => Decimal::from_str(other.display().trim()).ok(),
+                    };
+                    match read {
+                        Some(d) if !d.is_sign_negative() || d.is_zero() => d,
+                        _ => {
+                            problems.add(
+                                Some(c),
+                                format!(
+                                    "{} is not a balance (a number of at least 0)",
+                                    crate::problem::Quoted(&cell.display())
+                                ),
+                            );
+                            return None;
+                        }
+                    }
+                }
+            }
+        };
+        let unit = fixed.unit;
+        let written = format!("{} {}", base.normalize(), unit.as_str());
+        let Some(prorate) = &per_row.prorate else {
+            return Some((Balance { amount: base, unit }, written));
+        };
+        let c = self.column_for(&prorate.column, "prorated balance", &rule.place)?;
+        let date = match values::date(row.cell(c), self.options.date_format.as_deref()) {
+            Ok(Some(date)) => date,
+            Ok(None) => {
+                problems.add(Some(c), "no date to prorate the balance by".into());
+                return None;
+            }
+            Err(message) => {
+                problems.add(Some(c), message);
+                return None;
+            }
+        };
+        let (left, days) = policy_year_left(date, prorate.year_starts);
+        let step = prorate.round_down_to;
+        let amount = (base * Decimal::from(left) / Decimal::from(days) / step).floor() * step;
+        let basis = format!("{written} × {left}/{days} = {}", amount.normalize());
+        Some((Balance { amount, unit }, basis))
+    }
+
+    /// The sheet column a manifest rule reads; missing, reported once for the sheet.
+    fn column_for(
+        &mut self,
+        name: &str,
+        what: &str,
+        place: &crate::problem::Place,
+    ) -> Option<usize> {
+        if let Some(c) = self.columns.by_name(name) {
+            return Some(c);
+        }
+        if self.missing_reported.insert(name.to_owned()) {
+            self.problems.push(Problem::new(
+                &self.manifest.file,
+                place.clone(),
+                format!(
+                    "the {what} is taken from column \"{name}\", which {} does not have",
+                    self.file
+                ),
+            ));
+        }
+        None
     }
 
     /// A pay rule's effective date: fixed in the manifest, or from a column of the row.

@@ -201,6 +201,7 @@ impl SavedPlan {
                 also_email: None,
                 phone: None,
                 person: None,
+                bases: Vec::new(),
                 employee_type: String::new(),
                 assignments: Vec::new(),
                 problems: vec![Problem::in_row(

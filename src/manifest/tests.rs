@@ -300,3 +300,44 @@ fn user_fields_come_from_the_top_and_each_type_overrides_them_by_name() {
         "m.yaml: line 2, column 15: user field \"Department\" needs exactly one of column: (a sheet column) or value: (a constant)"
     );
 }
+
+#[test]
+fn row_balances_and_proration_are_checked_where_they_are_written() {
+    let problems = yaml(
+        "employee_types:\n  a:\n    time_off:\n      - policy_id: p\n        prorate: start_date\n\
+         \x20     - policy_id: q\n        balance: 15\n        unit: days\n        prorate: start_date\n        year_starts: \"02-29\"\n\
+         \x20     - policy_id: r\n        balance: {column: PTO, default: -1}\n        unit: hours\n        round_down_to: 0.5\n",
+    )
+    .unwrap_err();
+    let messages: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+    assert!(
+        messages.contains(&"prorate needs a balance to scale".to_owned()),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("year_starts \"02-29\" is not a month and day")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the balance's default \"-1\" is not a number ≥ 0")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"year_starts and round_down_to go with prorate".to_owned()),
+        "{messages:?}"
+    );
+    let m = yaml(
+        "employee_types:\n  a:\n    time_off:\n      - policy_id: p\n        balance: {column: PTO}\n        unit: hours\n        prorate: start_date\n",
+    )
+    .unwrap();
+    let rule = &m.types[0].time_off[0];
+    let per_row = rule.per_row.as_ref().unwrap();
+    assert_eq!(per_row.column.as_deref(), Some("PTO"));
+    let prorate = per_row.prorate.as_ref().unwrap();
+    assert_eq!(prorate.year_starts, (1, 1));
+    assert_eq!(prorate.round_down_to, Decimal::new(25, 2), "0.25 for hours");
+}

@@ -244,3 +244,116 @@ fn an_effective_date_past_what_can_be_read_back_is_refused() {
         "{messages:?}"
     );
 }
+
+const PRORATED: &str = "employee_types:
+  full-time:
+    time_off:
+      - policy_id: vac
+        balance: 15
+        unit: days
+        prorate: start_date
+  april:
+    time_off:
+      - policy_id: vac
+        balance: 15
+        unit: days
+        prorate: start_date
+        year_starts: \"04-01\"
+  hourly:
+    time_off:
+      - policy_id: vac
+        balance: {column: PTO Hours, default: 8}
+        unit: hours
+";
+
+/// Each row's time-off balance and how it was worked out.
+fn balances(plan: &Plan) -> Vec<(String, String)> {
+    plan.rows
+        .iter()
+        .map(|r| {
+            let amount = match r.assignments.first() {
+                Some(Assignment::TimeOff {
+                    balance: Some(b), ..
+                }) => b.amount.normalize().to_string(),
+                _ => "-".into(),
+            };
+            let basis = r.bases.first().map(|(_, b)| b.clone()).unwrap_or_default();
+            (amount, basis)
+        })
+        .collect()
+}
+
+#[test]
+fn prorated_balances_match_the_figures_worked_by_hand() {
+    // 2027: 365 days. 2028: a leap year, 366. An April year 2027-04-01..2028-03-31 holds
+    // 29 February 2028: 366 days.
+    let plan = plan_of(
+        "user_id,employee_type,start_date,PTO Hours\n\
+         1,full-time,2027-01-01,\n\
+         2,full-time,2027-07-01,\n\
+         3,full-time,2027-12-31,\n\
+         4,full-time,2028-03-01,\n\
+         5,april,2027-10-01,\n\
+         6,april,2028-03-31,\n\
+         7,april,2027-03-31,\n",
+        PRORATED,
+        &options(),
+    );
+    assert_eq!(row_messages(&plan), Vec::<String>::new());
+    let worked = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        balances(&plan),
+        [
+            // The first day: all of it.
+            worked("15", "15 days × 365/365 = 15"),
+            // Mid-year: 184 days left (1 July to 31 December), 7.56 rounded down.
+            worked("7.5", "15 days × 184/365 = 7.5"),
+            // The last day: one day of 365 is 0.04, rounded down to 0.
+            worked("0", "15 days × 1/365 = 0"),
+            // A leap year: 306 of 366 days left from 1 March 2028: 12.54.
+            worked("12.5", "15 days × 306/366 = 12.5"),
+            // A year from April: 1 October 2027 leaves 183 of 366 days: 7.5 exactly.
+            worked("7.5", "15 days × 183/366 = 7.5"),
+            // Its last day.
+            worked("0", "15 days × 1/366 = 0"),
+            // The day before April: the last day of the year that began in April 2026.
+            worked("0", "15 days × 1/365 = 0"),
+        ]
+    );
+}
+
+#[test]
+fn a_balance_from_a_column_takes_its_default_for_an_empty_cell_and_refuses_what_is_not_one() {
+    let plan = plan_of(
+        "user_id,employee_type,PTO Hours\n1,hourly,37.5\n2,hourly,\n3,hourly,-4\n4,hourly,lots\n",
+        PRORATED,
+        &options(),
+    );
+    let got = balances(&plan);
+    assert_eq!(got[0], ("37.5".into(), "37.5 hours".into()));
+    assert_eq!(got[1], ("8".into(), "8 hours".into()), "the default");
+    assert_eq!(
+        row_messages(&plan),
+        [
+            "h.csv: row 4, column \"PTO Hours\" (C): \"-4\" is not a balance (a number of at least 0)",
+            "h.csv: row 5, column \"PTO Hours\" (C): \"lots\" is not a balance (a number of at least 0)",
+        ]
+    );
+    let no_default = PRORATED.replace("{column: PTO Hours, default: 8}", "{column: PTO Hours}");
+    let plan = plan_of(
+        "user_id,employee_type,PTO Hours\n2,hourly,\n",
+        &no_default,
+        &options(),
+    );
+    assert_eq!(
+        row_messages(&plan),
+        [
+            "h.csv: row 2, column \"PTO Hours\" (C): the balance is empty and the manifest gives no default"
+        ]
+    );
+    let plan = plan_of("user_id,employee_type\n2,hourly\n", PRORATED, &options());
+    assert_eq!(
+        plan.problems[0].to_string(),
+        "m.yaml: line 17, column 9: the balance is taken from column \"PTO Hours\", which h.csv does not have"
+    );
+}

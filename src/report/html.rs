@@ -185,7 +185,9 @@ impl Chunk<'_> {
                         } else {
                             a.policy_name.clone()
                         },
-                        value: if a.effective_date.is_empty() {
+                        value: if !a.balance_basis.is_empty() {
+                            a.balance_basis.clone()
+                        } else if a.effective_date.is_empty() {
                             format!("{} {}", a.balance, a.unit).trim().to_owned()
                         } else {
                             format!("from {}", a.effective_date)

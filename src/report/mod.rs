@@ -125,6 +125,8 @@ pub struct AssignmentLine {
     /// What it changes in the account, and what the account held before.
     pub change: Change,
     pub holds: String,
+    /// How a balance worked out per row came about: `15 days × 184/365 = 7.5`.
+    pub balance_basis: String,
 }
 
 impl AssignmentLine {
@@ -225,6 +227,11 @@ impl UserLine {
             crate::plan::Creation::NotSent(why) => Some((Outcome::NotAttempted, why.clone())),
             _ => None,
         });
+        for (i, basis) in &row.bases {
+            if let Some(a) = line.assignments.get_mut(*i) {
+                a.balance_basis.clone_from(basis);
+            }
+        }
         if let Some((outcome, why)) = not_created.filter(|_| row.is_valid()) {
             line.assignments = row
                 .assignments
@@ -687,7 +694,7 @@ fn users_csv(out: &mut dyn Write, sheet: &Sheet, users: &[UserLine]) -> std::io:
     finish(w)
 }
 
-const ASSIGNMENT_COLUMNS: [&str; 20] = [
+const ASSIGNMENT_COLUMNS: [&str; 21] = [
     "row",
     "identifier",
     "user_id",
@@ -708,6 +715,7 @@ const ASSIGNMENT_COLUMNS: [&str; 20] = [
     "employee_type",
     "change",
     "holds",
+    "balance_basis",
 ];
 
 fn assignments_csv(out: &mut dyn Write, users: &[UserLine]) -> std::io::Result<()> {
@@ -736,6 +744,7 @@ fn assignments_csv(out: &mut dyn Write, users: &[UserLine]) -> std::io::Result<(
                 user.employee_type.clone(),
                 a.change.as_str().to_owned(),
                 a.holds.clone(),
+                a.balance_basis.clone(),
             ];
             write_row(&mut w, fields.into_iter().map(Cow::Owned))?;
         }

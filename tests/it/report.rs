@@ -353,3 +353,38 @@ fn samples_plan_offline_from_xlsx_too() {
     );
     assert!(stdout.contains("daily quota:  0.9% of 10000"), "{stdout}");
 }
+
+#[test]
+fn a_prorated_balance_is_planned_with_how_it_was_worked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::util::write(
+        dir.path(),
+        "m.yaml",
+        "employee_types:\n  full-time:\n    time_off:\n      - policy_id: pol-vac-ft-001\n\
+         \x20       balance: 15\n        unit: days\n        prorate: start_date\n",
+    );
+    let sheet = crate::util::write(
+        dir.path(),
+        "h.csv",
+        "user_id,employee_type,start_date\n9170357,full-time,2029-07-01\n",
+    );
+    let reports = dir.path().join("reports");
+    let out = crate::util::ct()
+        .arg("plan")
+        .arg(&sheet)
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--today", crate::util::TODAY, "--report-dir"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    crate::util::assert_exit(&out, 0);
+    let rows = crate::util::read_records(&only_run_dir(&reports).join("assignments.csv"));
+    assert_eq!(&rows[0]["balance"], "7.5");
+    assert_eq!(&rows[0]["balance_basis"], "15 days × 184/365 = 7.5");
+    let page = std::fs::read_to_string(only_run_dir(&reports).join("report.html")).unwrap();
+    assert!(
+        page.contains("15 days × 184/365 = 7.5"),
+        "the page shows it"
+    );
+}
