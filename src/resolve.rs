@@ -302,6 +302,11 @@ impl UserDirectory {
         }
     }
 
+    /// Whether any user (archived, or one of several) has this phone.
+    pub fn holds_phone(&self, phone: &str) -> bool {
+        self.by_phone.get(phone).is_some_and(|u| !u.is_empty())
+    }
+
     /// The user of this ID, as the account answered.
     pub fn user(&self, id: u64) -> Option<&User> {
         self.by_id.get(&id)

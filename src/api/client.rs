@@ -305,6 +305,21 @@ impl Client {
                 }
                 Err(error) => error,
             };
+            // Only a real 429 says the request was not processed: "too many requests" in
+            // another answer (the 200 quirk) may follow a write that was applied, so a
+            // request that must not be sent twice is handed back, unclear.
+            if !R::REPLAY_SAFE
+                && error.class == ErrorClass::RateLimited
+                && error.status != Some(429)
+            {
+                return Call {
+                    result: Err(ApiError {
+                        class: ErrorClass::Retryable,
+                        ..error
+                    }),
+                    attempts: tries.attempts,
+                };
+            }
             let standing = Standing {
                 // An unclear answer to a request that must not be sent twice is handed
                 // back, for the caller to look up what happened.

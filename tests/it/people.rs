@@ -548,3 +548,53 @@ fn a_canary_creates_only_the_people_it_onboards() {
     );
     assert!(left[0]["error"].contains("--limit"), "{:?}", left[0]);
 }
+
+#[test]
+fn a_creation_without_an_answer_is_not_sent_again_until_a_later_run_looks_first() {
+    let running = RunningSandbox::start(sample_seed(vec![]));
+    // The server takes longer than the client waits: no answer at all.
+    running
+        .sandbox
+        .stall(ct_onboard::api::endpoint::Endpoint::CreateUsers);
+    let site = Site::new();
+    let sheet = new_hires(&site, 3);
+    let ran = site
+        .ct(&running, "run", &sheet)
+        .args([
+            "--today",
+            TODAY,
+            "--create-missing",
+            "--request-timeout-secs",
+            "1",
+        ])
+        .run();
+    let snapshot = running.sandbox.snapshot();
+    assert_eq!(
+        snapshot.count("POST /users/v1/users"),
+        1,
+        "sent once: {}",
+        ran.text()
+    );
+    let users = site.latest_users();
+    assert!(
+        users.iter().all(|u| &u["user_action"] == "create"),
+        "{users:?}"
+    );
+    assert!(
+        users.iter().all(|u| &u["outcome"] == "not_attempted"),
+        "{users:?}"
+    );
+    assert!(
+        users[0]["error"].contains("may have been created"),
+        "{:?}",
+        users[0]
+    );
+    // A later run looks the phones up first (nobody), then creates them, once.
+    running.sandbox.release();
+    site.ct(&running, "run", &sheet)
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(0);
+    let snapshot = running.sandbox.snapshot();
+    assert_eq!(snapshot.users_created, 3);
+    assert_eq!(snapshot.count("POST /users/v1/users"), 2);
+}

@@ -4,11 +4,18 @@
 //! 1. each person is journaled `creating` before the request that creates them;
 //! 2. anyone the journal shows begun before (a killed run, an unclear answer) is looked
 //!    up by phone first, and found means created;
-//! 3. an unclear answer (a timeout, a dropped connection, a 5xx, a 200 that cannot be
-//!    read) is followed by a lookup of the batch's phones: only those not found are sent
-//!    again, a bounded number of times;
+//! 3. an answer that is not clear is followed by a lookup of the batch's phones: after a
+//!    5xx or a 200 that cannot be read (the server is done with it) those not found are
+//!    sent again, a bounded number of times; after no answer at all (a timeout, a dropped
+//!    connection: the server may still be at it) they are not sent again in this run,
+//!    and the journal keeps them `creating` for the next run to look up first. The
+//!    gateway hands such answers back after one attempt, the 200 "too many requests"
+//!    quirk included (only a real 429 is waited out and sent again);
 //! 4. a refused batch (4xx) is all or nothing, so it is halved until the people at fault
-//!    stand alone, each reported with the API's message; the others are created.
+//!    stand alone, each reported with the API's message; the others are created. A
+//!    refusal after an unclear earlier send is looked up first (it may be about our own
+//!    people), and a phone the lookup finds held by anyone but one active user is never
+//!    sent again.
 
 use std::collections::HashMap;
 
@@ -148,7 +155,8 @@ impl Creator<'_> {
             people: &people,
             send_activation: self.send_activation,
         };
-        let answer = self.client.call(Budget::ClaimEach, &request).await.result;
+        let call = self.client.call(Budget::ClaimEach, &request).await;
+        let (answer, attempts) = (call.result, call.attempts);
         tracing::info!(
             event = "create",
             people = people.len(),
@@ -183,6 +191,22 @@ impl Creator<'_> {
                 )
                 .await
             }
+            // Refused after an earlier unclear send: the first may have made them (and
+            // "already exists" is then about our own people). Look before narrowing.
+            Err(e) if refused(&e) && batch.sent > 0 => {
+                let Some(missing) = self.settle_by_lookup(plan, &batch.rows).await? else {
+                    return Ok(Vec::new());
+                };
+                for &i in &missing {
+                    let why = format!(
+                        "{}; an earlier request for this person had no clear answer and the \
+                         phone is not found: the next run looks it up again",
+                        refusal(&e)
+                    );
+                    set_state(plan, i, Creation::Failed(why));
+                }
+                Ok(Vec::new())
+            }
             Err(e) if refused(&e) => match batch.rows.as_slice() {
                 [one] => {
                     self.record(plan, *one, Creation::Failed(refusal(&e)))?;
@@ -203,6 +227,18 @@ impl Creator<'_> {
                     ])
                 }
             },
+            // Stopped with the request out (an interrupt in flight): it may have landed.
+            Err(e) if not_sent(&e) && attempts > 0 && e.class == ErrorClass::Stopped => {
+                for &i in &batch.rows {
+                    let why = format!(
+                        "may have been created: the run stopped with the request out ({}); \
+                         the next run looks the phone up before anything is sent",
+                        e.message
+                    );
+                    set_state(plan, i, Creation::NotSent(why));
+                }
+                Ok(Vec::new())
+            }
             Err(e) if not_sent(&e) => {
                 for &i in &batch.rows {
                     set_state(
@@ -213,6 +249,25 @@ impl Creator<'_> {
                 }
                 Ok(Vec::new())
             }
+            // No answer at all (a timeout, a dropped connection): the server may still
+            // be working on it, so what a lookup does not find yet is not sent again
+            // in this run; the journal keeps them `creating` for the next run to look up.
+            Err(e) if e.status.is_none() => {
+                let Some(missing) = self.settle_by_lookup(plan, &batch.rows).await? else {
+                    return Ok(Vec::new());
+                };
+                for &i in &missing {
+                    let why = format!(
+                        "may have been created: no answer ({}) and not found by phone yet; \
+                         not sent again in this run, the next run looks the phone up first",
+                        e.message
+                    );
+                    set_state(plan, i, Creation::NotSent(why));
+                }
+                Ok(Vec::new())
+            }
+            // An answer that says nothing clear (a 5xx, a 200 that cannot be read): the
+            // server is done with it, so a lookup tells.
             Err(e) => {
                 self.after_unclear(plan, batch.rows, batch.sent + 1, &e.message)
                     .await
@@ -240,11 +295,13 @@ impl Creator<'_> {
         }
         if sent > self.max_resends {
             for &i in &missing {
-                let failed = Creation::Failed(format!(
-                    "no clear answer after {sent} requests ({why}), and not found by phone: \
-                     not created; the next run looks the phone up and tries again"
+                // The journal keeps them `creating`: the next run looks them up first.
+                let unclear = Creation::NotSent(format!(
+                    "may have been created: no clear answer after {sent} requests ({why}), and \
+                     not found by phone yet; not sent again in this run, the next run looks the \
+                     phone up first"
                 ));
-                self.record(plan, i, failed)?;
+                set_state(plan, i, unclear);
             }
             return Ok(Vec::new());
         }
@@ -277,8 +334,17 @@ impl Creator<'_> {
         }
         let mut missing = Vec::new();
         for &i in rows {
-            match found.active_by_phone(phone(plan, i)) {
+            let phone = phone(plan, i).to_owned();
+            match found.active_by_phone(&phone) {
                 Some(id) => self.record(plan, i, Creation::Created(id))?,
+                // Held, but not by exactly one active user: nothing is sent on a doubt.
+                None if found.holds_phone(&phone) => {
+                    let why = format!(
+                        "the phone {phone} is now held in Connecteam, but not by exactly one active \
+                         user: not sent again; check the account"
+                    );
+                    set_state(plan, i, Creation::Failed(why));
+                }
                 None => missing.push(i),
             }
         }
