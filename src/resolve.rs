@@ -501,9 +501,22 @@ pub fn resolve_users(
                 // the account shows by phone only: that person, made by us.
                 let ours = creating.and_then(|c| {
                     let phone = row.phone.as_ref()?;
-                    c.begun
+                    let id = c
+                        .begun
                         .contains(phone)
-                        .then(|| users.active_by_phone(phone))?
+                        .then(|| users.active_by_phone(phone))??;
+                    // The same person, not a phone typed again for someone else.
+                    let user = users.user(id)?;
+                    let cells = &c.sheet.rows[row.index];
+                    let same = |field: Field, theirs: &str| {
+                        columns
+                            .index(field)
+                            .and_then(|col| crate::input::values::text(cells.cell(col)))
+                            .is_none_or(|ours| ours.trim().eq_ignore_ascii_case(theirs.trim()))
+                    };
+                    (same(Field::FirstName, &user.first_name)
+                        && same(Field::LastName, &user.last_name))
+                    .then_some(id)
                 });
                 if let Some(user_id) = ours {
                     row.user_id = Some(user_id);

@@ -340,9 +340,11 @@ fn a_person_begun_in_a_killed_run_is_looked_up_before_anything_is_sent() {
         ..by_phone(20_000_500, "+12015551001")
     });
     // And one the account shows by phone only (the email did not take): ours all the same.
-    running
-        .sandbox
-        .hold_user(by_phone(20_000_501, "+12015551002"));
+    running.sandbox.hold_user(ct_onboard::sandbox::SeedUser {
+        first_name: "Ada".into(),
+        last_name: "Newhire2".into(),
+        ..by_phone(20_000_501, "+12015551002")
+    });
     site.ct(&running, "run", &sheet)
         .args(["--today", TODAY, "--create-missing"])
         .expect(0);
