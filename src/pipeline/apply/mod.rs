@@ -76,10 +76,20 @@ pub async fn apply(
         })
         .map_err(Error::journal)?;
 
-    // What it costs, as the plan would have said just now (summary.json's
-    // requests_planned): before anyone is created.
-    let requests_planned = planned_cost(&refreshed, context, &journal)?;
-    let within = within_limit(&refreshed, context, &journal, options.limit)?;
+    // Every valid row decided once, before anyone is created: what it costs as the plan
+    // would have said just now (summary.json's requests_planned), and who a canary
+    // takes. Unless people are created (their holdings are read again), the run sends
+    // by these same decisions.
+    let decided = decide_all(&refreshed, context, &journal)?;
+    let requests_planned = planned_cost(&refreshed, &decided);
+    let within = options
+        .limit
+        .map(|limit| within_limit(&refreshed, &decided, limit));
+    let creating = refreshed
+        .checked
+        .plan
+        .valid_rows()
+        .any(|r| r.person.is_some());
     create_people(
         &mut refreshed,
         context,
@@ -89,9 +99,13 @@ pub async fn apply(
         within.as_ref(),
     )
     .await?;
+    let reuse = (!creating).then_some(decided);
     let inputs = &refreshed.checked.inputs;
     // Every sheet row once: executed rows, and rows left out as invalid.
-    let users = execute(&refreshed, context, &client, &journal, &run_id, options).await?;
+    let users = execute(
+        &refreshed, context, &client, &journal, &run_id, options, reuse,
+    )
+    .await?;
     let summary = Summary {
         requests_planned,
         ..super::report::run_summary(&refreshed.checked, &client, &users, options.mode, started)
@@ -112,42 +126,48 @@ pub async fn apply(
     })
 }
 
+/// Every valid row's decisions, in plan order.
+fn decide_all(
+    refreshed: &Refreshed,
+    context: &Context,
+    journal: &Journal,
+) -> Result<Vec<Vec<super::decide::Decision>>, Error> {
+    refreshed
+        .checked
+        .plan
+        .valid_rows()
+        .map(|row| refreshed.decide(Some(journal), row, context.allow_overwrite))
+        .collect()
+}
+
 /// With `--limit N`, the rows (sheet indexes) of the first N users with something to
 /// send, as the worker pool will count them.
 fn within_limit(
     refreshed: &Refreshed,
-    context: &Context,
-    journal: &Journal,
-    limit: Option<usize>,
-) -> Result<Option<std::collections::HashSet<usize>>, Error> {
-    let Some(limit) = limit else {
-        return Ok(None);
-    };
-    let mut within = std::collections::HashSet::new();
-    for row in refreshed.checked.plan.valid_rows() {
-        if within.len() >= limit {
-            break;
-        }
-        let decided = refreshed.decide(Some(journal), row, context.allow_overwrite)?;
-        if decided.iter().any(super::decide::Decision::sends) {
-            within.insert(row.index);
-        }
-    }
-    Ok(Some(within))
+    decided: &[Vec<super::decide::Decision>],
+    limit: usize,
+) -> std::collections::HashSet<usize> {
+    refreshed
+        .checked
+        .plan
+        .valid_rows()
+        .zip(decided)
+        .filter(|(_, d)| d.iter().any(super::decide::Decision::sends))
+        .take(limit)
+        .map(|(row, _)| row.index)
+        .collect()
 }
 
-/// The requests the plan would say this run costs, decided as the run decides.
-fn planned_cost(
-    refreshed: &Refreshed,
-    context: &Context,
-    journal: &Journal,
-) -> Result<usize, Error> {
-    let mut as_planned = Vec::new();
-    for row in refreshed.checked.plan.valid_rows() {
-        let decided = refreshed.decide(Some(journal), row, context.allow_overwrite)?;
-        as_planned.push(UserLine::new(row, decided_lines(row, &decided)));
-    }
-    Ok(super::report::estimate(refreshed, &as_planned).requests())
+/// The requests the plan would say this run costs, by these decisions.
+fn planned_cost(refreshed: &Refreshed, decided: &[Vec<super::decide::Decision>]) -> usize {
+    let as_planned: Vec<UserLine> = refreshed
+        .checked
+        .plan
+        .valid_rows()
+        .zip(decided)
+        .map(|(row, d)| UserLine::new(row, decided_lines(row, d)))
+        .collect();
+    super::report::estimate(refreshed, &as_planned).requests()
 }
 
 /// Creates the people not in Connecteam yet (`--create-missing`), each once; when anyone
@@ -214,6 +234,7 @@ async fn execute(
     journal: &Journal,
     run_id: &str,
     options: &ApplyOptions,
+    decided: Option<Vec<Vec<super::decide::Decision>>>,
 ) -> Result<Vec<UserLine>, Error> {
     let plan = &refreshed.checked.plan;
     let settings = &refreshed.checked.inputs.settings;
@@ -226,10 +247,14 @@ async fn execute(
                 .is_none_or(|p| matches!(p.state, crate::plan::Creation::Created(_)))
         })
         .collect();
-    let decisions = rows
-        .iter()
-        .map(|row| refreshed.decide(Some(journal), row, context.allow_overwrite))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Decided before, when nobody was created since (then `rows` are the valid rows).
+    let decisions = match decided {
+        Some(decided) => decided,
+        None => rows
+            .iter()
+            .map(|row| refreshed.decide(Some(journal), row, context.allow_overwrite))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     let pool_options = pool::PoolOptions {
         concurrency: settings.concurrency(),
         max_errors: options.max_errors,
