@@ -38,7 +38,20 @@ pub fn set_fields(
         if !checked.insert((field.name.clone(), format!("{:?}", field.place))) {
             continue;
         }
-        if find(account, &field.name).is_none() {
+        let named = account
+            .iter()
+            .filter(|f| f.name.trim().eq_ignore_ascii_case(field.name.trim()))
+            .count();
+        if named > 1 {
+            problems.push(Problem::new(
+                &manifest.file,
+                field.place.clone(),
+                format!(
+                    "this account has {named} custom fields named \"{}\": ct-onboard cannot tell which to set",
+                    field.name
+                ),
+            ));
+        } else if named == 0 {
             let names: Vec<&str> = account.iter().map(|f| f.name.as_str()).collect();
             problems.push(Problem::new(
                 &manifest.file,
@@ -138,12 +151,20 @@ fn value_of(field: &CustomField, cell: Cell<'_>, reading: &Reading<'_>) -> Resul
             .collect();
         let mut ids = Vec::new();
         for want in &wanted {
-            match usable
+            let matching: Vec<_> = usable
                 .iter()
-                .find(|o| o.value.trim().eq_ignore_ascii_case(want))
-            {
-                Some(option) => ids.push(json!({ "id": option.id })),
-                None => {
+                .filter(|o| o.value.trim().eq_ignore_ascii_case(want))
+                .collect();
+            match matching.as_slice() {
+                [option] => ids.push(json!({ "id": option.id })),
+                [_, _, ..] => {
+                    return Err(format!(
+                        "{} is {} of its options: ct-onboard cannot tell which",
+                        Quoted(want),
+                        matching.len()
+                    ));
+                }
+                [] => {
                     let choices: Vec<&str> = usable.iter().map(|o| o.value.as_str()).collect();
                     return Err(format!(
                         "{} is not one of its options ({})",

@@ -600,3 +600,41 @@ fn a_creation_without_an_answer_is_not_sent_again_until_a_later_run_looks_first(
     assert_eq!(snapshot.users_created, 3);
     assert_eq!(snapshot.count("POST /users/v1/users"), 2);
 }
+
+#[test]
+fn a_custom_field_or_option_the_account_names_twice_is_refused_not_guessed() {
+    let mut seed = sample_seed(vec![]);
+    seed.custom_fields = serde_json::from_value(serde_json::json!([
+        {"id": 41, "name": "Team", "type": "str"},
+        {"id": 42, "name": "team", "type": "str"},
+        {"id": 43, "name": "Site", "dropdownOptions": [{"id": 1, "value": "North"}, {"id": 2, "value": "north"}]}
+    ]))
+    .unwrap();
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let sheet = site.file(
+        "h.csv",
+        "First Name,Last Name,Mobile,Employee Type,Site\nAda,One,+1 201 555 2001,intern,North\n",
+    );
+    let manifest = |fields: &str| {
+        site.file(
+            "m.yaml",
+            &format!("user_fields:\n{fields}employee_types:\n  intern:\n    time_off:\n      - policy_id: pol-sick-001\n"),
+        )
+    };
+    site.ct(&running, "plan", &sheet)
+        .arg("--manifest")
+        .arg(manifest("  Team: {value: A}\n"))
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(2)
+        .says(
+            "this account has 2 custom fields named \"Team\": ct-onboard cannot tell which to set",
+        );
+    site.ct(&running, "plan", &sheet)
+        .arg("--manifest")
+        .arg(manifest("  Site: {column: Site}\n"))
+        .args(["--today", TODAY, "--create-missing"])
+        .expect(2)
+        .says("custom field \"Site\": \"North\" is 2 of its options: ct-onboard cannot tell which");
+    assert_eq!(running.sandbox.snapshot().users_created, 0);
+}

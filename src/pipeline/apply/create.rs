@@ -328,7 +328,8 @@ impl Creator<'_> {
                      nothing more is sent, and the next run looks the phone up first",
                     e.message
                 );
-                set_state(plan, i, Creation::Failed(why));
+                // Not known either way: reported as not attempted, still to create.
+                set_state(plan, i, Creation::NotSent(why));
             }
             return Ok(None);
         }
