@@ -60,9 +60,10 @@ pub struct PolicyRef<Id> {
     pub name: Option<Arc<str>>,
 }
 
-/// Time-off policy IDs are text; pay-rule policy IDs are integers.
+/// Time-off policy IDs are text; pay-rule policy and onboarding pack IDs are integers.
 pub type TimeOffPolicy = PolicyRef<Arc<str>>;
 pub type PayRulePolicy = PolicyRef<u64>;
+pub type PackRef = PolicyRef<u64>;
 
 impl<Id: std::fmt::Display> std::fmt::Display for PolicyRef<Id> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,11 +123,19 @@ pub struct PayRuleRule {
     pub place: Place,
 }
 
+/// An onboarding pack a type's hires are assigned (`onboarding_packs:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackRule {
+    pub pack: PackRef,
+    pub place: Place,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmployeeType {
     pub name: String,
     pub time_off: Vec<TimeOffRule>,
     pub pay_rule: Option<PayRuleRule>,
+    pub packs: Vec<PackRule>,
     /// This type's custom fields, over the manifest's own (by name).
     pub user_fields: Vec<UserField>,
 }
@@ -178,6 +187,11 @@ impl Manifest {
             .filter(|f| !own(&f.name))
             .chain(&ty.user_fields)
             .collect()
+    }
+
+    /// Whether any type is assigned an onboarding pack.
+    pub fn has_packs(&self) -> bool {
+        self.types.iter().any(|t| !t.packs.is_empty())
     }
 
     /// Whether the manifest sets any custom field.
@@ -264,6 +278,8 @@ pub enum Kind {
     TimeOff,
     #[value(name = "pay_rule")]
     PayRule,
+    #[value(name = "onboarding_pack")]
+    OnboardingPack,
 }
 
 impl Kind {
@@ -271,12 +287,13 @@ impl Kind {
         match self {
             Kind::TimeOff => "time_off",
             Kind::PayRule => "pay_rule",
+            Kind::OnboardingPack => "onboarding_pack",
         }
     }
 
     /// The kind its words name, as [`Kind::as_str`] writes them.
     pub fn parse(text: &str) -> Option<Kind> {
-        [Kind::TimeOff, Kind::PayRule]
+        [Kind::TimeOff, Kind::PayRule, Kind::OnboardingPack]
             .into_iter()
             .find(|k| k.as_str() == text)
     }
@@ -333,7 +350,17 @@ struct YamlType {
     time_off: Vec<Spanned<YamlRule>>,
     pay_rule: Option<Spanned<YamlRule>>,
     #[serde(default)]
+    onboarding_packs: Vec<Spanned<YamlPack>>,
+    #[serde(default)]
     user_fields: BTreeMap<String, Spanned<YamlField>>,
+}
+
+/// `{pack_id: 12}` or `{pack_name: "New hires"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlPack {
+    pack_id: Option<Spanned<ScalarText>>,
+    pack_name: Option<Spanned<String>>,
 }
 
 /// `balance: 15`, or `balance: {column: "PTO Days", default: 5}`.
@@ -486,7 +513,7 @@ fn yaml_entries(file: &str, text: &str) -> Result<(Vec<Entry>, YamlFields), Vec<
             entries.push(empty_type_marker(employee_type));
             continue;
         };
-        if ty.time_off.is_empty() && ty.pay_rule.is_none() {
+        if ty.time_off.is_empty() && ty.pay_rule.is_none() && ty.onboarding_packs.is_empty() {
             entries.push(empty_type_marker(employee_type.clone()));
         }
         per_type.push((
@@ -551,6 +578,20 @@ fn yaml_entries(file: &str, text: &str) -> Result<(Vec<Entry>, YamlFields), Vec<
                 place,
             });
         }
+        for pack in ty.onboarding_packs {
+            let place = text_place(pack.referenced);
+            let p = pack.value;
+            entries.push(Entry {
+                kind: Some(Kind::OnboardingPack),
+                policy_id: p.pack_id.map(|s| Value {
+                    place: text_place(s.referenced),
+                    text: s.value.0,
+                }),
+                policy_name: spanned_value(p.pack_name),
+                place: place.clone(),
+                ..empty_type_marker(employee_type.clone())
+            });
+        }
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -578,7 +619,7 @@ fn empty_type_marker(employee_type: Value) -> Entry {
 
 // ---- CSV form ----
 
-const CSV_COLUMNS: [&str; 7] = [
+const CSV_COLUMNS: [&str; 12] = [
     "employee_type",
     "kind",
     "policy_id",
@@ -586,6 +627,11 @@ const CSV_COLUMNS: [&str; 7] = [
     "balance",
     "unit",
     "effective_date",
+    "balance_column",
+    "balance_default",
+    "prorate",
+    "year_starts",
+    "round_down_to",
 ];
 
 fn csv_entries(file: &str, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
@@ -680,7 +726,10 @@ fn csv_entry(
                 problems.push(Problem::new(
                     file,
                     v.place,
-                    format!("kind {} is not time_off or pay_rule", Quoted(&v.text)),
+                    format!(
+                        "kind {} is not time_off, pay_rule or onboarding_pack",
+                        Quoted(&v.text)
+                    ),
                 ));
                 return None;
             }
@@ -688,7 +737,7 @@ fn csv_entry(
                 problems.push(Problem::new(
                     file,
                     Place::Row(row.number),
-                    "kind is empty (time_off or pay_rule)",
+                    "kind is empty (time_off, pay_rule or onboarding_pack)",
                 ));
                 return None;
             }
@@ -699,11 +748,11 @@ fn csv_entry(
             policy_id: value("policy_id"),
             policy_name: value("policy_name"),
             balance: value("balance"),
-            balance_column: None,
-            balance_default: None,
-            prorate: None,
-            year_starts: None,
-            round_down_to: None,
+            balance_column: value("balance_column"),
+            balance_default: value("balance_default"),
+            prorate: value("prorate"),
+            year_starts: value("year_starts"),
+            round_down_to: value("round_down_to"),
             unit: value("unit"),
             effective_date: value("effective_date"),
             place: Place::Row(row.number),
@@ -742,6 +791,7 @@ fn build(file: &str, entries: Vec<Entry>) -> Result<Manifest, Vec<Problem>> {
                 name: entry.employee_type.text.clone(),
                 time_off: Vec::new(),
                 pay_rule: None,
+                packs: Vec::new(),
                 user_fields: Vec::new(),
             });
         }
@@ -782,7 +832,7 @@ fn add_rule(
     problems: &mut Vec<Problem>,
 ) {
     match check_entry(file, kind, entry) {
-        Ok(Rule::TimeOff(rule)) => {
+        Ok(CsvRule::TimeOff(rule)) => {
             let duplicate = ty
                 .time_off
                 .iter()
@@ -802,7 +852,21 @@ fn add_rule(
                 ty.time_off.push(rule);
             }
         }
-        Ok(Rule::PayRule(rule)) => {
+        Ok(CsvRule::Pack(rule)) => match ty.packs.iter().find(|r| same_policy(&r.pack, &rule.pack))
+        {
+            Some(earlier) => problems.push(Problem::new(
+                file,
+                rule.place.clone(),
+                format!(
+                    "onboarding pack {} is listed twice for \"{}\" (first {})",
+                    rule.pack,
+                    ty.name,
+                    describe(&earlier.place)
+                ),
+            )),
+            None => ty.packs.push(rule),
+        },
+        Ok(CsvRule::PayRule(rule)) => {
             if let Some(earlier) = &ty.pay_rule {
                 problems.push(Problem::new(
                     file,
@@ -835,21 +899,28 @@ fn same_policy<Id: PartialEq>(a: &PolicyRef<Id>, b: &PolicyRef<Id>) -> bool {
             && a.name.as_deref().map(str::to_lowercase) == b.name.as_deref().map(str::to_lowercase))
 }
 
-enum Rule {
+/// One row of a CSV manifest, checked.
+enum CsvRule {
     TimeOff(TimeOffRule),
     PayRule(PayRuleRule),
+    Pack(PackRule),
 }
 
-fn check_entry(file: &str, kind: Kind, e: &Entry) -> Result<Rule, Vec<Problem>> {
+fn check_entry(file: &str, kind: Kind, e: &Entry) -> Result<CsvRule, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut fail =
         |place: &Place, message: String| problems.push(Problem::new(file, place.clone(), message));
     if e.policy_id.is_none() && e.policy_name.is_none() {
-        fail(&e.place, "give a policy_id or a policy_name".into());
+        let what = match kind {
+            Kind::OnboardingPack => "give a pack_id or a pack_name",
+            _ => "give a policy_id or a policy_name",
+        };
+        fail(&e.place, what.into());
     }
     let rule = match kind {
-        Kind::TimeOff => Some(Rule::TimeOff(time_off_rule(e, &mut fail))),
-        Kind::PayRule => pay_rule(e, &mut fail).map(Rule::PayRule),
+        Kind::TimeOff => Some(CsvRule::TimeOff(time_off_rule(e, &mut fail))),
+        Kind::PayRule => pay_rule(e, &mut fail).map(CsvRule::PayRule),
+        Kind::OnboardingPack => pack(e, &mut fail).map(CsvRule::Pack),
     };
     match rule {
         Some(rule) if problems.is_empty() => Ok(rule),
@@ -893,6 +964,15 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
             None
         }
     });
+    if let (Some(_), Some(v)) = (&e.balance, &e.balance_column) {
+        fail(
+            &v.place,
+            "give a balance or a balance_column, not both".into(),
+        );
+    }
+    if let (None, Some(v)) = (&e.balance_column, &e.balance_default) {
+        fail(&v.place, "balance_default goes with balance_column".into());
+    }
     let column = e.balance_column.as_ref().map(|v| v.text.trim().to_owned());
     let default = e
         .balance_default
@@ -1000,7 +1080,7 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
 
 /// A pay-rule entry: a numeric policy ID or a name, and an effective date.
 fn pay_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> Option<PayRuleRule> {
-    for v in [&e.balance, &e.unit].into_iter().flatten() {
+    for v in balance_keys(e) {
         fail(&v.place, "balance and unit apply to time_off only".into());
     }
     let id = e
@@ -1032,6 +1112,51 @@ fn pay_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> Option<PayRuleR
             name: policy_name(e),
         },
         effective_date,
+        place: e.place.clone(),
+    })
+}
+
+/// The balance keys an entry gives (a pay rule or a pack takes none of them).
+fn balance_keys(e: &Entry) -> impl Iterator<Item = &Value> {
+    [
+        &e.balance,
+        &e.unit,
+        &e.balance_column,
+        &e.balance_default,
+        &e.prorate,
+        &e.year_starts,
+        &e.round_down_to,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// An onboarding pack entry: a numeric pack ID or a name, and nothing else.
+fn pack(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> Option<PackRule> {
+    for v in balance_keys(e).chain(&e.effective_date) {
+        fail(
+            &v.place,
+            "an onboarding pack takes only a pack_id or a pack_name".into(),
+        );
+    }
+    let id = match &e.policy_id {
+        None => None,
+        Some(v) => match v.text.trim().parse::<u64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                fail(
+                    &v.place,
+                    format!("pack_id {} is not a positive whole number", Quoted(&v.text)),
+                );
+                return None;
+            }
+        },
+    };
+    Some(PackRule {
+        pack: PolicyRef {
+            id,
+            name: policy_name(e),
+        },
         place: e.place.clone(),
     })
 }

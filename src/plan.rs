@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::input::{Columns, Field, Sheet, SheetRow, values};
 pub use crate::manifest::Kind;
-use crate::manifest::{Balance, EffectiveDate, Manifest, PayRulePolicy, TimeOffPolicy};
+use crate::manifest::{Balance, EffectiveDate, Manifest, PackRef, PayRulePolicy, TimeOffPolicy};
 use crate::problem::Problem;
 
 #[derive(Debug, Clone)]
@@ -53,6 +53,8 @@ pub enum Assignment {
         policy: PayRulePolicy,
         effective_date: Date,
     },
+    /// An onboarding pack: assigned with others, up to 500 users a request.
+    OnboardingPack { pack: PackRef },
 }
 
 impl Assignment {
@@ -60,6 +62,7 @@ impl Assignment {
         match self {
             Assignment::TimeOff { .. } => Kind::TimeOff,
             Assignment::PayRule { .. } => Kind::PayRule,
+            Assignment::OnboardingPack { .. } => Kind::OnboardingPack,
         }
     }
 
@@ -70,6 +73,7 @@ impl Assignment {
                 (policy.id.as_deref().map(str::to_owned), &policy.name)
             }
             Assignment::PayRule { policy, .. } => (policy.id.map(|i| i.to_string()), &policy.name),
+            Assignment::OnboardingPack { pack } => (pack.id.map(|i| i.to_string()), &pack.name),
         };
         (
             id.unwrap_or_default(),
@@ -366,8 +370,9 @@ impl<'a> RowPlanner<'a> {
         problems: &mut RowProblems<'_>,
     ) -> (Vec<Assignment>, Vec<(usize, String)>) {
         // Sized exactly: a sheet of 100,000 rows holds 100,000 of these.
-        let mut assignments =
-            Vec::with_capacity(ty.time_off.len() + usize::from(ty.pay_rule.is_some()));
+        let mut assignments = Vec::with_capacity(
+            ty.time_off.len() + usize::from(ty.pay_rule.is_some()) + ty.packs.len(),
+        );
         let mut bases = Vec::new();
         for rule in &ty.time_off {
             let balance = match &rule.per_row {
@@ -393,6 +398,9 @@ impl<'a> RowPlanner<'a> {
                 effective_date,
             });
         }
+        assignments.extend(ty.packs.iter().map(|rule| Assignment::OnboardingPack {
+            pack: rule.pack.clone(),
+        }));
         (assignments, bases)
     }
 

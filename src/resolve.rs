@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::endpoint::{Me, PayRulePolicies, PolicyTypes, Users};
-use crate::api::model::{Company, PayRulePolicyInfo, PolicyType, User};
+use crate::api::endpoint::{Me, Packs, PayRulePolicies, PolicyTypes, Users};
+use crate::api::model::{Company, PackInfo, PayRulePolicyInfo, PolicyType, User};
 use crate::api::{ApiError, Client, Page};
 use crate::input::{Columns, Field, Sheet};
 use crate::manifest::{Manifest, PolicyRef};
@@ -19,13 +19,16 @@ pub struct Directory {
     pub company: Company,
     pub policy_types: Vec<PolicyType>,
     pub pay_rule_policies: Vec<PayRulePolicyInfo>,
+    /// The onboarding packs, read when the manifest names any.
+    pub packs: Vec<PackInfo>,
 }
 
 impl Directory {
-    /// Reads which company the key is for, then both listings. One that names a policy twice (in two types, or twice among
-    /// the pay rules) is not believed: which type a policy is in decides what a write
-    /// would replace.
-    pub async fn fetch(client: &Client) -> Result<Directory, ApiError> {
+    /// Reads which company the key is for, then both listings (and the onboarding packs,
+    /// when `packs`). One that names a policy twice (in two types, or twice among the pay
+    /// rules) is not believed: which type a policy is in decides what a write would
+    /// replace; nor is a pack listing that names a pack twice.
+    pub async fn fetch(client: &Client, packs: bool) -> Result<Directory, ApiError> {
         let company = client.read(&Me).await?.data;
         let policy_types = client.read(&PolicyTypes).await?;
         let mut seen: HashMap<&str, &str> = HashMap::new();
@@ -54,11 +57,31 @@ impl Directory {
                 pay_rule_policies.request_id.clone(),
             ));
         }
+        let packs = match packs {
+            true => Directory::read_packs(client).await?,
+            false => Vec::new(),
+        };
         Ok(Directory {
             company,
             policy_types: policy_types.data,
             pay_rule_policies: pay_rule_policies.data,
+            packs,
         })
+    }
+
+    /// `GET /onboarding/v1/packs`, believed only when no pack comes twice.
+    pub async fn read_packs(client: &Client) -> Result<Vec<PackInfo>, ApiError> {
+        let packs = client.read(&Packs).await?;
+        let mut ids = std::collections::HashSet::new();
+        if let Some(p) = packs.data.iter().find(|p| !ids.insert(p.id)) {
+            return Err(crate::api::list::not_believed(
+                "GET /onboarding/v1/packs",
+                &format!("lists onboarding pack {} twice", p.id),
+                packs.status,
+                packs.request_id.clone(),
+            ));
+        }
+        Ok(packs.data)
     }
 }
 
@@ -118,6 +141,17 @@ pub fn resolve_manifest(manifest: &Manifest, directory: &Directory) -> Resolved 
                         balance.unit.as_str()
                     ),
                 ));
+            }
+        }
+        for rule in &mut ty.packs {
+            match find_pack(&rule.pack, directory) {
+                Ok(pack) => {
+                    rule.pack = PolicyRef {
+                        id: Some(pack.id),
+                        name: Some(Arc::from(pack.name.as_str())),
+                    }
+                }
+                Err(message) => errors.push(Problem::new(file, rule.place.clone(), message)),
             }
         }
         if let Some(rule) = &mut ty.pay_rule {
@@ -228,6 +262,46 @@ fn find_pay_rule<'d>(
             }
         }
         (None, None) => Err("give a policy_id or a policy_name".into()),
+    }
+}
+
+fn find_pack<'d>(
+    wanted: &PolicyRef<u64>,
+    directory: &'d Directory,
+) -> Result<&'d PackInfo, String> {
+    let all = &directory.packs;
+    match (&wanted.id, &wanted.name) {
+        (Some(id), name) => {
+            let found = all.iter().find(|p| p.id == *id).ok_or_else(|| {
+                format!("onboarding pack {id} does not exist in this account (`ct-onboard policies` lists them)")
+            })?;
+            match name {
+                Some(name) if !same_name(&found.name, name) => Err(format!(
+                    "onboarding pack {id} is named \"{}\", not \"{name}\"",
+                    found.name
+                )),
+                _ => Ok(found),
+            }
+        }
+        (None, Some(name)) => {
+            let matches: Vec<&PackInfo> = all.iter().filter(|p| same_name(&p.name, name)).collect();
+            match matches.as_slice() {
+                [one] => Ok(one),
+                [] => Err(format!(
+                    "no onboarding pack is named \"{name}\" (`ct-onboard policies` lists them)"
+                )),
+                several => Err(format!(
+                    "{} onboarding packs are named \"{name}\" ({}): use pack_id",
+                    several.len(),
+                    several
+                        .iter()
+                        .map(|p| p.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        (None, None) => Err("give a pack_id or a pack_name".into()),
     }
 }
 

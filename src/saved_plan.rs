@@ -68,6 +68,10 @@ pub enum SavedAssignment {
         policy_name: Option<String>,
         effective_date: Date,
     },
+    OnboardingPack {
+        pack_id: u64,
+        pack_name: Option<String>,
+    },
 }
 
 impl SavedPlan {
@@ -293,6 +297,9 @@ impl std::fmt::Display for SavedAssignment {
                 effective_date,
                 ..
             } => write!(f, "pay-rule policy {policy_id} from {effective_date}"),
+            SavedAssignment::OnboardingPack { pack_id, .. } => {
+                write!(f, "onboarding pack {pack_id}")
+            }
         }
     }
 }
@@ -317,6 +324,10 @@ fn freeze(a: &Assignment) -> Result<SavedAssignment, String> {
             policy_id: policy.id.ok_or("a pay-rule policy was not resolved")?,
             policy_name: name(&policy.name),
             effective_date: *effective_date,
+        }),
+        Assignment::OnboardingPack { pack } => Ok(SavedAssignment::OnboardingPack {
+            pack_id: pack.id.ok_or("an onboarding pack was not resolved")?,
+            pack_name: name(&pack.name),
         }),
     }
 }
@@ -347,6 +358,12 @@ fn thaw(a: &SavedAssignment) -> Assignment {
                 name: policy_name.as_deref().map(Arc::from),
             },
             effective_date: *effective_date,
+        },
+        SavedAssignment::OnboardingPack { pack_id, pack_name } => Assignment::OnboardingPack {
+            pack: PolicyRef {
+                id: Some(*pack_id),
+                name: pack_name.as_deref().map(Arc::from),
+            },
         },
     }
 }

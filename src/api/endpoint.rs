@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::list::{Collection, Listing};
 use super::model::{
-    Company, CreatedUsersData, CustomField, CustomFieldsData, NewUser, Paging, PayRuleAssigned,
-    PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo, PolicyType, PolicyTypesData,
-    TimeOffAssignment, User, UsersData,
+    Company, CreatedUsersData, CustomField, CustomFieldsData, NewUser, PackAssignment, PackInfo,
+    PacksData, Paging, PayRuleAssigned, PayRuleAssignment, PayRulePoliciesData, PayRulePolicyInfo,
+    PolicyType, PolicyTypesData, TimeOffAssignment, User, UsersData,
 };
 
 /// Every endpoint ct-onboard calls.
@@ -25,6 +25,9 @@ pub enum Endpoint {
     AssignPayRule,
     CreateUsers,
     CustomFields,
+    Packs,
+    PackAssignments,
+    AssignPack,
 }
 
 /// One endpoint's row of the table.
@@ -37,7 +40,7 @@ struct Entry {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::Me,
         Endpoint::PolicyTypes,
         Endpoint::PayRulePolicies,
@@ -48,6 +51,9 @@ impl Endpoint {
         Endpoint::AssignPayRule,
         Endpoint::CreateUsers,
         Endpoint::CustomFields,
+        Endpoint::Packs,
+        Endpoint::PackAssignments,
+        Endpoint::AssignPack,
     ];
 
     const fn entry(self) -> Entry {
@@ -78,6 +84,9 @@ impl Endpoint {
             ),
             Endpoint::CreateUsers => ("POST", "/users/v1/users", None),
             Endpoint::CustomFields => ("GET", "/users/v1/custom-fields", Some((10, 500))),
+            Endpoint::Packs => ("GET", "/onboarding/v1/packs", None),
+            Endpoint::PackAssignments => ("GET", "/onboarding/v1/packs/{id}/assignments", None),
+            Endpoint::AssignPack => ("POST", "/onboarding/v1/packs/{id}/assignments", None),
         };
         Entry {
             method,
@@ -459,6 +468,73 @@ impl Request for CreateUsers<'_> {
 
     fn data(data: Value, _: Option<Paging>) -> Result<Self::Data, String> {
         Ok(parse::<CreatedUsersData>(data)?.results)
+    }
+}
+
+/// `GET /onboarding/v1/packs`: every onboarding pack of the account (unpaged).
+pub struct Packs;
+
+impl Request for Packs {
+    const ENDPOINT: Endpoint = Endpoint::Packs;
+    type Data = Vec<PackInfo>;
+
+    fn data(data: Value, paging: Option<Paging>) -> Result<Self::Data, String> {
+        whole(parse::<PacksData>(data)?.packs, paging)
+    }
+}
+
+/// `GET /onboarding/v1/packs/{packId}/assignments`: everyone on the pack, any status
+/// (unpaged, unfiltered). Its rows are read by the caller, one by one.
+pub struct PackAssignments {
+    pub pack: u64,
+}
+
+impl Request for PackAssignments {
+    const ENDPOINT: Endpoint = Endpoint::PackAssignments;
+    type Data = Vec<Value>;
+
+    fn id(&self) -> Option<String> {
+        Some(self.pack.to_string())
+    }
+
+    fn data(data: Value, paging: Option<Paging>) -> Result<Self::Data, String> {
+        let total = paging.as_ref().and_then(|p| p.total);
+        let rows = listing(data, paging, "assignments", false)?.rows;
+        whole(
+            rows,
+            total.map(|total| Paging {
+                offset: 0,
+                total: Some(total),
+            }),
+        )
+    }
+}
+
+/// Users a `POST /onboarding/v1/packs/{packId}/assignments` takes ("max: 500").
+pub const PACK_BATCH: usize = 500;
+
+/// `POST /onboarding/v1/packs/{packId}/assignments`: up to [`PACK_BATCH`] users put on
+/// the pack, all or nothing. Not retried blindly: an unclear answer is looked up.
+pub struct AssignPack<'a> {
+    pub pack: u64,
+    pub body: &'a PackAssignment,
+}
+
+impl Request for AssignPack<'_> {
+    const ENDPOINT: Endpoint = Endpoint::AssignPack;
+    const REPLAY_SAFE: bool = false;
+    type Data = ();
+
+    fn id(&self) -> Option<String> {
+        Some(self.pack.to_string())
+    }
+
+    fn body(&self) -> Option<Value> {
+        serde_json::to_value(self.body).ok()
+    }
+
+    fn data(_: Value, _: Option<Paging>) -> Result<Self::Data, String> {
+        Ok(())
     }
 }
 

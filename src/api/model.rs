@@ -62,6 +62,31 @@ pub struct PayRulePolicyInfo {
     pub name: String,
 }
 
+/// `data` of `GET /onboarding/v1/packs`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PacksData {
+    pub packs: Vec<PackInfo>,
+}
+
+/// An onboarding pack (`PackResponse`: `id`, `name`, `isDefault` required).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackInfo {
+    pub id: u64,
+    pub name: String,
+    #[serde(alias = "is_default")]
+    pub is_default: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The body of `POST /onboarding/v1/packs/{packId}/assignments` (`AssignmentsCreateRequest`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackAssignment {
+    pub user_ids: Vec<u64>,
+}
+
 /// `data` of `GET /me`: the company behind the API key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -20,24 +20,35 @@ pub(crate) async fn policies(
     let settings = pipeline::settings(&args.settings, config)?;
     let account = pipeline::connect(&settings, Target::Settings, session.stop)?;
     let client = pipeline::online(account, "policies reads the account")?;
-    let directory = Directory::fetch(&client)
+    let mut directory = Directory::fetch(&client, false)
         .await
         .map_err(|source| Error::api(client.base_url(), source))?;
+    // Packs are listed when the account answers for them: an account without the
+    // onboarding endpoint still lists its policies.
+    let packs = match Directory::read_packs(&client).await {
+        Ok(packs) => {
+            directory.packs = packs;
+            None
+        }
+        Err(e) if e.class == crate::api::ErrorClass::Permanent => Some(e.message),
+        Err(e) => return Err(Error::api(client.base_url(), e)),
+    };
     if args.json {
         let json = serde_json::json!({
             "company_id": directory.company.company_id,
             "company_name": directory.company.company_name,
             "policy_types": directory.policy_types,
             "pay_rule_policies": directory.pay_rule_policies,
+            "onboarding_packs": directory.packs,
         });
         console.line(&serde_json::to_string_pretty(&json).unwrap_or_default());
     } else {
-        console.out(&render_policies(&directory));
+        console.out(&render_policies(&directory, packs.as_deref()));
     }
     Ok(Exit::Success)
 }
 
-fn render_policies(directory: &Directory) -> String {
+fn render_policies(directory: &Directory, packs_unread: Option<&str>) -> String {
     let mut rows = vec![[
         "TYPE".to_owned(),
         "POLICY ID".to_owned(),
@@ -72,6 +83,17 @@ fn render_policies(directory: &Directory) -> String {
     out += "\nPay-rule policies (pay_rule: policy_id or policy_name)\n  ID      NAME\n";
     for p in &directory.pay_rule_policies {
         out += &format!("  {:<7} {}\n", p.id, p.name);
+    }
+    out += "\nOnboarding packs (onboarding_packs: pack_id or pack_name)\n";
+    match packs_unread {
+        Some(why) => out += &format!("  not read: {why}\n"),
+        None => {
+            out += "  ID      NAME\n";
+            for p in &directory.packs {
+                let default = if p.is_default { "  (default)" } else { "" };
+                out += &format!("  {:<7} {}{default}\n", p.id, p.name);
+            }
+        }
     }
     out
 }

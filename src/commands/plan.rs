@@ -123,8 +123,12 @@ fn render(
             }
         );
     }
+    let packs = match estimate.onboarding_pack {
+        0 => String::new(),
+        n => format!(", {n} onboarding pack"),
+    };
     out += &format!(
-        "  assignments:  {} ({} time-off, {} pay-rule)\n",
+        "  assignments:  {} ({} time-off, {} pay-rule{packs})\n",
         estimate.assignments, estimate.time_off, estimate.pay_rule
     );
     if estimate.already_done + estimate.conflicts > 0 {
@@ -144,9 +148,14 @@ fn render(
         None => String::new(),
     };
     out += &format!(
-        "  requests:     {} ({} assignments + {}{} account and policy reads + {} user lookups{holdings_reads})\n",
+        "  requests:     {} ({} assignments + {}{}{} account and policy reads + {} user lookups{holdings_reads})\n",
         estimate.requests(),
-        estimate.assignments,
+        estimate.assignments - estimate.onboarding_pack,
+        match estimate.pack_writes {
+            0 => String::new(),
+            1 => "1 to assign packs (up to 500 users a request) + ".to_owned(),
+            n => format!("{n} to assign packs (up to 500 users a request) + "),
+        },
         match estimate.creations {
             0 => String::new(),
             n => format!("{n} to create people + "),

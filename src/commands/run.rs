@@ -45,11 +45,12 @@ pub(crate) async fn run(
     if let Some(rehearsal) = &ran.rehearsal {
         let state = rehearsal.sandbox.snapshot();
         text += &format!(
-            "Rehearsal against a simulated account seeded from {}: it now holds {} time-off and {} pay-rule \
-             assignments. Nothing reached Connecteam.\n",
+            "Rehearsal against a simulated account seeded from {}: it now holds {} time-off, {} pay-rule \
+             and {} onboarding pack assignments. Nothing reached Connecteam.\n",
             rehearsal.seeded_from,
             state.time_off_assignments.len(),
-            state.pay_rule_assignments.len()
+            state.pay_rule_assignments.len(),
+            state.pack_assignments.len()
         );
     }
     session.result(&ran.report.summary, &text);

@@ -161,6 +161,14 @@ struct OnDate {
     held: HashMap<u64, PayRuleOn>,
 }
 
+/// What one pack's assignments say of the users asked about: who is on it (with the
+/// status read), and the users whose rows did not check out.
+#[derive(Debug, Clone, Default)]
+struct PackHeld {
+    on: HashMap<u64, String>,
+    doubt: HashMap<u64, String>,
+}
+
 /// A part of the account as read, or why not.
 #[derive(Debug, Clone)]
 enum Part<T> {
@@ -177,6 +185,8 @@ pub struct Holdings {
     time_off: HashMap<String, Part<TypeHeld>>,
     /// Pay rules, when asked for.
     pay_rules: Option<Part<PayRulesHeld>>,
+    /// By onboarding pack asked for.
+    packs: HashMap<u64, Part<PackHeld>>,
     /// The date pay rules in effect "now" were read on.
     today: Option<Date>,
     names: Names,
@@ -190,6 +200,7 @@ pub struct Names {
     /// Time-off policy ID → (policy name, its type's ID, its type's name).
     time_off: HashMap<String, (String, String, String)>,
     pay_rule: HashMap<u64, String>,
+    pack: HashMap<u64, String>,
 }
 
 impl Names {
@@ -204,7 +215,17 @@ impl Names {
         for p in &directory.pay_rule_policies {
             names.pay_rule.insert(p.id, p.name.clone());
         }
+        for p in &directory.packs {
+            names.pack.insert(p.id, p.name.clone());
+        }
         names
+    }
+
+    pub fn pack(&self, id: u64) -> String {
+        self.pack
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("onboarding pack {id}"))
     }
 
     /// The type ID of a time-off policy the account has.
@@ -304,6 +325,19 @@ impl Holdings {
                     .flat_map(|p| p.doubt.iter())
                     .map(|(user, why)| (*user, format!("pay rules: {why}"))),
             )
+            .chain(
+                self.packs
+                    .iter()
+                    .filter_map(|(pack, part)| match part {
+                        Part::Read(p) => Some((pack, p)),
+                        Part::Unread(_) => None,
+                    })
+                    .flat_map(|(pack, p)| {
+                        p.doubt.iter().map(move |(user, why)| {
+                            (*user, format!("{}: {why}", self.names.pack(*pack)))
+                        })
+                    }),
+            )
             .collect();
         doubts.sort();
         doubts
@@ -325,7 +359,33 @@ impl Holdings {
             }
             _ => None,
         };
-        time_off.chain(pay_rules)
+        let packs = self.packs.iter().filter_map(|(pack, part)| match part {
+            Part::Unread(unread) => Some((
+                Kind::OnboardingPack,
+                format!("onboarding pack \"{}\"", self.names.pack(*pack)),
+                unread,
+            )),
+            Part::Read(_) => None,
+        });
+        time_off.chain(pay_rules).chain(packs)
+    }
+
+    /// Each user seen on each pack read: pack ID, user, status.
+    pub fn packs_held(&self) -> Vec<(u64, u64, &str)> {
+        let mut held: Vec<(u64, u64, &str)> = self
+            .packs
+            .iter()
+            .filter_map(|(pack, part)| match part {
+                Part::Read(p) => Some((*pack, p)),
+                Part::Unread(_) => None,
+            })
+            .flat_map(|(pack, p)| {
+                p.on.iter()
+                    .map(move |(user, status)| (pack, *user, status.as_str()))
+            })
+            .collect();
+        held.sort_unstable();
+        held
     }
 
     fn pay_rules_read(&self) -> Option<&PayRulesHeld> {
@@ -422,6 +482,39 @@ impl Holdings {
                     Err(unknown) => unknown,
                 }
             }
+            Assignment::OnboardingPack { pack } => {
+                match self.pack_of(user, pack.id.unwrap_or_default()) {
+                    Ok(Some(status)) => Diff {
+                        change: Change::Unchanged,
+                        holds: format!("on the pack ({status})"),
+                        ..Diff::default()
+                    },
+                    Ok(None) => Diff {
+                        change: Change::New,
+                        holds: "not on the pack".into(),
+                        ..Diff::default()
+                    },
+                    Err(unknown) => unknown,
+                }
+            }
+        }
+    }
+
+    /// Whether `user` is on `pack`, with the status read: `Ok(None)` for not on it.
+    fn pack_of(&self, user: u64, pack: u64) -> Result<Option<&str>, Diff> {
+        let in_pack = |why: &str| {
+            Diff::unknown(format!(
+                "whether {user} is on {} could not be read: {why}",
+                self.names.pack(pack)
+            ))
+        };
+        match self.packs.get(&pack) {
+            None => Err(in_pack("not read")),
+            Some(Part::Unread(unread)) => Err(in_pack(&unread.why())),
+            Some(Part::Read(p)) => match p.doubt.get(&user) {
+                Some(why) => Err(in_pack(why)),
+                None => Ok(p.on.get(&user).map(String::as_str)),
+            },
         }
     }
 
@@ -531,6 +624,15 @@ impl Holdings {
                 self.pay_rules_of(user)
                     .map(|p| self.pay_rule_seen(p, user, id, *effective_date))
             }
+            Assignment::OnboardingPack { pack } => self
+                .pack_of(user, pack.id.unwrap_or_default())
+                .map(|on| match on {
+                    Some(_) => Seen::Held,
+                    None => Seen::Not {
+                        holds: "not on the pack".into(),
+                        held: String::new(),
+                    },
+                }),
         };
         seen.unwrap_or_else(|unknown| Seen::Unknown(unknown.unknown.unwrap_or_default()))
     }

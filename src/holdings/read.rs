@@ -12,9 +12,11 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{HeldBalance, Holdings, Names, Part, PayRuleOn, PayRulesHeld, TypeHeld, Unread};
+use super::{
+    HeldBalance, Holdings, Names, PackHeld, Part, PayRuleOn, PayRulesHeld, TypeHeld, Unread,
+};
 use crate::api::Page;
-use crate::api::endpoint::{Balances, PayRuleAssignments};
+use crate::api::endpoint::{Balances, PackAssignments, PayRuleAssignments};
 use crate::api::list::{self, id_of};
 use crate::api::{ApiError, Client, ErrorClass};
 use crate::plan::{Assignment, Kind, Plan};
@@ -49,6 +51,8 @@ pub struct Reads {
     /// each policy is read far ahead first (a user whose latest rule is the one sent has
     /// it in effect from its date on), then on the date for the users it does not show.
     pub sent_pay_rules: BTreeMap<(u64, Date), Vec<u64>>,
+    /// Onboarding packs: each read whole (its list is neither paged nor filtered).
+    pub packs: BTreeSet<u64>,
     /// Kinds not to read (`--without-refresh`): they stay unknown.
     pub skipped: BTreeSet<Kind>,
     /// The date "now" is for pay rules (the first of `dates`, when read).
@@ -99,6 +103,7 @@ impl Reads {
                         .map(str::to_owned),
                 ),
                 Assignment::PayRule { .. } => any_pay_rule = true,
+                Assignment::OnboardingPack { pack } => reads.packs.extend(pack.id),
             }
         }
         if any_pay_rule {
@@ -141,6 +146,7 @@ impl Reads {
                             .push(user);
                     }
                 }
+                Assignment::OnboardingPack { pack } => reads.packs.extend(pack.id),
             }
         }
         reads.users.sort_unstable();
@@ -186,7 +192,11 @@ impl Reads {
                     + lists(&mut self.sent_policies().values())
             }
         };
-        time_off + pay_rules
+        let packs = match self.skipped.contains(&Kind::OnboardingPack) {
+            true => 0,
+            false => self.packs.len(),
+        };
+        time_off + pay_rules + packs
     }
 }
 
@@ -261,6 +271,19 @@ impl Holdings {
                     Err((e, endpoint)) => return Err(e.at(&endpoint)),
                 }
             });
+        }
+        for &pack in &reads.packs {
+            let part = if reads.skipped.contains(&Kind::OnboardingPack) {
+                Part::Unread(Unread::Skipped(Kind::OnboardingPack))
+            } else {
+                let endpoint = format!("GET /onboarding/v1/packs/{pack}/assignments");
+                match read_pack(client, pack, &holdings.users).await {
+                    Ok(held) => Part::Read(held),
+                    Err(e) if cannot_tell(&e) => could_not_tell(endpoint, &e),
+                    Err(e) => return Err(e.at(&endpoint)),
+                }
+            };
+            holdings.packs.insert(pack, part);
         }
         Ok(holdings)
     }
@@ -423,6 +446,69 @@ async fn read_type(
         type_held.doubt.extend(checked.doubt);
     }
     Ok(type_held)
+}
+
+/// Everyone on one pack, as far as `users` are concerned. The list is the pack's whole
+/// (unfiltered): rows for other users are not read. A row that names no user could be
+/// anyone's, so everyone asked about is in doubt; a row for a user that does not check
+/// out makes that user unknown. Two rows for one user both say the user is on the pack.
+async fn read_pack(client: &Client, pack: u64, users: &HashSet<u64>) -> Result<PackHeld, ApiError> {
+    let rows = client.read(&PackAssignments { pack }).await?.data;
+    let mut held = PackHeld::default();
+    for row in rows {
+        let user = match user_of(&row) {
+            Ok(user) => user,
+            Err(what) => {
+                for user in users {
+                    held.doubt
+                        .entry(*user)
+                        .or_insert_with(|| format!("a row of the answer names no user ({what})"));
+                }
+                continue;
+            }
+        };
+        if !users.contains(&user) {
+            continue;
+        }
+        match parse_pack_row(&row) {
+            Ok(status) => {
+                let on = held.on.entry(user).or_default();
+                if !on.split(", ").any(|s| s == status) {
+                    if !on.is_empty() {
+                        on.push_str(", ");
+                    }
+                    on.push_str(&status);
+                }
+            }
+            Err(why) => {
+                held.doubt.insert(user, why);
+            }
+        }
+    }
+    for user in held.doubt.keys() {
+        held.on.remove(user);
+    }
+    Ok(held)
+}
+
+/// `{id, userId, status, isWaitingApproval}` (`AssignmentResponse`): the status, when
+/// every required field is there.
+fn parse_pack_row(row: &Value) -> Result<String, String> {
+    if row.get("id").and_then(id_of).is_none() {
+        return Err(format!(
+            "assignment id {}",
+            row.get("id")
+                .map_or_else(|| "missing".into(), Value::to_string)
+        ));
+    }
+    if !row.get("isWaitingApproval").is_some_and(Value::is_boolean) {
+        return Err("no isWaitingApproval".into());
+    }
+    match row.get("status") {
+        Some(Value::String(status)) if !status.trim().is_empty() => Ok(status.clone()),
+        Some(other) => Err(format!("status {other}")),
+        None => Err("no status".into()),
+    }
 }
 
 /// `{userId, units, balance, policyId}`, every field as the official schema says.

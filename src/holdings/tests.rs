@@ -24,6 +24,7 @@ fn directory() -> Directory {
                 policy("pt", "Vacation - Part-time", "hours"),
             ],
         }],
+        packs: Vec::new(),
         pay_rule_policies: vec![
             PayRulePolicyInfo {
                 id: 1,
@@ -93,6 +94,7 @@ fn holdings() -> Holdings {
         users: (10..=24).chain([99]).collect(),
         time_off: HashMap::from([("pt-vac".to_owned(), Part::Read(vacation))]),
         pay_rules: Some(Part::Read(pay_rules)),
+        packs: HashMap::new(),
         today: Some(TODAY),
         names: Names::of(&directory()),
         unread: None,

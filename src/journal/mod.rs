@@ -114,6 +114,7 @@ pub fn fingerprint(assignment: &Assignment) -> String {
         } => format!("balance {} {}", b.amount.normalize(), b.unit.as_str()),
         Assignment::TimeOff { balance: None, .. } => "the policy's default balance".to_owned(),
         Assignment::PayRule { effective_date, .. } => format!("effective {effective_date}"),
+        Assignment::OnboardingPack { .. } => "on the pack".to_owned(),
     }
 }
 

@@ -210,7 +210,9 @@ a,vacation,p9,,,,
     let problems = messages(&csv(text).unwrap_err());
     assert_eq!(
         problems,
-        ["m.csv: row 7, column \"kind\" (B): kind \"vacation\" is not time_off or pay_rule"]
+        [
+            "m.csv: row 7, column \"kind\" (B): kind \"vacation\" is not time_off, pay_rule or onboarding_pack"
+        ]
     );
     let text = text.replace("a,vacation,p9,,,,\n", "");
     let problems = messages(&csv(&text).unwrap_err());

@@ -129,7 +129,7 @@ pub async fn resolve(
     };
     let fetched = match read {
         Some(directory) => Ok(directory),
-        None => Directory::fetch(client).await,
+        None => Directory::fetch(client, inputs.manifest.has_packs()).await,
     };
     let directory = match fetched {
         Ok(directory) => directory,

@@ -189,6 +189,7 @@ fn unknown(
         .filter(|e| match a.kind() {
             Kind::TimeOff => ty.is_some() && names.type_of(&e.key.policy_id) == ty,
             Kind::PayRule => true,
+            Kind::OnboardingPack => e.key.policy_id == policy_id,
         })
         .max_by(|x, y| x.updated_at.cmp(&y.updated_at));
     let settled = |reason: String| Settled {
@@ -207,6 +208,11 @@ fn unknown(
         Some(e) => {
             let name = match a.kind() {
                 Kind::TimeOff => names.time_off(&e.key.policy_id).to_owned(),
+                Kind::OnboardingPack => e
+                    .key
+                    .policy_id
+                    .parse()
+                    .map_or_else(|_| e.key.policy_id.clone(), |id| names.pack(id)),
                 Kind::PayRule => e
                     .key
                     .policy_id

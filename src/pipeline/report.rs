@@ -57,7 +57,14 @@ pub(super) fn run_summary(
     started: jiff::Timestamp,
 ) -> Summary {
     let exit = Exit::of_outcomes(client.stop().get(), users);
-    let deferred = users.iter().any(|u| u.outcome == report::Outcome::Deferred);
+    // Any assignment left for the quota's reset (its user's outcome may say unverified,
+    // for an earlier write not read back).
+    let deferred = users.iter().any(|u| {
+        u.outcome == report::Outcome::Deferred
+            || u.assignments
+                .iter()
+                .any(|a| a.status == report::AssignmentStatus::Deferred)
+    });
     let day = client.day();
     Summary {
         mode: mode.as_str(),

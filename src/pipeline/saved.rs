@@ -107,7 +107,7 @@ pub async fn from_saved_plan(path: &Path, context: &Context) -> Result<Checked, 
     }
     refuse(path, context, stale, "the plan is stale")?;
     // Interrupted, the run goes on to report that nothing was sent.
-    let directory = match Directory::fetch(&client).await {
+    let directory = match Directory::fetch(&client, inputs.manifest.has_packs()).await {
         Ok(directory) => directory,
         Err(_) if client.interrupted() => return Ok(interrupted(&saved, inputs, client)),
         Err(e) => return Err(api_error(&client)(e)),

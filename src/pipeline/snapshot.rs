@@ -11,7 +11,9 @@ use crate::api::{ApiError, Client, Page};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::resolve::Directory;
-use crate::sandbox::{Faults, Limits, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser};
+use crate::sandbox::{
+    Faults, Limits, Seed, SeedHoldings, SeedPack, SeedPayRule, SeedTimeOff, SeedUser,
+};
 
 /// The most users a snapshot of a whole account lists (1,000 pages of 500).
 const MAX_ACCOUNT_USERS: usize = 500_000;
@@ -32,15 +34,29 @@ pub async fn snapshot(
 ) -> Result<Snapshot, Error> {
     let account = super::connect(settings, super::Target::Settings, stop)?;
     let client = online(account, "snapshot reads the account")?;
-    let directory = Directory::fetch(&client)
+    let mut directory = Directory::fetch(&client, false)
         .await
         .map_err(api_error(&client))?;
+    // The onboarding packs, when the account lists them (one without the endpoint is
+    // written without, and the log says so).
+    match Directory::read_packs(&client).await {
+        Ok(packs) => directory.packs = packs,
+        Err(e) if e.class == crate::api::ErrorClass::Permanent => {
+            tracing::warn!("the snapshot has no onboarding packs: {}", e.message);
+        }
+        Err(e) => return Err(api_error(&client)(e)),
+    }
     let (users, holdings) = match sheet {
         Some(context) => sheet_users(context, &client, &directory).await?,
-        None => (
-            all_users(&client).await.map_err(api_error(&client))?,
-            SeedHoldings::default(),
-        ),
+        None => {
+            let users = all_users(&client).await.map_err(api_error(&client))?;
+            let packs = all_on_packs(&client, &directory, &users).await?;
+            let holdings = SeedHoldings {
+                packs,
+                ..SeedHoldings::default()
+            };
+            (users, holdings)
+        }
     };
     // The custom fields, so that a rehearsal of creating people checks their values; an
     // account that will not list them is written without (and says so in the log).
@@ -65,6 +81,7 @@ pub async fn snapshot(
         users: users.into_iter().map(seed_user).collect(),
         policy_types: directory.policy_types,
         pay_rule_policies: directory.pay_rule_policies,
+        packs: directory.packs,
         holdings,
         missing_reads: false,
         company: directory.company,
@@ -156,10 +173,45 @@ async fn sheet_users(
                 effective_date,
             })
             .collect(),
+        packs: seed_packs(&held),
     };
     let mut users: Vec<User> = resolved.users.users().cloned().collect();
     users.sort_by_key(|u| u.user_id);
     Ok((users, holdings))
+}
+
+fn seed_packs(held: &crate::holdings::Holdings) -> Vec<SeedPack> {
+    held.packs_held()
+        .into_iter()
+        .map(|(pack_id, user_id, status)| SeedPack {
+            pack_id,
+            user_id,
+            status: status.split(", ").next().unwrap_or(status).to_owned(),
+        })
+        .collect()
+}
+
+/// Who of `users` is on each of the account's packs.
+async fn all_on_packs(
+    client: &Client,
+    directory: &Directory,
+    users: &[User],
+) -> Result<Vec<SeedPack>, Error> {
+    let reads = crate::holdings::Reads {
+        users: users.iter().map(|u| u.user_id).collect(),
+        packs: directory.packs.iter().map(|p| p.id).collect(),
+        ..Default::default()
+    };
+    let held = crate::holdings::Holdings::fetch(client, directory, &reads)
+        .await
+        .map_err(api_error(client))?;
+    if let Some((_, part)) = held.failed().into_iter().next() {
+        return Err(Error::Unreadable(format!(
+            "cannot read who is on the onboarding packs of {}: {part}. Nothing was written.",
+            client.base_url()
+        )));
+    }
+    Ok(seed_packs(&held))
 }
 
 /// Every user of the account, archived ones included, paged to the empty page.

@@ -185,7 +185,9 @@ impl Chunk<'_> {
                         } else {
                             a.policy_name.clone()
                         },
-                        value: if !a.balance_basis.is_empty() {
+                        value: if a.kind == crate::plan::Kind::OnboardingPack {
+                            "onboarding pack".to_owned()
+                        } else if !a.balance_basis.is_empty() {
                             a.balance_basis.clone()
                         } else if a.effective_date.is_empty() {
                             format!("{} {}", a.balance, a.unit).trim().to_owned()

@@ -168,6 +168,7 @@ impl AssignmentLine {
             Assignment::PayRule { effective_date, .. } => {
                 line.effective_date = effective_date.to_string();
             }
+            Assignment::OnboardingPack { .. } => {}
         }
         line
     }
@@ -338,6 +339,10 @@ pub struct Estimate {
     pub assignments: usize,
     pub time_off: usize,
     pub pay_rule: usize,
+    /// Onboarding pack assignments planned, and the requests that make them (one per
+    /// pack per 500 users).
+    pub onboarding_pack: usize,
+    pub pack_writes: usize,
     /// Done before with the same parameters, per the journal: not sent again.
     pub already_done: usize,
     /// Done before with other parameters: left alone unless `--reapply`.
@@ -395,6 +400,19 @@ impl Estimate {
             assignments: count(AssignmentStatus::Planned, None),
             time_off: count(AssignmentStatus::Planned, Some(Kind::TimeOff)),
             pay_rule: count(AssignmentStatus::Planned, Some(Kind::PayRule)),
+            onboarding_pack: count(AssignmentStatus::Planned, Some(Kind::OnboardingPack)),
+            pack_writes: {
+                let mut per_pack: BTreeMap<&str, usize> = BTreeMap::new();
+                for a in lines.iter().flat_map(|l| &l.assignments).filter(|a| {
+                    a.status == AssignmentStatus::Planned && a.kind == Kind::OnboardingPack
+                }) {
+                    *per_pack.entry(a.policy_id.as_str()).or_default() += 1;
+                }
+                per_pack
+                    .values()
+                    .map(|n| n.div_ceil(crate::api::endpoint::PACK_BATCH))
+                    .sum()
+            },
             already_done: count(AssignmentStatus::Skipped, None),
             conflicts: count(AssignmentStatus::Conflict, None),
             people_to_create: valid.iter().filter(|r| r.person.is_some()).count(),
@@ -403,7 +421,12 @@ impl Estimate {
                 .filter(|r| r.person.is_some())
                 .count()
                 .div_ceil(crate::api::endpoint::CREATE_BATCH),
-            policy_reads: 3,
+            // Which company, the two policy listings, and the packs when named.
+            policy_reads: 3 + usize::from(valid.iter().any(|r| {
+                r.assignments
+                    .iter()
+                    .any(|a| a.kind() == Kind::OnboardingPack)
+            })),
             // Each lookup's page of users, and the empty page that ends it.
             user_lookups: 2
                 * (emails.div_ceil(batch) + phones.div_ceil(batch) + ids.div_ceil(batch)),
@@ -424,7 +447,8 @@ impl Estimate {
     }
 
     pub fn requests(&self) -> usize {
-        self.assignments
+        self.assignments - self.onboarding_pack
+            + self.pack_writes
             + self.creations
             + self.policy_reads
             + self.user_lookups

@@ -1,7 +1,7 @@
 use jiff::civil::date;
 
 use super::*;
-use crate::api::model::TimeOffPolicyInfo;
+use crate::api::model::{PackInfo, TimeOffPolicyInfo};
 use crate::input::{ColumnMapping, parse_delimited};
 use crate::manifest::manifest_from_yaml;
 use crate::plan::{PlanOptions, plan};
@@ -50,6 +50,19 @@ fn directory() -> Directory {
                 name: "Overtime Eligible".into(),
             },
         ],
+        packs: [
+            (501, "New hire essentials"),
+            (502, "Safety"),
+            (503, "safety"),
+        ]
+        .into_iter()
+        .map(|(id, name)| PackInfo {
+            id,
+            name: name.into(),
+            is_default: false,
+            description: None,
+        })
+        .collect(),
     }
 }
 
@@ -111,6 +124,38 @@ fn unknown_ambiguous_and_mismatched_policies_are_errors_with_their_place() {
             "m.yaml: line 7, column 9: time-off policy \"sick\" is named \"Sick Leave\", not \"Vacation\"",
             "m.yaml: line 10, column 7: pay-rule policy 999 does not exist or is not enabled in this account (`ct-onboard policies` lists them)",
             "m.yaml: line 14, column 7: no pay-rule policy is named \"Night\" (`ct-onboard policies` lists them)",
+        ]
+    );
+}
+
+#[test]
+fn onboarding_packs_resolve_by_id_or_name_and_unknown_ones_are_refused_with_their_line() {
+    let r = resolve(
+        "employee_types:
+  a:
+    onboarding_packs:
+      - pack_name: new HIRE essentials
+      - pack_id: 502
+  b:
+    onboarding_packs:
+      - pack_name: Welcome
+      - pack_id: 999
+      - pack_name: Safety
+      - pack_id: 501
+        pack_name: Onboarding
+",
+    );
+    let a = &r.manifest.types[0];
+    assert_eq!(a.packs[0].pack.id, Some(501));
+    assert_eq!(a.packs[0].pack.name.as_deref(), Some("New hire essentials"));
+    assert_eq!(a.packs[1].pack.name.as_deref(), Some("Safety"));
+    assert_eq!(
+        messages(&r.errors),
+        [
+            "m.yaml: line 8, column 9: no onboarding pack is named \"Welcome\" (`ct-onboard policies` lists them)",
+            "m.yaml: line 9, column 9: onboarding pack 999 does not exist in this account (`ct-onboard policies` lists them)",
+            "m.yaml: line 10, column 9: 2 onboarding packs are named \"Safety\" (502, 503): use pack_id",
+            "m.yaml: line 11, column 9: onboarding pack 501 is named \"New hire essentials\", not \"Onboarding\"",
         ]
     );
 }

@@ -26,9 +26,10 @@ use serde_json::{Value, json};
 use crate::api::Endpoint;
 
 pub use seed::{
-    AppChange, ExtraRow, Faults, Limits, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, SeedUser,
+    AppChange, ExtraRow, Faults, Limits, Seed, SeedHoldings, SeedPack, SeedPayRule, SeedTimeOff,
+    SeedUser,
 };
-pub use state::{PayRuleHolding, Snapshot, TimeOffHolding};
+pub use state::{PackHolding, PayRuleHolding, Snapshot, TimeOffHolding};
 use state::{Reply, State};
 
 type SharedState = Arc<Mutex<State>>;
@@ -251,12 +252,20 @@ async fn api_handler(
         return faulty;
     }
     let answer = answer(&state, &endpoint, &uri, &body);
-    let created_then_dropped = endpoint.endpoint == Endpoint::CreateUsers && answer.0 == 200 && {
+    // Applied, then the connection drops: the client cannot tell what was made.
+    let created_then_dropped = answer.0 == 200 && {
         let mut s = lock(&state);
-        let drops = &mut s.faults.create_drops_after_applying;
-        let drop = *drops > 0;
-        *drops = drops.saturating_sub(1);
-        drop
+        let faults = &mut s.faults;
+        let drops = match endpoint.endpoint {
+            Endpoint::CreateUsers => Some(&mut faults.create_drops_after_applying),
+            Endpoint::AssignPack => Some(&mut faults.pack_drops_after_applying),
+            _ => None,
+        };
+        drops.is_some_and(|drops| {
+            let drop = *drops > 0;
+            *drops = drops.saturating_sub(1);
+            drop
+        })
     };
     if matches!(fault, Fault::DropAfter) || created_then_dropped {
         return dropped(&admission.headers);
@@ -348,6 +357,9 @@ fn answer(state: &SharedState, routed: &Routed, uri: &Uri, body: &[u8]) -> Reply
         Endpoint::AssignPayRule => s.assign_pay_rule(id, body, path),
         Endpoint::CreateUsers => s.create_users(&query_pairs(uri), body, path),
         Endpoint::CustomFields => s.custom_fields(&query_pairs(uri)),
+        Endpoint::Packs => s.packs(),
+        Endpoint::PackAssignments => s.pack_assignments(id, path),
+        Endpoint::AssignPack => s.assign_pack(id, body, path),
     }
 }
 

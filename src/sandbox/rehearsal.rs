@@ -13,10 +13,13 @@ use crate::plan::{Identity, Plan};
 const FIRST_MADE_UP_USER: u64 = 900_000_001;
 /// Where it gives IDs to pay-rule policies the manifest names by name only.
 const FIRST_MADE_UP_PAY_RULE: u64 = 990_001;
+/// Where it gives IDs to onboarding packs the manifest names by name only.
+const FIRST_MADE_UP_PACK: u64 = 880_001;
 
 impl Seed {
     /// An account for this manifest and sheet: each time-off policy in a type of its own
-    /// (balance unit from the manifest), each pay-rule policy, each user by ID or email,
+    /// (balance unit from the manifest), each pay-rule policy and onboarding pack (nobody
+    /// on it), each user by ID or email,
     /// active, holding nothing. Creating people (`create_missing`), those the sheet names
     /// by email or phone are not there, so that creating them is rehearsed too, and each
     /// custom field the manifest names is a text field.
@@ -38,6 +41,7 @@ impl Seed {
             users: users(plan, create_missing),
             policy_types: time_off_policies(manifest),
             pay_rule_policies: pay_rule_policies(manifest),
+            packs: packs(manifest),
             holdings: SeedHoldings::default(),
             missing_reads: false,
             company: super::seed::simulated_company(),
@@ -166,4 +170,32 @@ fn pay_rule_policies(manifest: &Manifest) -> Vec<PayRulePolicyInfo> {
         });
     }
     policies
+}
+
+fn packs(manifest: &Manifest) -> Vec<crate::api::model::PackInfo> {
+    let mut packs: Vec<crate::api::model::PackInfo> = Vec::new();
+    let mut next = FIRST_MADE_UP_PACK;
+    for rule in manifest.types.iter().flat_map(|t| &t.packs) {
+        let name = rule.pack.name.as_deref().map(str::to_owned);
+        let known = packs.iter().any(|p| {
+            Some(p.id) == rule.pack.id
+                || name
+                    .as_deref()
+                    .is_some_and(|n| p.name.eq_ignore_ascii_case(n))
+        });
+        if known {
+            continue;
+        }
+        let id = rule.pack.id.unwrap_or_else(|| {
+            next += 1;
+            next - 1
+        });
+        packs.push(crate::api::model::PackInfo {
+            id,
+            name: name.unwrap_or_else(|| format!("Onboarding pack {id}")),
+            is_default: false,
+            description: None,
+        });
+    }
+    packs
 }

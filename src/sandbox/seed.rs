@@ -27,6 +27,9 @@ pub struct Seed {
     pub users: Vec<SeedUser>,
     pub policy_types: Vec<PolicyType>,
     pub pay_rule_policies: Vec<PayRulePolicyInfo>,
+    /// The onboarding packs (`GET /onboarding/v1/packs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packs: Vec<crate::api::model::PackInfo>,
     /// The account's custom fields (`GET /users/v1/custom-fields`), set on people created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<crate::api::model::CustomField>,
@@ -50,6 +53,23 @@ pub struct SeedHoldings {
     pub time_off: Vec<SeedTimeOff>,
     #[serde(default)]
     pub pay_rules: Vec<SeedPayRule>,
+    /// Who is on which onboarding pack.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packs: Vec<SeedPack>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedPack {
+    pub pack_id: u64,
+    pub user_id: u64,
+    /// `in_progress` (the default) or `completed`.
+    #[serde(default = "in_progress")]
+    pub status: String,
+}
+
+fn in_progress() -> String {
+    "in_progress".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -241,6 +261,13 @@ pub struct Faults {
     /// Connecteam refuses a number it will not take.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refuse_phones: Vec<String>,
+    /// A `POST …/packs/{id}/assignments` naming one of these users is refused whole (400).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refuse_pack_users: Vec<u64>,
+    /// The first this many pack assignment requests are applied and then drop the
+    /// connection: the client cannot tell whether anyone was put on the pack.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pack_drops_after_applying: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -251,7 +278,7 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraRow {
-    /// `balances` or `pay_rule_assignments`.
+    /// `balances`, `pay_rule_assignments` or `pack_assignments`.
     pub list: String,
     /// The policy type (balances) or pay-rule policy whose list carries it.
     pub id: String,

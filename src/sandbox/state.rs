@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 mod lists;
+mod packs;
 mod people;
+
+pub use packs::PackHolding;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -45,6 +48,8 @@ pub struct Snapshot {
     pub windows: u64,
     pub time_off_assignments: Vec<TimeOffHolding>,
     pub pay_rule_assignments: Vec<PayRuleHolding>,
+    /// Who is on which onboarding pack.
+    pub pack_assignments: Vec<PackHolding>,
     /// People `POST /users/v1/users` created, and activation SMS it was asked to send.
     pub users_created: u64,
     pub activation_sms: u64,
@@ -55,11 +60,11 @@ impl Snapshot {
         self.requests.get(endpoint).copied().unwrap_or(0)
     }
 
-    /// Write requests (PUTs) that reached the API.
+    /// Write requests (PUTs and POSTs) that reached the API.
     pub fn writes(&self) -> u64 {
         self.requests
             .iter()
-            .filter(|(k, _)| k.starts_with("PUT"))
+            .filter(|(k, _)| k.starts_with("PUT") || k.starts_with("POST"))
             .map(|(_, n)| n)
             .sum()
     }
@@ -124,6 +129,8 @@ pub struct State {
     pay_rule_policies: Vec<PayRulePolicyInfo>,
     time_off: BTreeMap<(u64, String), TimeOffHolding>,
     pay_rules: Vec<PayRuleHolding>,
+    packs: Vec<crate::api::model::PackInfo>,
+    pack_holdings: Vec<PackHolding>,
     next_assignment_id: u64,
     minute: Window,
     day: Window,
@@ -147,6 +154,7 @@ pub struct State {
 enum Pending {
     TimeOff(TimeOffHolding),
     PayRule(PayRuleHolding),
+    Pack(PackHolding),
 }
 
 /// Applies a write to the account: a time-off policy replaces the user's policy of the
@@ -155,9 +163,11 @@ enum Pending {
 fn apply(
     time_off: &mut BTreeMap<(u64, String), TimeOffHolding>,
     pay_rules: &mut Vec<PayRuleHolding>,
+    packs: &mut Vec<PackHolding>,
     write: Pending,
 ) {
     match write {
+        Pending::Pack(h) => packs.push(h),
         Pending::TimeOff(h) => {
             time_off.insert((h.user_id, h.policy_type_id.clone()), h);
         }
@@ -235,6 +245,8 @@ impl State {
             pay_rule_policies: seed.pay_rule_policies,
             time_off: BTreeMap::new(),
             pay_rules: Vec::new(),
+            packs: seed.packs,
+            pack_holdings: Vec::new(),
             next_assignment_id: 789_456,
             minute: Window::default(),
             day: Window::default(),
@@ -258,12 +270,14 @@ impl State {
     pub fn snapshot(&self) -> Snapshot {
         let mut time_off = self.time_off.clone();
         let mut pay_rules = self.pay_rules.clone();
+        let mut packs = self.pack_holdings.clone();
         for (_, write) in &self.pending {
-            apply(&mut time_off, &mut pay_rules, write.clone());
+            apply(&mut time_off, &mut pay_rules, &mut packs, write.clone());
         }
         Snapshot {
             time_off_assignments: time_off.into_values().collect(),
             pay_rule_assignments: pay_rules,
+            pack_assignments: packs,
             ..self.snapshot_counts.clone()
         }
     }
@@ -271,7 +285,12 @@ impl State {
     /// Shows every write still hidden by read-after-write lag: the lag is over.
     pub fn settle(&mut self) {
         for (_, write) in std::mem::take(&mut self.pending) {
-            apply(&mut self.time_off, &mut self.pay_rules, write);
+            apply(
+                &mut self.time_off,
+                &mut self.pay_rules,
+                &mut self.pack_holdings,
+                write,
+            );
         }
     }
 
@@ -284,7 +303,12 @@ impl State {
             .partition(|(after, _)| *after <= now);
         self.pending = later;
         for (_, write) in due {
-            apply(&mut self.time_off, &mut self.pay_rules, write);
+            apply(
+                &mut self.time_off,
+                &mut self.pay_rules,
+                &mut self.pack_holdings,
+                write,
+            );
         }
     }
 
@@ -292,7 +316,12 @@ impl State {
     /// app's changes that were waiting for this many writes.
     fn write(&mut self, write: Pending) {
         match self.faults.read_lag {
-            0 => apply(&mut self.time_off, &mut self.pay_rules, write),
+            0 => apply(
+                &mut self.time_off,
+                &mut self.pay_rules,
+                &mut self.pack_holdings,
+                write,
+            ),
             lag => self.pending.push((self.reads_served + lag, write)),
         }
         self.writes += 1;
@@ -333,6 +362,16 @@ impl State {
                 user_id: h.user_id,
                 policy_id: h.policy_id,
                 effective_date: h.effective_date.to_string(),
+                times_set: 0,
+            });
+        }
+        for h in &holdings.packs {
+            self.next_assignment_id += 1;
+            self.pack_holdings.push(PackHolding {
+                assignment_id: self.next_assignment_id,
+                pack_id: h.pack_id,
+                user_id: h.user_id,
+                status: h.status.clone(),
                 times_set: 0,
             });
         }
@@ -577,6 +616,7 @@ mod tests {
             users: vec![],
             policy_types: vec![],
             pay_rule_policies: vec![],
+            packs: vec![],
             holdings: SeedHoldings::default(),
             missing_reads: false,
             company: crate::sandbox::seed::simulated_company(),

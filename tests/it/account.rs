@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ct_onboard::sandbox::{Faults, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot};
+use ct_onboard::sandbox::{Faults, SeedHoldings, SeedPack, SeedPayRule, SeedTimeOff, Snapshot};
 use jiff::civil::date;
 
 use crate::util::{Record, RunningSandbox, Site, TestCommand, sample_seed, write};
@@ -38,9 +38,17 @@ fn pay_rule(user_id: u64, policy_id: u64, effective_date: jiff::civil::Date) -> 
 ///   Hourly since 2026: a switch;
 /// - D holds Vacation - Part-time with 0 hours (a move that loses nothing) and Standard
 ///   Hourly from 2030, after D's start date: a guarded replace.
+///
+/// B has also finished the onboarding pack "New hire essentials" (unchanged); the others
+/// are new to it.
 fn account() -> (RunningSandbox, Site, PathBuf) {
     let mut seed = sample_seed(vec![]);
     seed.holdings = SeedHoldings {
+        packs: vec![SeedPack {
+            pack_id: 501,
+            user_id: B,
+            status: "completed".into(),
+        }],
         time_off: vec![
             time_off(A, "pol-vac-pt-001", 12.5),
             time_off(B, "pol-vac-ft-001", 15.0),
@@ -90,7 +98,7 @@ fn the_plan_gives_every_assignment_its_change_and_holds_back_what_would_be_lost(
     assert_eq!(code, 1, "guarded changes need a decision: {stdout}{stderr}");
     assert!(
         stdout.contains(
-            "changes:      4 new, 3 unchanged, 1 set_balance, 2 move, 1 switch, 1 replace"
+            "changes:      7 new, 4 unchanged, 1 set_balance, 2 move, 1 switch, 1 replace"
         ),
         "{stdout}"
     );
@@ -109,9 +117,13 @@ fn the_plan_gives_every_assignment_its_change_and_holds_back_what_would_be_lost(
     );
     expect(A, "pol-sick-001", "new", "planned");
     expect(A, "12346", "new", "planned");
-    for policy in ["pol-vac-ft-001", "pol-sick-001", "12346"] {
+    for policy in ["pol-vac-ft-001", "pol-sick-001", "12346", "501"] {
         expect(B, policy, "unchanged", "skipped");
     }
+    for user in [A, C, D] {
+        expect(user, "501", "new", "planned");
+    }
+    assert_eq!(&line(&lines, B, "501")["holds"], "on the pack (completed)");
     let c = expect(C, "pol-vac-ft-001", "set_balance", "conflict");
     assert!(
         c["error"].contains("10 days of Vacation - Full-time (set to 15 days)"),
@@ -133,9 +145,25 @@ fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
     let (running, dir, sheet) = account();
     let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &sheet));
     assert_eq!(code, 1, "{stdout}{stderr}");
-    // A's sick leave and pay rule, C's sick leave and switch, D's move and sick leave.
+    // A's sick leave and pay rule, C's sick leave and switch, D's move and sick leave;
+    // and one POST putting A, C and D on the pack B has finished.
     let state = running.sandbox.snapshot();
-    assert_eq!(puts(&state), 6, "{:?}", state.requests);
+    assert_eq!(puts(&state), 6 + 1, "{:?}", state.requests);
+    let mut on_pack: Vec<(u64, &str)> = state
+        .pack_assignments
+        .iter()
+        .map(|h| (h.user_id, h.status.as_str()))
+        .collect();
+    on_pack.sort_unstable();
+    assert_eq!(
+        on_pack,
+        [
+            (A, "in_progress"),
+            (B, "completed"),
+            (C, "in_progress"),
+            (D, "in_progress")
+        ]
+    );
     let held = |user: u64, type_id: &str| {
         state
             .time_off_assignments
@@ -172,7 +200,7 @@ fn a_run_sends_only_what_is_safe_until_overwriting_is_allowed() {
     let (code, stdout, stderr) = run(dir.ct(&running, "run", &sheet).arg("--allow-overwrite"));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let state = running.sandbox.snapshot();
-    assert_eq!(puts(&state), 9, "exactly the three guarded ones more");
+    assert_eq!(puts(&state), 10, "exactly the three guarded ones more");
     let a = state
         .time_off_assignments
         .iter()
@@ -191,18 +219,18 @@ fn with_the_journal_lost_a_sheet_the_account_matches_sends_nothing() {
     let samples = crate::util::root().join("samples/new-hires.csv");
     let (code, _, stderr) = run(&mut dir.ct(&running, "run", &samples));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(puts(&running.sandbox.snapshot()), 86);
+    assert_eq!(puts(&running.sandbox.snapshot()), 88);
     // A new machine: no state file.
     std::fs::remove_file(dir.state()).unwrap();
     let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &samples));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(
         puts(&running.sandbox.snapshot()),
-        86,
+        88,
         "zero writes the second time"
     );
     assert!(
-        stdout.contains("0 assignments done, 86 already done"),
+        stdout.contains("0 assignments done, 124 already done"),
         "{stdout}"
     );
 }
@@ -228,13 +256,17 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
         .args(["--verify-patience", "200ms"]));
     assert_eq!(code, 1, "{stdout}{stderr}");
     let lines = dir.assignments();
-    assert_eq!(lines.len(), 6);
+    assert_eq!(
+        lines.len(),
+        9,
+        "six assignment PUTs and three people on packs"
+    );
     assert!(
         lines.iter().all(|l| &l["status"] == "unverified"
             && l["error"].contains("Connecteam answered 200 but it is not seen held as sent")),
         "{lines:?}"
     );
-    assert_eq!(puts(&running.sandbox.snapshot()), 6);
+    assert_eq!(puts(&running.sandbox.snapshot()), 6 + 2);
 
     running.sandbox.set_faults(Faults::default());
     let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &sheet));
@@ -242,13 +274,15 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
     let state = running.sandbox.snapshot();
     assert_eq!(
         puts(&state),
-        12,
+        16,
         "each read again, found not held, and sent again once"
     );
     assert_eq!(
         state.time_off_assignments.len() + state.pay_rule_assignments.len(),
         6
     );
+    assert_eq!(state.pack_assignments.len(), 3);
+    assert!(state.pack_assignments.iter().all(|h| h.times_set == 1));
 }
 
 #[test]
@@ -260,10 +294,11 @@ fn verify_finds_a_change_made_elsewhere() {
     assert_eq!(code, 0, "{stderr}");
     let (code, stdout, stderr) = run(&mut dir.ct(&running, "verify", &samples));
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("holds all 86 assignments"), "{stdout}");
+    assert!(stdout.contains("holds all 124 assignments"), "{stdout}");
 
     // Someone moves Ana to the part-time vacation policy in the Connecteam app.
     running.sandbox.hold(&SeedHoldings {
+        packs: vec![],
         time_off: vec![time_off(A, "pol-vac-pt-001", 5.0)],
         pay_rules: vec![],
     });
@@ -274,11 +309,11 @@ fn verify_finds_a_change_made_elsewhere() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("1 of 86 assignments are not held"),
+        stdout.contains("1 of 124 assignments are not held"),
         "{stdout}"
     );
     let writes = puts(&running.sandbox.snapshot());
-    assert_eq!(writes, 86, "verify writes nothing");
+    assert_eq!(writes, 88, "verify writes nothing");
 }
 
 #[test]
@@ -299,7 +334,9 @@ fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("--without-refresh pay_rule --without-refresh time_off"),
+        stderr.contains(
+            "--without-refresh onboarding_pack --without-refresh pay_rule --without-refresh time_off"
+        ),
         "{stderr}"
     );
     // The old flag is accepted: refreshing is required anyway.
@@ -312,6 +349,8 @@ fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
         "time_off",
         "--without-refresh",
         "pay_rule",
+        "--without-refresh",
+        "onboarding_pack",
     ]));
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
@@ -334,5 +373,13 @@ fn missing_read_endpoints_stop_the_plan_unless_told_to_go_on_without_them() {
         lines[0]["error"].contains("could not be read: not read (--without-refresh time_off)"),
         "{:?}",
         lines[0]
+    );
+    let pack = lines
+        .iter()
+        .find(|l| &l["kind"] == "onboarding_pack")
+        .unwrap();
+    assert!(
+        pack["error"].contains("not read (--without-refresh onboarding_pack)"),
+        "{pack:?}"
     );
 }

@@ -230,7 +230,7 @@ fn the_samples_are_valid_in_both_forms() {
                 String::from_utf8_lossy(&out.stderr)
             );
             assert!(
-                stdout.contains("30 rows valid, 86 assignments for 4 employee types"),
+                stdout.contains("30 rows valid, 124 assignments for 4 employee types"),
                 "{stdout}"
             );
         }

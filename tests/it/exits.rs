@@ -171,7 +171,7 @@ fn json_logs_are_one_object_a_line_with_the_run_each_failure_and_the_summary() {
     assert!(failed.len() >= 3, "{failed:?}");
     let first = failed[0];
     assert_eq!(first["status"], "failed");
-    assert_eq!(first["http_status"], 409);
+    assert_eq!(first["http_status"], 409, "{failed:?}");
     assert_eq!(first["request_id"], "sbx-409");
     assert!(first["row"].is_u64() && first["user_id"].is_u64() && first["policy_id"].is_string());
     assert!(first["error"].as_str().unwrap().contains("HAS_LOCKED_DAYS"));
@@ -185,7 +185,11 @@ fn json_logs_are_one_object_a_line_with_the_run_each_failure_and_the_summary() {
     assert!(summary[0]["outcomes"].as_str().unwrap().contains("failed"));
 
     // Problems with the input too.
-    let bad = write(dir.path(), "bad.csv", "user_id,employee_type\n12x,intern\n");
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        "user_id,employee_type,start_date\n12x,intern,2029-06-04\n",
+    );
     let out = ct()
         .args(["check", "--log-format", "json"])
         .arg(&bad)

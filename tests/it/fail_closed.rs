@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use ct_onboard::sandbox::{
-    AppChange, ExtraRow, Faults, Seed, SeedHoldings, SeedPayRule, SeedTimeOff, Snapshot,
+    AppChange, ExtraRow, Faults, Seed, SeedHoldings, SeedPack, SeedPayRule, SeedTimeOff, Snapshot,
 };
 use jiff::civil::date;
 use serde_json::{Value, json};
@@ -53,6 +53,7 @@ fn seed() -> Seed {
         effective_date: date(2030, 1, 1),
     });
     seed.holdings = SeedHoldings {
+        packs: vec![],
         time_off,
         pay_rules,
     };
@@ -197,7 +198,12 @@ fn a_balances_read_that_ignores_the_user_filter_is_not_believed() {
     assert_eq!(code, 1, "{out}");
     let state = running.sandbox.snapshot();
     guarded_ones_kept(&state);
-    assert_eq!(state.writes(), 2, "the two pay rules: {:?}", state.requests);
+    assert_eq!(
+        state.writes(),
+        2 + 1,
+        "the two pay rules, and the two put on the pack: {:?}",
+        state.requests
+    );
     assert!(pay_rules(&state, user(1)).contains(&(12346, "2029-01-04".into())));
     let lines = site.assignments();
     let held_back = line(&lines, HOURS, "pol-vac-ft-001");
@@ -399,6 +405,8 @@ fn with_the_reads_missing_the_journal_decides_per_time_off_type_not_per_policy()
         "time_off",
         "--without-refresh",
         "pay_rule",
+        "--without-refresh",
+        "onboarding_pack",
     ];
     let one = write(
         site.path(),
@@ -528,7 +536,7 @@ fn read_after_write_lag_is_waited_out_and_a_write_seen_later_is_ct_onboards_own(
             .all(|l| &l["status"] == "unverified")
     );
     let writes = running.sandbox.snapshot().writes();
-    assert_eq!(writes, 3);
+    assert_eq!(writes, 3 + 1, "three PUTs and the pack's POST");
     running.sandbox.settle();
     let (code, out) = run(&mut site.ct(&running, "run", &sheet));
     assert_eq!(
@@ -634,6 +642,11 @@ fn verify_sees_our_pay_rule_with_a_later_switch_scheduled_as_held() {
             balance: None,
         },
     ];
+    seed.holdings.packs = vec![SeedPack {
+        pack_id: 501,
+        user_id: user(1),
+        status: "in_progress".into(),
+    }];
     let running = RunningSandbox::start(seed);
     let site = Site::new();
     let one = write(
@@ -646,7 +659,7 @@ fn verify_sees_our_pay_rule_with_a_later_switch_scheduled_as_held() {
     );
     let (code, out) = run(&mut site.ct(&running, "verify", &one));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("holds all 3 assignments"), "{out}");
+    assert!(out.contains("holds all 4 assignments"), "{out}");
     let (code, out) = run(&mut site.ct(&running, "run", &one));
     assert_eq!(code, 0, "{out}");
     assert_eq!(
@@ -669,6 +682,7 @@ fn a_policy_assigned_in_the_app_during_a_long_run_is_read_before_writing_to_that
     seed.faults.app_changes = vec![AppChange {
         after_writes: 3,
         holdings: SeedHoldings {
+            packs: vec![],
             time_off: vec![SeedTimeOff {
                 user_id: user(2),
                 policy_id: "pol-vac-pt-001".into(),
@@ -821,6 +835,24 @@ mod liar {
             .await;
         Mock::given(method("PUT"))
             .respond_with(json(json!({"data": {"assignmentId": 1}})))
+            .mount(&server)
+            .await;
+        // The sample manifest's onboarding packs, which nobody is on: told the truth.
+        Mock::given(method("GET"))
+            .and(path("/onboarding/v1/packs"))
+            .respond_with(json(json!({"data": {"packs": [
+                {"id": 501, "name": "New hire essentials", "isDefault": false},
+                {"id": 502, "name": "Warehouse safety", "isDefault": false}]}})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/onboarding/v1/packs/\d+/assignments$"))
+            .respond_with(json(json!({"data": {"assignments": []}})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/onboarding/v1/packs/\d+/assignments$"))
+            .respond_with(json(json!({"data": {}})))
             .mount(&server)
             .await;
         server

@@ -99,6 +99,13 @@ async fn a_server_that_ignores_the_user_filter_is_not_paged_forever() {
         ))
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/onboarding/v1/packs"))
+        .respond_with(json(
+            r#"{"requestId":"r","data":{"packs":[{"id":501,"name":"New hire essentials","isDefault":false},{"id":502,"name":"Warehouse safety","isDefault":false}]}}"#.into(),
+        ))
+        .mount(&server)
+        .await;
     // Whatever is asked: the same 500 strangers.
     let users: Vec<String> = (1..=500)
         .map(|i| format!(r#"{{"userId":{i},"firstName":"S","lastName":"{i}","phoneNumber":"","userType":"user","email":"s{i}@x.example"}}"#))
@@ -278,7 +285,10 @@ fn interrupt_while_reading(running: &RunningSandbox, args: &[&str], endpoint: &s
     assert!(
         users.iter().all(|u| &u["outcome"] == "not_attempted"),
         "{:?}",
-        users.iter().map(|u| &u["outcome"]).collect::<Vec<_>>()
+        users
+            .iter()
+            .map(|u| (&u["outcome"], &u["error"]))
+            .collect::<Vec<_>>()
     );
     let summary: serde_json::Value = read_summary(&run);
     assert_eq!(summary["exit_code"], 130, "{summary}");
@@ -385,6 +395,9 @@ fn one_cell_at_the_last_column_and_row_does_not_blow_up_an_xlsx() {
     sheet.write_string(0, 1, "employee_type").unwrap();
     sheet.write_number(1, 0, 9_170_357).unwrap();
     sheet.write_string(1, 1, "intern").unwrap();
+    // The intern's sick leave is prorated from the start date.
+    sheet.write_string(0, 2, "start_date").unwrap();
+    sheet.write_string(1, 2, "2029-06-04").unwrap();
     // XFD1048576: the last cell a sheet can have.
     sheet.write_string(1_048_575, 16_383, "x").unwrap();
     workbook.save(&path).unwrap();

@@ -124,9 +124,9 @@ fn a_run_page_has_its_chart_tiles_and_guarded_changes() {
 #[test]
 fn ten_thousand_rows_come_in_collapsed_chunks() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sheet = String::from("user_id,employee_type\n");
+    let mut sheet = String::from("user_id,employee_type,start_date\n");
     for id in 1..=10_000 {
-        sheet += &format!("{id},intern\n");
+        sheet += &format!("{id},intern,2029-06-04\n");
     }
     let sheet = write(dir.path(), "many.csv", &sheet);
     let reports = dir.path().join("reports");

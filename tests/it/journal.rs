@@ -12,6 +12,9 @@ fn samples() -> PathBuf {
     crate::util::root().join("samples/new-hires.csv")
 }
 
+/// The samples' writes: 86 assignment PUTs and one POST for each of the two packs.
+const WRITES: u64 = 88;
+
 fn puts(running: &RunningSandbox) -> u64 {
     running.sandbox.snapshot().writes()
 }
@@ -22,10 +25,10 @@ fn a_rerun_sends_no_assignment_request() {
     let site = Site::new();
     let first = site.run(&running, &samples(), None, &[]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
-    assert_eq!(puts(&running), 86);
+    assert_eq!(puts(&running), WRITES);
     let second = site.run(&running, &samples(), None, &[]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr_of(&second));
-    assert_eq!(puts(&running), 86, "nothing sent again");
+    assert_eq!(puts(&running), WRITES, "nothing sent again");
     let users = site.latest_users();
     assert!(
         users.iter().all(|u| &u["outcome"] == "skipped"),
@@ -33,7 +36,7 @@ fn a_rerun_sends_no_assignment_request() {
     );
     let stdout = String::from_utf8(second.stdout).unwrap();
     assert!(
-        stdout.contains("0 assignments done, 86 already done, 0 in conflict, 0 failed"),
+        stdout.contains("0 assignments done, 124 already done, 0 in conflict, 0 failed"),
         "{stdout}"
     );
 }
@@ -58,7 +61,7 @@ fn a_changed_balance_is_a_conflict_until_reapplied() {
         "{}",
         stderr_of(&conflicted)
     );
-    assert_eq!(puts(&running), 86, "a conflict sends nothing");
+    assert_eq!(puts(&running), WRITES, "a conflict sends nothing");
     let users = site.latest_users();
     let full_time: Vec<_> = users
         .iter()
@@ -91,7 +94,11 @@ fn a_changed_balance_is_a_conflict_until_reapplied() {
         "{}",
         stderr_of(&reapplied)
     );
-    assert_eq!(puts(&running), 86 + 12, "exactly the changed assignments");
+    assert_eq!(
+        puts(&running),
+        WRITES + 12,
+        "exactly the changed assignments"
+    );
     let state = running.sandbox.snapshot();
     let ana = state
         .time_off_assignments
@@ -105,7 +112,7 @@ fn a_changed_balance_is_a_conflict_until_reapplied() {
         Some(0),
         "the new balance is now what is done"
     );
-    assert_eq!(puts(&running), 98);
+    assert_eq!(puts(&running), WRITES + 12);
 }
 
 #[test]
@@ -138,12 +145,14 @@ fn a_quota_stop_resumes_after_the_reset_sending_each_assignment_once() {
         state.time_off_assignments.len() + state.pay_rule_assignments.len(),
         86
     );
+    assert_eq!(state.pack_assignments.len(), 38);
     assert!(
         state.time_off_assignments.iter().all(|h| h.times_set == 1),
         "each sent exactly once"
     );
     assert!(state.pay_rule_assignments.iter().all(|h| h.times_set == 1));
-    assert_eq!(puts(&running), 86);
+    assert!(state.pack_assignments.iter().all(|h| h.times_set == 1));
+    assert_eq!(puts(&running), WRITES);
     assert_eq!(state.rate_limited, 0);
 }
 
@@ -185,7 +194,10 @@ fn sigkill_at_any_point_loses_nothing_and_repeats_at_most_what_was_in_flight() {
         86,
         "every assignment done"
     );
-    let extra = puts(&running) - 86;
+    assert_eq!(state.pack_assignments.len(), 38);
+    // Nobody is put on a pack twice: a pack request in flight at a kill is read back.
+    assert!(state.pack_assignments.iter().all(|h| h.times_set == 1));
+    let extra = puts(&running) - WRITES;
     assert!(
         extra <= kills * concurrency,
         "{extra} repeated writes for {kills} kills at concurrency {concurrency}"
@@ -276,7 +288,7 @@ fn a_second_run_on_the_same_state_exits_75_naming_the_holder() {
     let out = waiting.wait_with_output().unwrap();
     reader.join().unwrap();
     assert_exit(&out, 0);
-    assert_eq!(puts(&running), 86, "it ran once the lock was free");
+    assert_eq!(puts(&running), WRITES, "it ran once the lock was free");
 }
 
 #[test]
@@ -317,11 +329,15 @@ fn history_lists_runs_and_one_users_assignments() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("User 9170357\nKIND"), "{text}");
     assert!(
-        text.contains("time_off  pol-vac-ft-001  done   balance 15 days"),
+        text.contains("time_off         pol-vac-ft-001  done   balance 15 days"),
         "{text}"
     );
     assert!(
-        text.contains("pay_rule  12346           done   effective 2029-01-04"),
+        text.contains("pay_rule         12346           done   effective 2029-01-04"),
+        "{text}"
+    );
+    assert!(
+        text.contains("onboarding_pack  501             done   on the pack"),
         "{text}"
     );
     let json = crate::util::ct()
@@ -330,7 +346,7 @@ fn history_lists_runs_and_one_users_assignments() {
         .output()
         .unwrap();
     let entries: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(entries.as_array().unwrap().len(), 3);
+    assert_eq!(entries.as_array().unwrap().len(), 4);
     assert_eq!(entries[0]["state"], "done");
     let runs = crate::util::ct()
         .args(["history", "--json", "--state"])
@@ -430,7 +446,7 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
         &["--plan", plan_file.to_str().unwrap()],
     );
     assert_eq!(applied.status.code(), Some(0), "{}", stderr_of(&applied));
-    assert_eq!(puts(&running), 86);
+    assert_eq!(puts(&running), WRITES);
     let state = running.sandbox.snapshot();
     assert_eq!(
         state.count("GET /users/v1/users"),
@@ -471,15 +487,15 @@ fn plan_shows_what_the_journal_already_settles() {
     assert_exit(&out, 0);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("assignments:  58 (38 time-off, 20 pay-rule)"),
+        stdout.contains("assignments:  84 (38 time-off, 20 pay-rule, 26 onboarding pack)"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("settled:      28 already held (not sent again), 0 in conflict"),
+        stdout.contains("settled:      40 already held (not sent again), 0 in conflict"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("requests:     88 (58 assignments + 3 account and policy reads + 4 user lookups + 13 reads of what users hold + 10 to verify)"),
+        stdout.contains("requests:     95 (58 assignments + 2 to assign packs (up to 500 users a request) + 4 account and policy reads + 4 user lookups + 15 reads of what users hold + 12 to verify)"),
         "{stdout}"
     );
 
@@ -499,5 +515,5 @@ fn plan_shows_what_the_journal_already_settles() {
             .unwrap()
             .contains("in conflict (left alone; --allow-overwrite sends them)")
     );
-    assert_eq!(puts(&running), 28, "planning sends nothing");
+    assert_eq!(puts(&running), 28 + 2, "planning sends nothing");
 }

@@ -153,7 +153,7 @@ fn a_unit_other_than_the_policys_is_a_warning_only() {
 }
 
 #[test]
-fn a_40_row_sheet_plans_in_fifteen_batched_gets_and_no_writes() {
+fn a_40_row_sheet_plans_in_eighteen_batched_gets_and_no_writes() {
     let users: Vec<_> = (0..40)
         .map(|i| {
             seed_user(
@@ -206,9 +206,15 @@ fn a_40_row_sheet_plans_in_fifteen_batched_gets_and_no_writes() {
         snapshot.count("GET /company-policies/v1/pay-rule-policies/{id}/assignments"),
         6
     );
+    // The onboarding packs listed once, and who is on each of the two in use.
+    assert_eq!(snapshot.count("GET /onboarding/v1/packs"), 1);
+    assert_eq!(
+        snapshot.count("GET /onboarding/v1/packs/{id}/assignments"),
+        2
+    );
     assert_eq!(
         snapshot.requests.values().sum::<u64>(),
-        15,
+        18,
         "{:?}",
         snapshot.requests
     );

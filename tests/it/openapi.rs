@@ -546,10 +546,13 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
         "GET /company-policies/v1/pay-rule-policies",
         UNPUBLISHED,
         "GET /me",
+        "GET /onboarding/v1/packs",
+        "GET /onboarding/v1/packs/{packId}/assignments",
         "GET /time-off/v1/policy-types",
         "GET /time-off/v1/policy-types/{policyTypeId}/balances",
         "GET /users/v1/custom-fields",
         "GET /users/v1/users",
+        "POST /onboarding/v1/packs/{packId}/assignments",
         "POST /users/v1/users",
         "PUT /company-policies/v1/pay-rule-policies/{payRulePolicyId}/assignments",
         "PUT /time-off/v1/time-off-policies/{timeOffPolicyId}/assignments",
@@ -565,7 +568,10 @@ fn every_request_a_run_sends_and_every_answer_the_sandbox_gives_is_as_the_docume
         log.iter().all(|x| x.status == 200 || x.status == 0),
         "no error answers"
     );
-    let creation = log.iter().find(|x| x.method == "POST").unwrap();
+    let creation = log
+        .iter()
+        .find(|x| x.method == "POST" && x.url.path() == "/users/v1/users")
+        .unwrap();
     assert_eq!(creation.url.query(), Some("sendActivation=true"));
     let body: Value = serde_json::from_slice(&creation.body).unwrap();
     assert_eq!(

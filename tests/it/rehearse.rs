@@ -131,6 +131,7 @@ fn tricky_account() -> RunningSandbox {
         seed_user(8_800_003, "twin@northwind-foods.example", false),
     ]);
     seed.holdings = SeedHoldings {
+        packs: vec![],
         time_off: vec![SeedTimeOff {
             user_id: 9_170_357,
             policy_id: "pol-vac-pt-001".into(),

@@ -347,11 +347,11 @@ fn samples_plan_offline_from_xlsx_too() {
     assert!(stdout.contains("users:        30\n"), "{stdout}");
     assert!(
         stdout.contains(
-            "requests:     93 (86 assignments + 3 account and policy reads + 4 user lookups)"
+            "requests:     96 (86 assignments + 2 to assign packs (up to 500 users a request) + 4 account and policy reads + 4 user lookups)"
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("daily quota:  0.9% of 10000"), "{stdout}");
+    assert!(stdout.contains("daily quota:  1.0% of 10000"), "{stdout}");
 }
 
 #[test]

@@ -187,6 +187,8 @@ fn a_workbook_whose_first_sheet_is_notes_names_it_and_the_sheet_to_use() {
     hires.write_string(0, 1, "employee_type").unwrap();
     hires.write_number(1, 0, 9_170_357).unwrap();
     hires.write_string(1, 1, "intern").unwrap();
+    hires.write_string(0, 2, "start_date").unwrap();
+    hires.write_string(1, 2, "2029-06-04").unwrap();
     workbook.save(&path).unwrap();
     let out = crate::util::ct().arg("check").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

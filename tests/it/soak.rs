@@ -14,13 +14,15 @@ use crate::util::{RunningSandbox, read_records, root, sample_seed};
 
 const CONCURRENCY: u64 = 4;
 
-fn sheet_and_users(dir: &std::path::Path) -> (PathBuf, Vec<SeedUser>, usize) {
+/// The sheet, its extra users, how many time-off and pay-rule assignments it makes, and
+/// how many pack assignments.
+fn sheet_and_users(dir: &std::path::Path) -> (PathBuf, Vec<SeedUser>, usize, usize) {
     let users: usize = std::env::var("CT_ONBOARD_SOAK_USERS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     if users == 0 {
-        return (root().join("samples/new-hires.csv"), Vec::new(), 86);
+        return (root().join("samples/new-hires.csv"), Vec::new(), 86, 38);
     }
     let mut sheet = String::from("User ID,Employee Type,Start Date\n");
     let mut seed_users = Vec::new();
@@ -41,13 +43,14 @@ fn sheet_and_users(dir: &std::path::Path) -> (PathBuf, Vec<SeedUser>, usize) {
     }
     let path = dir.join("soak.csv");
     std::fs::write(&path, sheet).unwrap();
-    (path, seed_users, users * 3)
+    // Everyone on "New hire essentials", the part-timers on "Warehouse safety" too.
+    (path, seed_users, users * 3, users + users / 2)
 }
 
 #[test]
 fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
     let dir = tempfile::tempdir().unwrap();
-    let (sheet, extra_users, expected) = sheet_and_users(dir.path());
+    let (sheet, extra_users, expected, on_packs) = sheet_and_users(dir.path());
     let dice: u64 = std::env::var("CT_ONBOARD_SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -132,6 +135,15 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
     let state = running.sandbox.snapshot();
     let held = state.time_off_assignments.len() + state.pay_rule_assignments.len();
     assert_eq!(held, expected, "every assignment present in the sandbox");
+    assert_eq!(
+        state.pack_assignments.len(),
+        on_packs,
+        "everyone on their packs"
+    );
+    assert!(
+        state.pack_assignments.iter().all(|h| h.times_set == 1),
+        "nobody put on a pack twice"
+    );
     let writes: u64 = state
         .time_off_assignments
         .iter()

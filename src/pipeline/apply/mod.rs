@@ -6,6 +6,7 @@
 
 mod create;
 mod fresh;
+mod packs;
 mod pool;
 mod verify;
 
@@ -103,7 +104,16 @@ pub async fn apply(
     let inputs = &refreshed.checked.inputs;
     // Every sheet row once: executed rows, and rows left out as invalid.
     let users = execute(
-        &refreshed, context, &client, &journal, &run_id, options, reuse,
+        &refreshed,
+        context,
+        Execution {
+            client: &client,
+            journal: &journal,
+            run_id: &run_id,
+            options,
+            within: within.as_ref(),
+        },
+        reuse,
     )
     .await?;
     let summary = Summary {
@@ -225,17 +235,32 @@ async fn create_people(
     Ok(())
 }
 
-/// Runs the workers over the valid rows with progress, then verifies what they wrote;
-/// returns one line per sheet row (invalid rows as they were planned).
+/// Where and how a run's writes go.
+struct Execution<'a> {
+    client: &'a Client,
+    journal: &'a Journal,
+    run_id: &'a str,
+    options: &'a ApplyOptions,
+    /// A canary's rows (`--limit`), as decided before anyone was created.
+    within: Option<&'a std::collections::HashSet<usize>>,
+}
+
+/// Assigns the onboarding packs, runs the workers over the valid rows with progress,
+/// then verifies what they wrote; returns one line per sheet row (invalid rows as they
+/// were planned).
 async fn execute(
     refreshed: &Refreshed,
     context: &Context,
-    client: &Client,
-    journal: &Journal,
-    run_id: &str,
-    options: &ApplyOptions,
+    execution: Execution<'_>,
     decided: Option<Vec<Vec<super::decide::Decision>>>,
 ) -> Result<Vec<UserLine>, Error> {
+    let Execution {
+        client,
+        journal,
+        run_id,
+        options,
+        within,
+    } = execution;
     let plan = &refreshed.checked.plan;
     let settings = &refreshed.checked.inputs.settings;
     // A person not created has no user to write to.
@@ -274,6 +299,7 @@ async fn execute(
         .directory
         .as_ref()
         .map(|directory| fresh_holdings(refreshed, context, directory, &rows));
+    let none = packs::PackLines::new();
     let run = pool::Run {
         client,
         journal,
@@ -282,6 +308,13 @@ async fn execute(
         progress: &progress,
         verified: &verified,
         fresh: fresh.as_ref(),
+        packs: &none,
+    };
+    // Packs first, all together: one request per pack per 500 users.
+    let pack_lines = packs::assign(&run, &rows, &decisions, within, settings.max_retries()).await;
+    let run = pool::Run {
+        packs: &pack_lines,
+        ..run
     };
     let executed = pool::execute_with_ticks(&run, &rows, &decisions).await;
     progress.finish();
@@ -313,7 +346,7 @@ fn verified_kinds(
 ) -> std::collections::BTreeSet<Kind> {
     let skipped = settings.without_refresh();
     match verify {
-        true => [Kind::TimeOff, Kind::PayRule]
+        true => [Kind::TimeOff, Kind::PayRule, Kind::OnboardingPack]
             .into_iter()
             .filter(|k| !skipped.contains(k))
             .collect(),

@@ -71,6 +71,8 @@ pub struct Run<'a> {
     pub verified: &'a BTreeSet<Kind>,
     /// What users hold, read again before writing when it is older than allowed.
     pub fresh: Option<&'a Fresh<'a>>,
+    /// The lines of the onboarding packs, assigned before the pool ([`super::packs`]).
+    pub packs: &'a super::packs::PackLines,
 }
 
 /// One assignment's result, from a worker to the consumer.
@@ -254,7 +256,26 @@ fn worker<'r>(
             None => begin(run, slot, row, planned, position).await,
         };
         let decision = &decisions[next];
+        if let Some(line) = run.packs.get(&(slot, next)) {
+            let event = Event {
+                slot,
+                position: next,
+                line: line.clone(),
+                record: None,
+            };
+            return Some((event, (next + 1, Some((hold, decisions)))));
+        }
         let (line, record) = match (&decision.action, &hold) {
+            // Packs go out together, before the pool: one that is to be sent only since
+            // the user's holdings were read again waits for the next run.
+            (Action::Send, _) if assignment.kind() == Kind::OnboardingPack => (
+                AssignmentLine::unsent(
+                    assignment,
+                    AssignmentStatus::NotAttempted,
+                    "onboarding packs were assigned before what this user holds was read again:                      the next run assigns it",
+                ),
+                None,
+            ),
             (Action::Send, Some((status, reason))) => {
                 (AssignmentLine::unsent(assignment, *status, reason), None)
             }
@@ -317,7 +338,7 @@ async fn begin(
         },
         None => planned.to_vec(),
     };
-    (claim(run, &decisions), decisions)
+    (claim(run, row, &decisions), decisions)
 }
 
 /// Whether a user with something to send is held back: past `--limit`, or the run
@@ -337,8 +358,14 @@ fn held_back(run: &Run<'_>, position: usize) -> Hold {
 
 /// Claims the day's budget for every call a user needs, all at once: a user is never
 /// left half done by the quota.
-fn claim(run: &Run<'_>, decisions: &[Decision]) -> Hold {
-    let to_send = decisions.iter().filter(|d| d.sends()).count() as u64;
+fn claim(run: &Run<'_>, row: &PlanRow, decisions: &[Decision]) -> Hold {
+    // Packs were sent (and claimed) together, before the pool.
+    let to_send = row
+        .assignments
+        .iter()
+        .zip(decisions)
+        .filter(|(a, d)| d.sends() && a.kind() != Kind::OnboardingPack)
+        .count() as u64;
     if to_send == 0 || run.client.claim_day(to_send) {
         None
     } else {
@@ -348,7 +375,7 @@ fn claim(run: &Run<'_>, decisions: &[Decision]) -> Hold {
 }
 
 /// The status and message of work not started because the run stopped.
-fn stop_status(reason: StopReason, client: &Client) -> (AssignmentStatus, String) {
+pub(super) fn stop_status(reason: StopReason, client: &Client) -> (AssignmentStatus, String) {
     let message = match reason {
         StopReason::QuotaExhausted => {
             return (AssignmentStatus::Deferred, client.deferred_message());
@@ -502,6 +529,15 @@ async fn send(client: &Client, user_id: u64, assignment: &Assignment) -> Sent {
             let call = client.call(Budget::Claimed, &request).await;
             Sent::of(call, Some)
         }
+        // Never reached: packs are sent together, before the pool (and the worker
+        // reports one left over as not attempted).
+        Assignment::OnboardingPack { .. } => Sent {
+            result: Err(ApiError::unsent(
+                ErrorClass::Permanent,
+                "an onboarding pack is assigned with others, not alone".into(),
+            )),
+            attempts: 0,
+        },
     }
 }
 

@@ -17,6 +17,7 @@ fn names() -> Names {
     };
     Names::of(&Directory {
         company: crate::api::model::Company::default(),
+        packs: Vec::new(),
         policy_types: vec![
             PolicyType {
                 id: "pt-vac".into(),

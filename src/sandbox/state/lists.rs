@@ -144,7 +144,12 @@ impl State {
     }
 
     /// The seed's extra rows for this list, as far as the filter lets them through.
-    fn extra_rows(&self, list: &str, id: &str, wants: &dyn Fn(u64) -> bool) -> Vec<Value> {
+    pub(super) fn extra_rows(
+        &self,
+        list: &str,
+        id: &str,
+        wants: &dyn Fn(u64) -> bool,
+    ) -> Vec<Value> {
         self.faults
             .extra_rows
             .iter()
