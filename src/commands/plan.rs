@@ -123,13 +123,21 @@ fn render(
             }
         );
     }
-    let packs = match estimate.onboarding_pack {
-        0 => String::new(),
-        n => format!(", {n} onboarding pack"),
-    };
+    // Time off and pay rules always (the two kinds every manifest knows), packs when any.
+    let mut kinds = vec![
+        format!("{} time-off", estimate.time_off),
+        format!("{} pay-rule", estimate.pay_rule),
+    ];
+    if estimate.onboarding_pack > 0 {
+        if estimate.time_off + estimate.pay_rule == 0 {
+            kinds.clear();
+        }
+        kinds.push(format!("{} onboarding pack", estimate.onboarding_pack));
+    }
     out += &format!(
-        "  assignments:  {} ({} time-off, {} pay-rule{packs})\n",
-        estimate.assignments, estimate.time_off, estimate.pay_rule
+        "  assignments:  {} ({})\n",
+        estimate.assignments,
+        kinds.join(", ")
     );
     if estimate.already_done + estimate.conflicts > 0 {
         out += &format!(
@@ -148,9 +156,12 @@ fn render(
         None => String::new(),
     };
     out += &format!(
-        "  requests:     {} ({} assignments + {}{}{} account and policy reads + {} user lookups{holdings_reads})\n",
+        "  requests:     {} ({}{}{}{} account and policy reads + {} user lookups{holdings_reads})\n",
         estimate.requests(),
-        estimate.assignments - estimate.onboarding_pack,
+        match (estimate.assignments - estimate.onboarding_pack, estimate.pack_writes) {
+            (0, 1..) => String::new(),
+            (n, _) => format!("{n} assignments + "),
+        },
         match estimate.pack_writes {
             0 => String::new(),
             1 => "1 to assign packs (up to 500 users a request) + ".to_owned(),

@@ -234,6 +234,48 @@ a,vacation,p9,,,,
 }
 
 #[test]
+fn csv_manifest_gives_column_balances_proration_and_packs() {
+    let text = "employee_type,kind,policy_id,policy_name,balance,unit,balance_column,balance_default,prorate,year_starts,round_down_to
+a,time_off,p1,,,days,PTO Days,5,,,
+a,time_off,p2,,12,days,,,start_date,04-01,1
+a,onboarding_pack,501,,,,,,,,
+a,onboarding_pack,,Warehouse safety,,,,,,,
+a,onboarding_pack,501,,,,,,,,
+";
+    let problems = messages(&csv(text).unwrap_err());
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("m.csv: row 6: onboarding pack 501 is listed twice for \"a\""),
+        "{problems:#?}"
+    );
+    // Without the repeated pack (the last row):
+    let m = csv(text.rsplit_once("a,onboarding_pack,501").unwrap().0).unwrap();
+    let a = m.employee_type("a").unwrap();
+    let column = a.time_off[0].per_row.as_ref().unwrap();
+    assert_eq!(column.column.as_deref(), Some("PTO Days"));
+    assert_eq!(column.default, Some(Decimal::from(5)));
+    assert!(column.prorate.is_none());
+    let prorated = a.time_off[1]
+        .per_row
+        .as_ref()
+        .unwrap()
+        .prorate
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (
+            prorated.column.as_str(),
+            prorated.year_starts,
+            prorated.round_down_to
+        ),
+        ("start_date", (4, 1), Decimal::from(1))
+    );
+    assert_eq!(a.packs.len(), 2);
+    assert_eq!(a.packs[0].pack.id, Some(501));
+    assert_eq!(a.packs[1].pack.name.as_deref(), Some("Warehouse safety"));
+}
+
+#[test]
 fn csv_manifest_with_unknown_columns_is_refused() {
     let problems =
         messages(&csv("employee_type,kind,policy,balance\na,time_off,p1,\n").unwrap_err());

@@ -11,6 +11,7 @@ mod html;
 mod journal;
 mod online;
 mod openapi;
+mod packs;
 mod people;
 mod props;
 mod rehearse;
