@@ -225,8 +225,10 @@ async fn naive_peer(url: &str, users: u64) -> (usize, usize, f64) {
     (ok, sent, start.elapsed().as_secs_f64())
 }
 
-/// Three assignments per user (two time-off types and a pay rule) at 1200/min: every
-/// request the run sends, per assignment.
+/// Five assignments per user (two time-off types, a pay rule and two onboarding packs)
+/// at 1200/min: every request the run sends, per assignment. The packs' requests (one
+/// per pack per 500 users) are counted with the rest, and the figure without the packs'
+/// assignments and requests is printed beside it.
 fn economy(runtime: &tokio::runtime::Runtime, users: u64) {
     let setup = Setup::new(users);
     std::fs::write(
@@ -241,6 +243,9 @@ fn economy(runtime: &tokio::runtime::Runtime, users: u64) {
     pay_rule:
       policy_id: 12345
       effective_date: 2027-06-01
+    onboarding_packs:
+      - pack_id: 501
+      - pack_id: 502
 ",
     )
     .expect("manifest");
@@ -264,17 +269,21 @@ fn economy(runtime: &tokio::runtime::Runtime, users: u64) {
     );
     let state = sandbox.snapshot();
     let requests: u64 = state.requests.values().sum();
+    let on_packs = state.pack_assignments.len();
     let assignments = state.time_off_assignments.len() + state.pay_rule_assignments.len();
-    let reads = requests
-        - state
-            .requests
-            .iter()
-            .filter(|(k, _)| k.starts_with("PUT"))
-            .map(|(_, n)| n)
-            .sum::<u64>();
+    let reads = requests - state.writes();
+    let pack_requests: u64 = state
+        .requests
+        .iter()
+        .filter(|(k, _)| k.contains(" /onboarding/"))
+        .map(|(_, n)| n)
+        .sum();
     println!(
-        "economy:  {users} users, {assignments} assignments: {requests} requests ({reads} reads) in {seconds:.1} s = {:.3} per assignment, {} 429s",
-        requests as f64 / assignments as f64,
+        "economy:  {users} users, {} assignments ({on_packs} on packs): {requests} requests ({reads} reads, {} pack writes) in {seconds:.1} s = {:.3} per assignment; without the packs {:.3} per assignment; {} 429s",
+        assignments + on_packs,
+        state.count("POST /onboarding/v1/packs/{id}/assignments"),
+        requests as f64 / (assignments + on_packs) as f64,
+        (requests - pack_requests) as f64 / assignments as f64,
         state.rate_limited
     );
 }

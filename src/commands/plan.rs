@@ -158,7 +158,10 @@ fn render(
     out += &format!(
         "  requests:     {} ({}{}{}{} account and policy reads + {} user lookups{holdings_reads})\n",
         estimate.requests(),
-        match (estimate.assignments - estimate.onboarding_pack, estimate.pack_writes) {
+        match (
+            estimate.assignments - estimate.onboarding_pack,
+            estimate.pack_writes
+        ) {
             (0, 1..) => String::new(),
             (n, _) => format!("{n} assignments + "),
         },

@@ -211,6 +211,33 @@ fn a_refused_request_is_narrowed_to_the_one_person_at_fault() {
 }
 
 #[test]
+fn a_refusal_of_everyone_costs_a_bounded_number_of_requests_not_one_a_person() {
+    let mut seed = seed_with(40);
+    seed.faults.refuse_pack_users = (0..40).map(hire).collect();
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let (hires, manifest) = sheet(&site, 40, ONE);
+    site.ct(&running, "run", &hires)
+        .arg("--manifest")
+        .arg(&manifest)
+        .expect(1)
+        .says("0 assignments done, 0 already done, 0 in conflict, 40 failed");
+    // Narrowing is sized for three people at fault (1 + 2·⌈log₂ 40⌉·3 = 37 refusals),
+    // plus the halves already waiting when it stops: not the 79 of halving to the end.
+    let requests = running.sandbox.snapshot().count(ASSIGN);
+    assert!((37..=37 + 6).contains(&requests), "{requests} requests");
+    let lines = site.assignments();
+    assert!(lines.iter().all(|l| &l["status"] == "failed"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["error"].contains("the refusal is taken as the whole batch's")),
+        "{:?}",
+        lines[0]
+    );
+}
+
+#[test]
 fn a_request_applied_then_dropped_is_read_back_and_not_sent_again() {
     let mut seed = seed_with(10);
     seed.faults.pack_drops_after_applying = 1;

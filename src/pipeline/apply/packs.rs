@@ -109,8 +109,10 @@ pub async fn assign(
         decisions,
         max_resends,
         failures: std::cell::Cell::new(0),
+        refusals: std::cell::Cell::new((0, 0)),
     };
     for (pack, members) in by_pack {
+        packer.refusals.set((0, narrowing_allowance(members.len())));
         // Later halves go last: a stack, first batch on top.
         let mut batches: Vec<Batch> = members
             .chunks(PACK_BATCH)
@@ -141,6 +143,22 @@ struct Packer<'a> {
     max_resends: u32,
     /// Failed so far, for `--max-errors`.
     failures: std::cell::Cell<usize>,
+    /// The current pack's refused requests so far, and how many narrowing may take.
+    refusals: std::cell::Cell<(usize, usize)>,
+}
+
+/// How many people at fault narrowing a pack's batch is sized for: past that many
+/// refusals' worth of requests, a refusal is taken as the whole batch's.
+const AT_FAULT: usize = 3;
+
+/// How many refused requests narrowing `n` people may take: about 2·log₂ of a batch per
+/// person at fault, for [`AT_FAULT`] people in each batch of 500. A refusal that is about
+/// the request, not a person (every half refused alike), would otherwise take 2n − 1.
+fn narrowing_allowance(n: usize) -> usize {
+    let batches = n.div_ceil(PACK_BATCH).max(1);
+    let batch = n.clamp(1, PACK_BATCH);
+    let depth = usize::BITS - (batch - 1).leading_zeros();
+    batches * (1 + 2 * depth as usize * AT_FAULT)
 }
 
 impl Packer<'_> {
@@ -246,6 +264,8 @@ impl Packer<'_> {
             request_id: error.request_id.clone().unwrap_or_default(),
             error: why,
         };
+        // Every clear refusal of a first request counts towards the narrowing allowance.
+        let narrowed_enough = refused(&error) && sent == 0 && self.refused_once();
         match &members[..] {
             // Refused after an earlier unclear request: it may be about that request's
             // own work ("already assigned"). Read before anything else.
@@ -271,6 +291,22 @@ impl Packer<'_> {
                     answered(error.message.clone()),
                 );
                 self.settle(*one, line, Some(State::Failed), lines);
+                Vec::new()
+            }
+            // Narrowed past what a few people at fault would take: every half is refused
+            // alike, so the refusal is the batch's, not a person's.
+            _ if narrowed_enough => {
+                let why = format!(
+                    "{}; the pack's requests were refused {} times while narrowing who is at \
+                     fault, so the rest are not sent in this run: the refusal is taken as the \
+                     whole batch's",
+                    error.message,
+                    self.refusals.get().0
+                );
+                for &m in &members {
+                    let line = finished(AssignmentStatus::Failed, m, answered(why.clone()));
+                    self.settle(m, line, Some(State::Failed), lines);
+                }
                 Vec::new()
             }
             // All or nothing: halved until whoever is at fault stands alone.
@@ -357,6 +393,14 @@ impl Packer<'_> {
         }
     }
 
+    /// Counts a refused request of the current pack; whether narrowing has now taken
+    /// all it may.
+    fn refused_once(&self) -> bool {
+        let (refused, allowance) = self.refusals.get();
+        self.refusals.set((refused + 1, allowance));
+        refused + 1 > allowance
+    }
+
     /// Reads the pack after an answer that did not say whether `members` are on it:
     /// those on it are done (seen); returns the others. When the read itself fails,
     /// nobody is known either way: their lines say so, they stay `in_flight` for the
@@ -433,4 +477,19 @@ fn refused(e: &ApiError) -> bool {
 /// Never sent: the day's quota, a stop before sending, a refused key.
 fn not_sent(e: &ApiError) -> bool {
     matches!(e.class, ErrorClass::QuotaExhausted | ErrorClass::Auth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrowing_is_sized_for_three_people_at_fault_a_batch() {
+        // ⌈log₂ n⌉ halvings to one person, each refusing both halves: 2 requests a level.
+        assert_eq!(narrowing_allowance(1), 1);
+        assert_eq!(narrowing_allowance(2), 1 + 2 * 3);
+        assert_eq!(narrowing_allowance(40), 1 + 2 * 6 * 3);
+        assert_eq!(narrowing_allowance(500), 1 + 2 * 9 * 3);
+        assert_eq!(narrowing_allowance(600), 2 * (1 + 2 * 9 * 3));
+    }
 }
