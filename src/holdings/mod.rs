@@ -169,6 +169,17 @@ struct PackHeld {
     doubt: HashMap<u64, String>,
 }
 
+/// Who of `users` is on `pack` now, read and believed as a plan reads it: those on it,
+/// and those whose rows did not check out (with why).
+pub async fn who_is_on_pack(
+    client: &crate::api::Client,
+    pack: u64,
+    users: &HashSet<u64>,
+) -> Result<(HashSet<u64>, HashMap<u64, String>), crate::api::ApiError> {
+    let held = read::read_pack(client, pack, users).await?;
+    Ok((held.on.into_keys().collect(), held.doubt))
+}
+
 /// A part of the account as read, or why not.
 #[derive(Debug, Clone)]
 enum Part<T> {

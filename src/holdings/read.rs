@@ -452,7 +452,11 @@ async fn read_type(
 /// (unfiltered): rows for other users are not read. A row that names no user could be
 /// anyone's, so everyone asked about is in doubt; a row for a user that does not check
 /// out makes that user unknown. Two rows for one user both say the user is on the pack.
-async fn read_pack(client: &Client, pack: u64, users: &HashSet<u64>) -> Result<PackHeld, ApiError> {
+pub(super) async fn read_pack(
+    client: &Client,
+    pack: u64,
+    users: &HashSet<u64>,
+) -> Result<PackHeld, ApiError> {
     let rows = client.read(&PackAssignments { pack }).await?.data;
     let mut held = PackHeld::default();
     for row in rows {

@@ -197,6 +197,14 @@ fn unknown(
         reason,
         record_done: false,
     };
+    // A pack assignment cannot be taken back: one of ours whose answer was not clear
+    // (in flight, or answered and not yet seen) may be there already, and sending it
+    // again could put the user on twice. Nothing is overwritten, so no flag sends it.
+    let pack_in_doubt = own.iter().find(|e| {
+        a.kind() == Kind::OnboardingPack
+            && e.key.policy_id == policy_id
+            && matches!(e.state, State::InFlight | State::Unverified)
+    });
     match last_own {
         Some(e) if e.key.policy_id == policy_id && e.fingerprint == fingerprint(a) => {
             Action::Skip(settled(format!(
@@ -204,6 +212,15 @@ fn unknown(
                 e.run_id
             )))
         }
+        _ if let Some(e) = pack_in_doubt => Action::Conflict(Settled {
+            entry: Some(e.clone()),
+            reason: format!(
+                "{why}; the journal shows ct-onboard sent this pack assignment in run {} without \
+                 a clear answer: not sent again until the pack can be read",
+                e.run_id
+            ),
+            record_done: false,
+        }),
         _ if allow_overwrite => Action::Send,
         Some(e) => {
             let name = match a.kind() {

@@ -251,6 +251,15 @@ async fn api_handler(
     if let Some(faulty) = fault_reply(&fault, uri.path(), &admission.headers) {
         return faulty;
     }
+    if endpoint.endpoint == Endpoint::AssignPack && {
+        let mut s = lock(&state);
+        let drops = &mut s.faults.pack_drops_before_applying;
+        let drop = *drops > 0;
+        *drops = drops.saturating_sub(1);
+        drop
+    } {
+        return dropped(&admission.headers);
+    }
     let answer = answer(&state, &endpoint, &uri, &body);
     // Applied, then the connection drops: the client cannot tell what was made.
     let created_then_dropped = answer.0 == 200 && {

@@ -268,6 +268,10 @@ pub struct Faults {
     /// connection: the client cannot tell whether anyone was put on the pack.
     #[serde(skip_serializing_if = "is_zero")]
     pub pack_drops_after_applying: u64,
+    /// The first this many pack assignment requests drop the connection before anything
+    /// is applied: to the client, the same unclear answer.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pack_drops_before_applying: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

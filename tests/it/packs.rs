@@ -259,6 +259,55 @@ fn a_request_applied_then_dropped_is_read_back_and_not_sent_again() {
 }
 
 #[test]
+fn a_request_that_got_no_answer_is_not_sent_again_until_the_next_run_has_read_the_pack() {
+    let mut seed = seed_with(10);
+    seed.faults.pack_drops_before_applying = 1;
+    let running = RunningSandbox::start(seed);
+    let site = Site::new();
+    let (hires, manifest) = sheet(&site, 10, ONE);
+    let run = |extra: &[&str]| {
+        site.ct(&running, "run", &hires)
+            .arg("--manifest")
+            .arg(&manifest)
+            .args(extra)
+            .run()
+    };
+    // No answer, and not on the pack when read back: it may yet show, so not sent again.
+    let first = run(&[]);
+    first.expect(1);
+    assert_eq!(running.sandbox.snapshot().count(ASSIGN), 1);
+    let lines = site.assignments();
+    assert!(
+        lines.iter().all(|l| &l["status"] == "unverified"
+            && l["error"].contains("not on the pack when read back")
+            && l["error"].contains("the next run reads the pack first")),
+        "{:?}",
+        lines[0]
+    );
+    let failed = std::fs::read_to_string(site.latest().join("failed.csv")).unwrap();
+    assert_eq!(failed.lines().count(), 11, "all ten, to run again");
+
+    // Told not to read the pack, and to overwrite: still not sent, since ours may be
+    // there already and a pack cannot be taken back.
+    run(&["--without-refresh", "onboarding_pack", "--allow-overwrite"]).expect(1);
+    assert_eq!(running.sandbox.snapshot().count(ASSIGN), 1);
+    assert!(
+        site.assignments().iter().all(|l| &l["status"] == "conflict"
+            && l["error"]
+                .contains("without a clear answer: not sent again until the pack can be read")),
+        "{:?}",
+        site.assignments()[0]
+    );
+
+    // The next run reads the pack: nobody is on it, so they are put on, once.
+    run(&[]).expect(0).says("10 assignments done");
+    let state = running.sandbox.snapshot();
+    assert_eq!(state.count(ASSIGN), 2);
+    assert_eq!(state.pack_assignments.len(), 10);
+    assert!(state.pack_assignments.iter().all(|h| h.times_set == 1));
+}
+
+#[test]
 fn a_pack_read_in_doubt_sends_nothing_to_that_pack() {
     let mut seed = seed_with(5);
     // A row that names nobody: whoever it is about, "not on the pack" is not known.

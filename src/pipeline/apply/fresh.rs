@@ -143,6 +143,8 @@ impl<'a> Fresh<'a> {
                 .iter()
                 .filter_map(|&s| Some((self.rows[s].user_id?, self.rows[s])))
                 .flat_map(|(user, row)| row.assignments.iter().map(move |a| (user, a)))
+                // The packs went out before the pool: nothing of them is decided again.
+                .filter(|(_, a)| a.kind() != Kind::OnboardingPack)
         };
         let reads = Reads::of(pairs(), self.directory, self.today, &self.skipped);
         // As old as their first read: the age counts from before it.

@@ -299,7 +299,7 @@ async fn execute(
         .directory
         .as_ref()
         .map(|directory| fresh_holdings(refreshed, context, directory, &rows));
-    let none = packs::PackLines::new();
+    let none = packs::PackStage::default();
     let run = pool::Run {
         client,
         journal,
@@ -311,9 +311,9 @@ async fn execute(
         packs: &none,
     };
     // Packs first, all together: one request per pack per 500 users.
-    let pack_lines = packs::assign(&run, &rows, &decisions, within, settings.max_retries()).await;
+    let pack_stage = packs::assign(&run, &rows, &decisions, within).await;
     let run = pool::Run {
-        packs: &pack_lines,
+        packs: &pack_stage,
         ..run
     };
     let executed = pool::execute_with_ticks(&run, &rows, &decisions).await;

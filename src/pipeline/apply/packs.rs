@@ -5,19 +5,23 @@
 //! 1. every (user, pack) is journaled `in_flight` before the request that assigns it;
 //! 2. the request is all or nothing: a refused one (4xx) is halved until the users at
 //!    fault stand alone, each reported with the API's message, and the others are
-//!    assigned (about 2·log₂ of the batch in requests per user at fault, never a loop);
-//! 3. an answer that is not clear is followed by one read of the pack, and those on it
-//!    are done. After a 5xx or a 200 that cannot be read (the server is done with it)
-//!    the others are sent again, a bounded number of times (`--max-retries`); after no
-//!    answer at all (a timeout, a dropped connection: the server may still be at it)
-//!    they are not sent again in this run and stay `in_flight`, so that the next run
-//!    reads the pack before it decides. A refusal after an unclear earlier request is
-//!    read back first too: it may be about that request's own work.
+//!    assigned (about 2·log₂ of the batch in requests per user at fault, never a loop;
+//!    narrowing is sized for [`AT_FAULT`] users a batch, past which the refusal is the
+//!    batch's). A refused request assigned no one: its users are journaled `failed`
+//!    until their half is sent;
+//! 3. an answer that is not clear (no answer, a 5xx, a 200 that cannot be read) is
+//!    followed by one read of the pack, believed as a plan's read is: those on it are
+//!    done; the others are not sent again in this run (the write may yet show), stay
+//!    `in_flight`, and are reported `unverified`, so that the next run reads the pack
+//!    before it decides.
+//!
+//! What to do with an answer is decided by [`next`], apart from its effects.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::pool::{Run, record, stop_status};
-use crate::api::endpoint::{AssignPack, PACK_BATCH, PackAssignments};
+use crate::api::endpoint::{AssignPack, PACK_BATCH};
 use crate::api::model::PackAssignment;
 use crate::api::{ApiError, Budget, ErrorClass, StopReason};
 use crate::journal::{Key, State, fingerprint};
@@ -36,15 +40,22 @@ struct Member {
     user: u64,
 }
 
-/// Assigns every pack assignment decided `Send`, pack by pack; returns their lines.
+/// What the pack stage did: every pack assignment's line, and how many failed (for
+/// `--max-errors`, which the pool goes on counting from).
+#[derive(Debug, Default)]
+pub struct PackStage {
+    pub lines: PackLines,
+    pub failures: usize,
+}
+
+/// Assigns every pack assignment decided `Send`, pack by pack.
 /// `within`: a canary's rows (`--limit`), when there is one.
 pub async fn assign(
     run: &Run<'_>,
     rows: &[&PlanRow],
     decisions: &[Vec<Decision>],
     within: Option<&HashSet<usize>>,
-    max_resends: u32,
-) -> PackLines {
+) -> PackStage {
     let mut lines = PackLines::new();
     let mut by_pack: BTreeMap<u64, Vec<Member>> = BTreeMap::new();
     // A run stopped before this stage (interrupted while reading, say) leaves every
@@ -107,48 +118,108 @@ pub async fn assign(
         run,
         rows,
         decisions,
-        max_resends,
-        failures: std::cell::Cell::new(0),
-        refusals: std::cell::Cell::new((0, 0)),
+        failures: Cell::new(0),
+        refusals: Cell::new((0, 0)),
     };
     for (pack, members) in by_pack {
-        packer.refusals.set((0, narrowing_allowance(members.len())));
         // Later halves go last: a stack, first batch on top.
         let mut batches: Vec<Batch> = members
             .chunks(PACK_BATCH)
             .rev()
             .map(|members| Batch {
                 members: members.to_vec(),
-                sent: 0,
+                first: true,
             })
             .collect();
+        let mut gone: Option<String> = None;
         while let Some(batch) = batches.pop() {
-            batches.extend(packer.send(pack, batch, &mut lines).await);
+            if batch.first {
+                packer
+                    .refusals
+                    .set((0, narrowing_allowance(batch.members.len())));
+            }
+            if let Some(why) = &gone {
+                packer.fail_unsent(&batch.members, why, &mut lines);
+                continue;
+            }
+            let sent = packer.send(pack, batch, &mut lines).await;
+            gone = sent.gone;
+            batches.extend(sent.halves);
         }
     }
-    lines
+    PackStage {
+        lines,
+        failures: packer.failures.get(),
+    }
 }
 
-/// One request's members, and how many requests for them had no clear answer before.
+/// One request's members; `first`: a batch of up to 500, not a half of a refused one.
 struct Batch {
     members: Vec<Member>,
-    sent: u32,
+    first: bool,
+}
+
+/// What came of sending a batch that the stage goes on with.
+#[derive(Default)]
+struct Sent {
+    /// The halves of a refused batch, still to send.
+    halves: Vec<Batch>,
+    /// Why the pack itself is refused (it is not there): the rest are not sent.
+    gone: Option<String>,
+}
+
+/// What to do with a request's answer (an error), decided apart from its effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Nothing was sent (the quota, a stop before sending, a refused key).
+    NotSent,
+    /// Refused: the pack is not there. Nobody of this pack is sent.
+    PackGone,
+    /// Refused, one user: that user is at fault.
+    AtFault,
+    /// Refused, several users, narrowing not yet spent: halve it.
+    Halve,
+    /// Refused, narrowing spent: the refusal is the batch's.
+    RefusedWhole,
+    /// The run stopped with the request out: it may have landed.
+    StoppedInFlight,
+    /// No clear answer: read the pack back.
+    ReadBack,
+}
+
+/// How a pack request's error is taken, for a batch of `users` after `attempts`, with
+/// narrowing `spent` or not.
+fn next(error: &ApiError, attempts: u32, users: usize, spent: bool) -> Next {
+    if refused(error) {
+        // The document's only 404 here: "Onboarding pack not found".
+        let gone = error.status == Some(404) && error.message.to_lowercase().contains("pack");
+        return match (gone, users, spent) {
+            (true, _, _) => Next::PackGone,
+            (false, 1, _) => Next::AtFault,
+            (false, _, true) => Next::RefusedWhole,
+            (false, _, false) => Next::Halve,
+        };
+    }
+    match error.class {
+        _ if attempts == 0 => Next::NotSent,
+        ErrorClass::QuotaExhausted | ErrorClass::Auth => Next::NotSent,
+        ErrorClass::Stopped => Next::StoppedInFlight,
+        _ => Next::ReadBack,
+    }
 }
 
 struct Packer<'a> {
     run: &'a Run<'a>,
     rows: &'a [&'a PlanRow],
     decisions: &'a [Vec<Decision>],
-    /// How many times members not on the pack after an unclear answer are sent again.
-    max_resends: u32,
     /// Failed so far, for `--max-errors`.
-    failures: std::cell::Cell<usize>,
-    /// The current pack's refused requests so far, and how many narrowing may take.
-    refusals: std::cell::Cell<(usize, usize)>,
+    failures: Cell<usize>,
+    /// The current batch's refused requests so far, and how many narrowing may take.
+    refusals: Cell<(usize, usize)>,
 }
 
-/// How many people at fault narrowing a pack's batch is sized for: past that many
-/// refusals' worth of requests, a refusal is taken as the whole batch's.
+/// How many people at fault narrowing a batch is sized for: past that many refusals'
+/// worth of requests, a refusal is taken as the whole batch's.
 const AT_FAULT: usize = 3;
 
 /// How many refused requests narrowing `n` people may take: about 2·log₂ of a batch per
@@ -174,18 +245,34 @@ impl Packer<'_> {
         Key::of(self.run.client.base_url(), m.user, self.assignment(m))
     }
 
-    /// Sends one batch and settles what came of it; hands back the batches still to
-    /// send (halves of a refused one, those an unclear answer did not put on the pack).
-    async fn send(&self, pack: u64, batch: Batch, lines: &mut PackLines) -> Vec<Batch> {
+    /// Counts a refused request of the current batch; whether narrowing has now taken
+    /// all it may.
+    fn refused_once(&self) -> bool {
+        let (refused, allowance) = self.refusals.get();
+        self.refusals.set((refused + 1, allowance));
+        refused + 1 > allowance
+    }
+
+    /// Members not sent because their pack is not there: failed, with why.
+    fn fail_unsent(&self, members: &[Member], why: &str, lines: &mut PackLines) {
+        for &m in members {
+            let line = AssignmentLine::unsent(self.assignment(m), AssignmentStatus::Failed, why);
+            self.settle(m, line, Some(State::Failed), lines);
+        }
+    }
+
+    /// Sends one batch and settles what came of it.
+    async fn send(&self, pack: u64, batch: Batch, lines: &mut PackLines) -> Sent {
         let client = self.run.client;
-        let Batch { members, sent } = batch;
+        let members = batch.members;
         if let Some(reason) = client.stop().get() {
+            // Halves of a refused batch are journaled `failed` already: nothing landed.
             let (status, why) = stop_status(reason, client);
             for &m in &members {
                 let line = AssignmentLine::unsent(self.assignment(m), status, &why);
                 lines.insert((m.slot, m.position), self.line(m, line));
             }
-            return Vec::new();
+            return Sent::default();
         }
         for &m in &members {
             let a = self.assignment(m);
@@ -206,7 +293,7 @@ impl Packer<'_> {
                     );
                     lines.insert((m.slot, m.position), self.line(m, line));
                 }
-                return Vec::new();
+                return Sent::default();
             }
         }
         let body = PackAssignment {
@@ -255,7 +342,7 @@ impl Packer<'_> {
                     let line = finished(AssignmentStatus::Done, m, answered);
                     self.settle(m, line, Some(state), lines);
                 }
-                return Vec::new();
+                return Sent::default();
             }
             Err(e) => e,
         };
@@ -264,38 +351,32 @@ impl Packer<'_> {
             request_id: error.request_id.clone().unwrap_or_default(),
             error: why,
         };
-        // Every clear refusal of a first request counts towards the narrowing allowance.
-        let narrowed_enough = refused(&error) && sent == 0 && self.refused_once();
-        match &members[..] {
-            // Refused after an earlier unclear request: it may be about that request's
-            // own work ("already assigned"). Read before anything else.
-            _ if refused(&error) && sent > 0 => {
-                let why = format!(
-                    "{}; an earlier request for this user had no clear answer and the user is \
-                     not on the pack: the next run reads the pack first",
-                    error.message
-                );
-                for m in self
-                    .read_back(pack, &members, &finished, &answered, lines)
-                    .await
-                {
-                    let line = finished(AssignmentStatus::Failed, m, answered(why.clone()));
-                    self.settle(m, line, None, lines);
-                }
-                Vec::new()
+        // Every clear refusal counts towards the batch's narrowing allowance.
+        let spent = refused(&error) && self.refused_once();
+        let settle_all = |status, why: &str, state, lines: &mut PackLines| {
+            for &m in &members {
+                let line = finished(status, m, answered(why.to_owned()));
+                self.settle(m, line, state, lines);
             }
-            [one] if refused(&error) => {
-                let line = finished(
+        };
+        match next(&error, attempts, members.len(), spent) {
+            Next::PackGone => {
+                let why = format!("{}: the pack is not in this account", error.message);
+                settle_all(AssignmentStatus::Failed, &why, Some(State::Failed), lines);
+                return Sent {
+                    halves: Vec::new(),
+                    gone: Some(why),
+                };
+            }
+            Next::AtFault => {
+                settle_all(
                     AssignmentStatus::Failed,
-                    *one,
-                    answered(error.message.clone()),
+                    &error.message,
+                    Some(State::Failed),
+                    lines,
                 );
-                self.settle(*one, line, Some(State::Failed), lines);
-                Vec::new()
             }
-            // Narrowed past what a few people at fault would take: every half is refused
-            // alike, so the refusal is the batch's, not a person's.
-            _ if narrowed_enough => {
+            Next::RefusedWhole => {
                 let why = format!(
                     "{}; the pack's requests were refused {} times while narrowing who is at \
                      fault, so the rest are not sent in this run: the refusal is taken as the \
@@ -303,108 +384,70 @@ impl Packer<'_> {
                     error.message,
                     self.refusals.get().0
                 );
+                settle_all(AssignmentStatus::Failed, &why, Some(State::Failed), lines);
+            }
+            Next::Halve => {
+                // Nobody was assigned: journaled `failed` until their half is sent, so a
+                // stop before then leaves nothing `in_flight` that never went.
                 for &m in &members {
-                    let line = finished(AssignmentStatus::Failed, m, answered(why.clone()));
-                    self.settle(m, line, Some(State::Failed), lines);
+                    let line =
+                        finished(AssignmentStatus::Failed, m, answered(error.message.clone()));
+                    record(
+                        self.run,
+                        self.rows[m.slot],
+                        &self.key(m),
+                        &line,
+                        State::Failed,
+                        "",
+                    );
                 }
-                Vec::new()
-            }
-            // All or nothing: halved until whoever is at fault stands alone.
-            _ if refused(&error) => {
                 let (first, second) = members.split_at(members.len() / 2);
-                [second, first]
-                    .map(|half| Batch {
-                        members: half.to_vec(),
-                        sent: 0,
-                    })
-                    .into()
+                let halves = [second, first].map(|half| Batch {
+                    members: half.to_vec(),
+                    first: false,
+                });
+                return Sent {
+                    halves: halves.into(),
+                    gone: None,
+                };
             }
-            // Never sent (the quota, a stop, a refused key): nothing to look up.
-            _ if attempts == 0 || not_sent(&error) => {
+            Next::NotSent => {
                 let (status, state) = match error.class {
                     ErrorClass::QuotaExhausted => (AssignmentStatus::Deferred, State::Deferred),
                     _ => (AssignmentStatus::NotAttempted, State::Failed),
                 };
-                for &m in &members {
-                    let line = finished(status, m, answered(error.message.clone()));
-                    self.settle(m, line, Some(state), lines);
-                }
-                Vec::new()
+                settle_all(status, &error.message, Some(state), lines);
             }
-            // Stopped with the request out (an interrupt in flight): it may have landed.
-            _ if error.class == ErrorClass::Stopped => {
+            Next::StoppedInFlight => {
                 let why = format!(
                     "may have been assigned: the run stopped with the request out ({}); the \
                      next run reads the pack before anything is sent",
                     error.message
                 );
-                for &m in &members {
-                    let line = finished(AssignmentStatus::NotAttempted, m, answered(why.clone()));
-                    self.settle(m, line, None, lines);
-                }
-                Vec::new()
+                settle_all(AssignmentStatus::Unverified, &why, None, lines);
             }
-            // No answer at all (a timeout, a dropped connection): the server may still be
-            // at it, so who the pack does not show yet is not sent again in this run.
-            _ if error.status.is_none() => {
-                let why = format!(
-                    "may have been assigned: no answer ({}) and not on the pack when read \
-                     back; not sent again in this run, the next run reads the pack first",
-                    error.message
-                );
-                for m in self
-                    .read_back(pack, &members, &finished, &answered, lines)
-                    .await
-                {
-                    let line = finished(AssignmentStatus::NotAttempted, m, answered(why.clone()));
-                    self.settle(m, line, None, lines);
-                }
-                Vec::new()
-            }
-            // An answer that says nothing clear (a 5xx, a 200 that cannot be read): the
-            // server is done with it, so the pack read back tells.
-            _ => {
-                let missing = self
+            Next::ReadBack => {
+                let doubt = self
                     .read_back(pack, &members, &finished, &answered, lines)
                     .await;
-                if missing.is_empty() {
-                    return Vec::new();
-                }
-                if sent >= self.max_resends {
+                for (m, seen) in doubt {
                     let why = format!(
-                        "may have been assigned: no clear answer after {} requests ({}), and \
-                         not on the pack when read back; not sent again in this run, the next \
-                         run reads the pack first",
-                        sent + 1,
+                        "may have been assigned: no clear answer ({}), and {seen}; not sent \
+                         again in this run (the write may yet show): the next run reads the \
+                         pack first",
                         error.message
                     );
-                    for m in missing {
-                        let line =
-                            finished(AssignmentStatus::NotAttempted, m, answered(why.clone()));
-                        self.settle(m, line, None, lines);
-                    }
-                    return Vec::new();
+                    let line = finished(AssignmentStatus::Unverified, m, answered(why));
+                    self.settle(m, line, None, lines);
                 }
-                vec![Batch {
-                    members: missing,
-                    sent: sent + 1,
-                }]
             }
         }
+        Sent::default()
     }
 
-    /// Counts a refused request of the current pack; whether narrowing has now taken
-    /// all it may.
-    fn refused_once(&self) -> bool {
-        let (refused, allowance) = self.refusals.get();
-        self.refusals.set((refused + 1, allowance));
-        refused + 1 > allowance
-    }
-
-    /// Reads the pack after an answer that did not say whether `members` are on it:
-    /// those on it are done (seen); returns the others. When the read itself fails,
-    /// nobody is known either way: their lines say so, they stay `in_flight` for the
-    /// next run to read first, and none is returned.
+    /// Reads the pack after an answer that did not say whether `members` are on it,
+    /// believed as a plan's read is: those on it are done (seen); returns the others,
+    /// each with what the read said of them.
     async fn read_back(
         &self,
         pack: u64,
@@ -412,39 +455,30 @@ impl Packer<'_> {
         finished: &dyn Fn(AssignmentStatus, Member, Answered) -> AssignmentLine,
         answered: &dyn Fn(String) -> Answered,
         lines: &mut PackLines,
-    ) -> Vec<Member> {
-        let read = self.run.client.read(&PackAssignments { pack }).await;
-        let on: HashSet<u64> = match read {
-            Ok(answer) => answer
-                .data
-                .iter()
-                .filter_map(|row| row.get("userId").and_then(crate::api::list::id_of))
-                .collect(),
-            Err(read) => {
-                for &m in members {
-                    let why = format!(
-                        "whether the user was put on the pack is not known: the pack could not \
-                         be read back ({}); not sent again in this run, the next run reads the \
-                         pack first",
-                        read.message
-                    );
-                    let line = finished(AssignmentStatus::NotAttempted, m, answered(why));
-                    self.settle(m, line, None, lines);
-                }
-                return Vec::new();
+    ) -> Vec<(Member, String)> {
+        let users: HashSet<u64> = members.iter().map(|m| m.user).collect();
+        let (on, doubt) = match crate::holdings::who_is_on_pack(self.run.client, pack, &users).await
+        {
+            Ok(read) => read,
+            Err(e) => {
+                let why = format!("the pack could not be read back ({})", e.message);
+                return members.iter().map(|&m| (m, why.clone())).collect();
             }
         };
-        let mut missing = Vec::new();
+        let mut unseen = Vec::new();
         for &m in members {
-            match on.contains(&m.user) {
-                true => {
-                    let line = finished(AssignmentStatus::Done, m, answered(String::new()));
-                    self.settle(m, line, Some(State::Done), lines);
-                }
-                false => missing.push(m),
+            if on.contains(&m.user) {
+                let line = finished(AssignmentStatus::Done, m, answered(String::new()));
+                self.settle(m, line, Some(State::Done), lines);
+            } else {
+                let seen = match doubt.get(&m.user) {
+                    Some(why) => format!("the pack read back is in doubt ({why})"),
+                    None => "not on the pack when read back".to_owned(),
+                };
+                unseen.push((m, seen));
             }
         }
-        missing
+        unseen
     }
 
     /// A member's line, journaled as `state` (`None`: left `in_flight`).
@@ -474,14 +508,53 @@ fn refused(e: &ApiError) -> bool {
     e.class == ErrorClass::Permanent && e.status.is_some_and(|s| (400..500).contains(&s))
 }
 
-/// Never sent: the day's quota, a stop before sending, a refused key.
-fn not_sent(e: &ApiError) -> bool {
-    matches!(e.class, ErrorClass::QuotaExhausted | ErrorClass::Auth)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn error(class: ErrorClass, status: Option<u16>, message: &str) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            ..ApiError::unsent(class, String::new())
+        }
+    }
+
+    #[test]
+    fn an_answer_is_taken_as_a_refusal_only_when_it_is_one() {
+        let refusal = error(ErrorClass::Permanent, Some(400), "User 7 is archived");
+        assert_eq!(next(&refusal, 1, 1, false), Next::AtFault);
+        assert_eq!(next(&refusal, 1, 40, false), Next::Halve);
+        assert_eq!(next(&refusal, 1, 40, true), Next::RefusedWhole);
+        let gone = error(
+            ErrorClass::Permanent,
+            Some(404),
+            "Onboarding pack not found",
+        );
+        assert_eq!(next(&gone, 1, 40, false), Next::PackGone);
+        let user_404 = error(ErrorClass::Permanent, Some(404), "User 7 not found");
+        assert_eq!(next(&user_404, 1, 40, false), Next::Halve);
+        // Not a refusal: nothing says whether anyone was put on the pack.
+        for unclear in [
+            error(ErrorClass::Retryable, Some(503), "unavailable"),
+            error(ErrorClass::Retryable, None, "connection closed"),
+            error(ErrorClass::RateLimited, Some(200), "Too many requests"),
+            error(
+                ErrorClass::Permanent,
+                Some(200),
+                "an answer that makes no sense",
+            ),
+        ] {
+            assert_eq!(next(&unclear, 1, 40, false), Next::ReadBack, "{unclear:?}");
+        }
+        let stopped = error(ErrorClass::Stopped, None, "interrupted");
+        assert_eq!(next(&stopped, 1, 40, false), Next::StoppedInFlight);
+        assert_eq!(next(&stopped, 0, 40, false), Next::NotSent);
+        let quota = error(ErrorClass::QuotaExhausted, None, "quota");
+        assert_eq!(next(&quota, 0, 40, false), Next::NotSent);
+        let key = error(ErrorClass::Auth, Some(403), "missing write scope");
+        assert_eq!(next(&key, 1, 40, false), Next::NotSent);
+    }
 
     #[test]
     fn narrowing_is_sized_for_three_people_at_fault_a_batch() {

@@ -71,8 +71,9 @@ pub struct Run<'a> {
     pub verified: &'a BTreeSet<Kind>,
     /// What users hold, read again before writing when it is older than allowed.
     pub fresh: Option<&'a Fresh<'a>>,
-    /// The lines of the onboarding packs, assigned before the pool ([`super::packs`]).
-    pub packs: &'a super::packs::PackLines,
+    /// The onboarding packs, assigned before the pool ([`super::packs`]): their lines,
+    /// and how many failed.
+    pub packs: &'a super::packs::PackStage,
 }
 
 /// One assignment's result, from a worker to the consumer.
@@ -129,7 +130,8 @@ async fn execute(run: &Run<'_>, rows: &[&PlanRow], decisions: &[Vec<Decision>]) 
         .map(|r| vec![AssignmentLine::default(); r.assignments.len()])
         .collect();
     let mut left: Vec<usize> = rows.iter().map(|r| r.assignments.len()).collect();
-    let mut failures = 0usize;
+    // --max-errors counts the packs' failures, counted when they happened.
+    let mut failures = run.packs.failures;
     let workers = rows.iter().zip(decisions).zip(positions).enumerate().map(
         |(slot, ((row, decisions), position))| {
             Box::pin(worker(run, slot, row, decisions, position))
@@ -156,7 +158,8 @@ async fn execute(run: &Run<'_>, rows: &[&PlanRow], decisions: &[Vec<Decision>]) 
             None => {}
         }
         log_unsettled(rows[event.slot], &event.line);
-        if event.line.status == AssignmentStatus::Failed {
+        if event.line.status == AssignmentStatus::Failed && event.line.kind != Kind::OnboardingPack
+        {
             failures += 1;
             if run.options.max_errors.is_some_and(|max| failures >= max) {
                 run.client.stop().set(StopReason::MaxErrors);
@@ -256,7 +259,7 @@ fn worker<'r>(
             None => begin(run, slot, row, planned, position).await,
         };
         let decision = &decisions[next];
-        if let Some(line) = run.packs.get(&(slot, next)) {
+        if let Some(line) = run.packs.lines.get(&(slot, next)) {
             let event = Event {
                 slot,
                 position: next,
@@ -272,7 +275,8 @@ fn worker<'r>(
                 AssignmentLine::unsent(
                     assignment,
                     AssignmentStatus::NotAttempted,
-                    "onboarding packs were assigned before what this user holds was read again:                      the next run assigns it",
+                    "onboarding packs were assigned before what this user holds was read again: \
+                     the next run assigns it",
                 ),
                 None,
             ),
@@ -332,7 +336,17 @@ async fn begin(
     }
     let decisions = match run.fresh {
         Some(fresh) => match fresh.decisions(run, slot, row).await {
-            Ok(Some(decisions)) => decisions,
+            // The packs were settled before the pool, as planned: only the rest is
+            // decided again.
+            Ok(Some(decisions)) => decisions
+                .into_iter()
+                .zip(planned)
+                .zip(&row.assignments)
+                .map(|((again, planned), a)| match a.kind() {
+                    Kind::OnboardingPack => planned.clone(),
+                    _ => again,
+                })
+                .collect(),
             Ok(None) => planned.to_vec(),
             Err(reason) => return (Some((AssignmentStatus::Failed, reason)), planned.to_vec()),
         },

@@ -74,7 +74,10 @@ impl State {
     }
 
     /// `POST /onboarding/v1/packs/{packId}/assignments`: every user put on the pack, or
-    /// (one unknown, archived, already on it, or refused) none.
+    /// (one unknown, listed twice, archived, or refused) none: "if any user ID is
+    /// invalid, no assignments are created". Whether the real API refuses a user already
+    /// on the pack is not documented: here it is taken, and counted (`times_set`), so
+    /// that a test sees any second send.
     pub fn assign_pack(&mut self, id: &str, body: &[u8], path: &str) -> Reply {
         let pack = match self.pack_id(id, path) {
             Ok(pack) => pack,
@@ -118,21 +121,17 @@ impl State {
             )
         };
         for (i, &user) in users.iter().enumerate() {
+            let at = ["body".to_owned(), "userIds".to_owned(), i.to_string()];
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
             match self.users.get(&user) {
-                None => return not_found(format!("User with ID {user} not found"), path),
+                None => return invalid(&at, &format!("user {user} not found"), "value_error"),
                 Some(u) if u.is_archived => {
                     return refuse(format!("User {user} is archived"), "USER_ARCHIVED");
                 }
                 Some(_) => {}
             }
             if users[..i].contains(&user) {
-                return refuse(format!("User {user} is listed twice"), "DUPLICATE_USER");
-            }
-            if self.on_pack(pack, user) {
-                return refuse(
-                    format!("User {user} is already assigned to this pack"),
-                    "ALREADY_ASSIGNED",
-                );
+                return invalid(&at, &format!("user {user} is listed twice"), "value_error");
             }
             if self.faults.refuse_pack_users.contains(&user) {
                 return refuse(
@@ -142,6 +141,9 @@ impl State {
             }
         }
         for user in users {
+            if self.assigned_again(pack, user) {
+                continue;
+            }
             self.next_assignment_id += 1;
             let holding = PackHolding {
                 assignment_id: self.next_assignment_id,
@@ -155,13 +157,21 @@ impl State {
         ok(json!({}))
     }
 
-    /// Whether the user is on the pack, a write still hidden by lag included.
-    fn on_pack(&self, pack: u64, user: u64) -> bool {
+    /// Counts one more request for a user already on the pack (a write still hidden by
+    /// lag included); whether they were.
+    fn assigned_again(&mut self, pack: u64, user: u64) -> bool {
         let on = |h: &PackHolding| h.pack_id == pack && h.user_id == user;
-        self.pack_holdings.iter().any(on)
-            || self
-                .pending
-                .iter()
-                .any(|(_, w)| matches!(w, Pending::Pack(h) if on(h)))
+        let held = self.pack_holdings.iter_mut().find(|h| on(h));
+        let pending = self.pending.iter_mut().find_map(|(_, w)| match w {
+            Pending::Pack(h) if on(h) => Some(h),
+            _ => None,
+        });
+        match held.or(pending) {
+            Some(h) => {
+                h.times_set += 1;
+                true
+            }
+            None => false,
+        }
     }
 }
