@@ -86,7 +86,8 @@ pub struct Settings {
     /// Send Connecteam's activation SMS to the people created [default: off]
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL", help_heading = "Run control")]
     pub send_activation: Option<bool>,
-    /// Go ahead without reading what users hold of this kind (time_off, pay_rule):
+    /// Go ahead without reading what users hold of this kind (time_off, pay_rule,
+    /// onboarding_pack):
     /// those assignments are then decided by the journal, and guarded [repeatable]
     #[arg(long, value_enum, value_name = "KIND", help_heading = "Run control")]
     pub without_refresh: Option<Vec<crate::plan::Kind>>,

@@ -885,7 +885,7 @@ fn add_rule(
     }
 }
 
-fn describe(place: &Place) -> String {
+pub(crate) fn describe(place: &Place) -> String {
     match place {
         Place::Text { line, .. } => format!("line {line}"),
         Place::Row(row) | Place::Cell { row, .. } => format!("row {row}"),

@@ -143,9 +143,26 @@ pub fn resolve_manifest(manifest: &Manifest, directory: &Directory) -> Resolved 
                 ));
             }
         }
+        // The same pack by name on one line and by id on another is one pack twice:
+        // found once it is resolved.
+        let mut resolved_packs: Vec<(u64, crate::problem::Place)> = Vec::new();
         for rule in &mut ty.packs {
             match find_pack(&rule.pack, directory) {
                 Ok(pack) => {
+                    if let Some((_, first)) = resolved_packs.iter().find(|(id, _)| *id == pack.id) {
+                        errors.push(Problem::new(
+                            file,
+                            rule.place.clone(),
+                            format!(
+                                "onboarding pack {} (\"{}\") is listed twice for \"{}\" (first {})",
+                                pack.id,
+                                pack.name,
+                                ty.name,
+                                crate::manifest::describe(first)
+                            ),
+                        ));
+                    }
+                    resolved_packs.push((pack.id, rule.place.clone()));
                     rule.pack = PolicyRef {
                         id: Some(pack.id),
                         name: Some(Arc::from(pack.name.as_str())),

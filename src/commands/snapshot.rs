@@ -31,14 +31,15 @@ pub(crate) async fn snapshot(
     let snapshot = pipeline::snapshot(&settings, context.as_ref(), &args.out, session.stop).await?;
     let (out, seed) = (&snapshot.out, &snapshot.seed);
     session.console.line(&format!(
-        "Wrote {}: {} users, {} time-off and {} pay-rule policies, {} holdings. It holds personal data, \
+        "Wrote {}: {} users, {} time-off and {} pay-rule policies, {} onboarding packs, {} holdings. It holds personal data, \
          so it is readable by you only (0600); keep it that way. Rehearse with: \
          ct-onboard run HIRES --sandbox --seed {}",
         out.display(),
         seed.users.len(),
         seed.policy_types.iter().map(|t| t.policies.len()).sum::<usize>(),
         seed.pay_rule_policies.len(),
-        seed.holdings.time_off.len() + seed.holdings.pay_rules.len(),
+        seed.packs.len(),
+        seed.holdings.time_off.len() + seed.holdings.pay_rules.len() + seed.holdings.packs.len(),
         out.display()
     ));
     Ok(Exit::Success)

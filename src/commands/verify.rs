@@ -17,11 +17,12 @@ pub(crate) async fn verify(
     let verified = pipeline::verify(&context, session).await?;
     for d in &verified.differences {
         let holds = match d.holds.as_str() {
-            "" => "nothing of it",
-            holds => holds,
+            "" => "the account holds nothing of it".to_owned(),
+            "not on the pack" => "the user is not on the pack".to_owned(),
+            holds => format!("the account holds {holds}"),
         };
         session.console.line(&format!(
-            "row {} (user {}): {} {} \"{}\" is not held; the account holds {holds}",
+            "row {} (user {}): {} {} \"{}\" is not held; {holds}",
             d.row,
             d.user_id.map_or_else(|| "?".into(), |u| u.to_string()),
             d.kind,

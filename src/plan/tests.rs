@@ -325,18 +325,21 @@ fn prorated_balances_match_the_figures_worked_by_hand() {
 #[test]
 fn a_balance_from_a_column_takes_its_default_for_an_empty_cell_and_refuses_what_is_not_one() {
     let plan = plan_of(
-        "user_id,employee_type,PTO Hours\n1,hourly,37.5\n2,hourly,\n3,hourly,-4\n4,hourly,lots\n",
+        "user_id,employee_type,PTO Hours\n1,hourly,37.5\n2,hourly,\n3,hourly,-4\n4,hourly,lots\n5,hourly,1e2\n6,hourly,1_000\n7,hourly,.5\n",
         PRORATED,
         &options(),
     );
     let got = balances(&plan);
     assert_eq!(got[0], ("37.5".into(), "37.5 hours".into()));
     assert_eq!(got[1], ("8".into(), "8 hours".into()), "the default");
+    assert_eq!(got.last().unwrap().0, "0.5", "\".5\" is half an hour");
     assert_eq!(
         row_messages(&plan),
         [
             "h.csv: row 4, column \"PTO Hours\" (C): \"-4\" is not a balance (a number of at least 0)",
             "h.csv: row 5, column \"PTO Hours\" (C): \"lots\" is not a balance (a number of at least 0)",
+            "h.csv: row 6, column \"PTO Hours\" (C): \"1e2\" is not a balance (a number of at least 0)",
+            "h.csv: row 7, column \"PTO Hours\" (C): \"1_000\" is not a balance (a number of at least 0)",
         ]
     );
     let no_default = PRORATED.replace("{column: PTO Hours, default: 8}", "{column: PTO Hours}");

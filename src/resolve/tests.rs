@@ -136,6 +136,10 @@ fn onboarding_packs_resolve_by_id_or_name_and_unknown_ones_are_refused_with_thei
     onboarding_packs:
       - pack_name: new HIRE essentials
       - pack_id: 502
+  c:
+    onboarding_packs:
+      - pack_name: New hire essentials
+      - pack_id: 501
   b:
     onboarding_packs:
       - pack_name: Welcome
@@ -152,10 +156,11 @@ fn onboarding_packs_resolve_by_id_or_name_and_unknown_ones_are_refused_with_thei
     assert_eq!(
         messages(&r.errors),
         [
-            "m.yaml: line 8, column 9: no onboarding pack is named \"Welcome\" (`ct-onboard policies` lists them)",
-            "m.yaml: line 9, column 9: onboarding pack 999 does not exist in this account (`ct-onboard policies` lists them)",
-            "m.yaml: line 10, column 9: 2 onboarding packs are named \"Safety\" (502, 503): use pack_id",
-            "m.yaml: line 11, column 9: onboarding pack 501 is named \"New hire essentials\", not \"Onboarding\"",
+            "m.yaml: line 12, column 9: no onboarding pack is named \"Welcome\" (`ct-onboard policies` lists them)",
+            "m.yaml: line 13, column 9: onboarding pack 999 does not exist in this account (`ct-onboard policies` lists them)",
+            "m.yaml: line 14, column 9: 2 onboarding packs are named \"Safety\" (502, 503): use pack_id",
+            "m.yaml: line 15, column 9: onboarding pack 501 is named \"New hire essentials\", not \"Onboarding\"",
+            "m.yaml: line 9, column 9: onboarding pack 501 (\"New hire essentials\") is listed twice for \"c\" (first line 8)",
         ]
     );
 }

@@ -117,7 +117,8 @@ impl State {
             (
                 400,
                 json!({"details": {"error_message": message, "error_code": code},
-                       "error": message, "path": path, "request_id": request_id()}),
+                       "error": "The users could not be assigned to the pack", "path": path,
+                       "request_id": request_id()}),
             )
         };
         for (i, &user) in users.iter().enumerate() {
