@@ -10,9 +10,10 @@
 //! - lookups: `plan` of a 10,000-row sheet identified by email at the Expert plan's
 //!   100/min: its ~100 user lookups go through the same throttle as writes (target: zero
 //!   429s);
-//! - economy: a 300-user, 900-assignment run with everything included (policy reads,
-//!   lookups, reading what users hold before, verifying after): requests per assignment
-//!   (target ≤ 1.05) and 429s (target zero);
+//! - economy: a 300-user run with everything included (policy reads, lookups, reading
+//!   what users hold before, verifying after) of 900 time-off and pay-rule assignments
+//!   and 600 on two onboarding packs: requests per assignment, with the packs and without
+//!   them (target ≤ 1.05), and 429s (target zero);
 //! - the naive peer: the API documentation's own bulk example (one PUT after another,
 //!   no pacing, no retry) against a sandbox at Expert limits, next to ct-onboard on the
 //!   same sheet.
