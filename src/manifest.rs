@@ -373,6 +373,8 @@ enum YamlBalance {
         #[serde(default)]
         default: Option<ScalarText>,
     },
+    /// Anything else (`{default: 2}` without a column, a list): refused with its place.
+    Other(serde::de::IgnoredAny),
 }
 
 /// The plain scalar written at `at` in `text` (up to a space, comment, comma or brace).
@@ -528,6 +530,19 @@ fn yaml_entries(file: &str, text: &str) -> Result<(Vec<Entry>, YamlFields), Vec<
         for (kind, rule) in rules {
             let place = text_place(rule.referenced);
             let r = rule.value;
+            if let Some(Spanned {
+                value: YamlBalance::Other(_),
+                referenced,
+                ..
+            }) = &r.balance
+            {
+                problems.push(Problem::new(
+                    file,
+                    text_place(*referenced),
+                    "a balance is a number, or {column: COLUMN} with an optional default: N"
+                        .to_owned(),
+                ));
+            }
             entries.push(Entry {
                 employee_type: employee_type.clone(),
                 kind: Some(kind),

@@ -472,7 +472,15 @@ impl<'a> RowPlanner<'a> {
         let (left, days) = policy_year_left(date, prorate.year_starts);
         let step = prorate.round_down_to;
         let amount = (base * Decimal::from(left) / Decimal::from(days) / step).floor() * step;
-        let basis = format!("{written} × {left}/{days} = {}", amount.normalize());
+        let mut basis = format!("{written} × {left}/{days} = {}", amount.normalize());
+        // Said where HR reads it: a date whose policy year is over before today (a start
+        // date years back, a typo) is prorated all the same, to that year.
+        let year_ends = date
+            .checked_add(jiff::Span::new().days(left - 1))
+            .unwrap_or(date);
+        if year_ends < self.options.today {
+            basis += &format!(" (the policy year of {date}, over before today)");
+        }
         Some((Balance { amount, unit }, basis))
     }
 

@@ -346,6 +346,20 @@ fn user_fields_come_from_the_top_and_each_type_overrides_them_by_name() {
 }
 
 #[test]
+fn a_balance_that_is_neither_a_number_nor_a_column_is_refused_where_it_is_written() {
+    let problems = messages(
+        &yaml("employee_types:\n  a:\n    time_off:\n      - policy_id: p\n        balance: {default: 2}\n        unit: days\n")
+            .unwrap_err(),
+    );
+    assert_eq!(
+        problems,
+        [
+            "m.yaml: line 5, column 18: a balance is a number, or {column: COLUMN} with an optional default: N"
+        ]
+    );
+}
+
+#[test]
 fn row_balances_and_proration_are_checked_where_they_are_written() {
     let problems = yaml(
         "employee_types:\n  a:\n    time_off:\n      - policy_id: p\n        prorate: start_date\n\

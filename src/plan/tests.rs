@@ -295,7 +295,8 @@ fn prorated_balances_match_the_figures_worked_by_hand() {
          4,full-time,2028-03-01,\n\
          5,april,2027-10-01,\n\
          6,april,2028-03-31,\n\
-         7,april,2027-03-31,\n",
+         7,april,2027-03-31,\n\
+         8,full-time,2020-06-01,\n",
         PRORATED,
         &options(),
     );
@@ -318,6 +319,11 @@ fn prorated_balances_match_the_figures_worked_by_hand() {
             worked("0", "15 days × 1/366 = 0"),
             // The day before April: the last day of the year that began in April 2026.
             worked("0", "15 days × 1/365 = 0"),
+            // Years back (2020, a leap year): prorated to that year, and said so.
+            worked(
+                "8.5",
+                "15 days × 214/366 = 8.5 (the policy year of 2020-06-01, over before today)"
+            ),
         ]
     );
 }

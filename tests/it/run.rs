@@ -461,7 +461,13 @@ fn limit_runs_only_the_first_users_as_a_canary() {
         outcomes[3..].iter().all(|o| *o == "not_attempted"),
         "{outcomes:?}"
     );
-    assert_eq!(running.sandbox.snapshot().pay_rule_assignments.len(), 3);
+    let state = running.sandbox.snapshot();
+    assert_eq!(state.pay_rule_assignments.len(), 3);
+    // The canary's three (full-timers) on their pack, in one request; nobody else.
+    let mut on_pack: Vec<u64> = state.pack_assignments.iter().map(|h| h.user_id).collect();
+    on_pack.sort_unstable();
+    assert_eq!(on_pack, [9_170_357, 9_170_358, 9_170_359]);
+    assert_eq!(state.count("POST /onboarding/v1/packs/{id}/assignments"), 1);
 }
 
 #[test]

@@ -309,6 +309,7 @@ async fn execute(
         verified: &verified,
         fresh: fresh.as_ref(),
         packs: &none,
+        within,
     };
     // Packs first, all together: one request per pack per 500 users.
     let pack_stage = packs::assign(&run, &rows, &decisions, within).await;

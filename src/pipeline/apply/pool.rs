@@ -74,6 +74,9 @@ pub struct Run<'a> {
     /// The onboarding packs, assigned before the pool ([`super::packs`]): their lines,
     /// and how many failed.
     pub packs: &'a super::packs::PackStage,
+    /// A canary's rows (`--limit`), as chosen before anyone was created or any pack
+    /// assigned: the pool holds back the same rows.
+    pub within: Option<&'a std::collections::HashSet<usize>>,
 }
 
 /// One assignment's result, from a worker to the consumer.
@@ -331,7 +334,7 @@ async fn begin(
     let Some(position) = position else {
         return (None, planned.to_vec()); // nothing to send
     };
-    if let Some(hold) = held_back(run, position) {
+    if let Some(hold) = held_back(run, row, position) {
         return (Some(hold), planned.to_vec());
     }
     let decisions = match run.fresh {
@@ -357,8 +360,12 @@ async fn begin(
 
 /// Whether a user with something to send is held back: past `--limit`, or the run
 /// stopped.
-fn held_back(run: &Run<'_>, position: usize) -> Hold {
-    if run.options.limit.is_some_and(|limit| position >= limit) {
+fn held_back(run: &Run<'_>, row: &PlanRow, position: usize) -> Hold {
+    let past_limit = match run.within {
+        Some(within) => !within.contains(&row.index),
+        None => run.options.limit.is_some_and(|limit| position >= limit),
+    };
+    if past_limit {
         return Some((
             AssignmentStatus::NotAttempted,
             "left for a later run by --limit".to_owned(),
