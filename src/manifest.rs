@@ -955,10 +955,8 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
             "effective_date applies to pay_rule only; time-off policies have none".into(),
         );
     }
-    let amount = e
-        .balance
-        .as_ref()
-        .and_then(|v| match Decimal::from_str(v.text.trim()) {
+    let amount = e.balance.as_ref().and_then(|v| {
+        match crate::plan::plain_decimal(v.text.trim()).ok_or(()) {
             Ok(d) if d.is_sign_negative() && !d.is_zero() => {
                 fail(&v.place, format!("balance {} is negative", Quoted(&v.text)));
                 None
@@ -971,7 +969,8 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
                 );
                 None
             }
-        });
+        }
+    });
     let unit = e.unit.as_ref().and_then(|v| match Unit::from_str(&v.text) {
         Ok(u) => Some(u),
         Err(msg) => {
@@ -989,10 +988,8 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
         fail(&v.place, "balance_default goes with balance_column".into());
     }
     let column = e.balance_column.as_ref().map(|v| v.text.trim().to_owned());
-    let default = e
-        .balance_default
-        .as_ref()
-        .and_then(|v| match Decimal::from_str(v.text.trim()) {
+    let default = e.balance_default.as_ref().and_then(|v| {
+        match crate::plan::plain_decimal(v.text.trim()).ok_or(()) {
             Ok(d) if !d.is_sign_negative() || d.is_zero() => Some(d),
             _ => {
                 fail(
@@ -1004,7 +1001,8 @@ fn time_off_rule(e: &Entry, fail: &mut impl FnMut(&Place, String)) -> TimeOffRul
                 );
                 None
             }
-        });
+        }
+    });
     let given = e.balance.as_ref().or(e.balance_column.as_ref());
     let prorate = e.prorate.as_ref().and_then(|v| {
         if given.is_none() {

@@ -432,9 +432,7 @@ impl<'a> RowPlanner<'a> {
                     let read = match cell {
                         crate::input::Cell::Number(n) => Decimal::try_from(n).ok(),
                         // Plain digits and one point: no exponent, no `_`, no sign but `-`.
-                        other => Some(other.display().trim())
-                            .filter(|t| is_plain_decimal(t))
-                            .and_then(|t| Decimal::from_str(t).ok()),
+                        other => plain_decimal(other.display().trim()),
                     };
                     match read {
                         Some(d) if !d.is_sign_negative() || d.is_zero() => d,
@@ -614,14 +612,16 @@ fn retroactive_message(date: Date, today: Date) -> String {
     )
 }
 
-/// `12`, `7.5`, `-1` (refused later as negative): what a person writes as a number of
-/// days, not `1e2` or `1_000`, which a parser would take as 100 and 1000.
-fn is_plain_decimal(text: &str) -> bool {
+/// `12`, `7.5`, `.5`, `-1` (refused later as negative) as a number: what a person
+/// writes as a number of days, not `1e2` or `1_000`, which a parser would take as 100
+/// and 1000.
+pub(crate) fn plain_decimal(text: &str) -> Option<Decimal> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    !(whole.is_empty() && fraction.is_empty())
+    let plain = !(whole.is_empty() && fraction.is_empty())
         && whole.bytes().all(|b| b.is_ascii_digit())
-        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit());
+    plain.then(|| Decimal::from_str(text).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -357,6 +357,20 @@ fn a_balance_that_is_neither_a_number_nor_a_column_is_refused_where_it_is_writte
             "m.yaml: line 5, column 18: a balance is a number, or {column: COLUMN} with an optional default: N"
         ]
     );
+    // Written as a person writes days, not as a parser reads numbers.
+    let problems = messages(
+        &csv("employee_type,kind,policy_id,balance,unit\na,time_off,p,1e2,days\nb,time_off,p,1_000,days\n")
+            .unwrap_err(),
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("balance \"1e2\" is not a number"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("balance \"1_000\" is not a number"),
+        "{problems:?}"
+    );
 }
 
 #[test]
