@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ct_onboard::sandbox::{SeedHoldings, SeedPayRule, SeedTimeOff};
+use ct_onboard::sandbox::{SeedHoldings, SeedPack, SeedPayRule, SeedTimeOff};
 
 use crate::util::{
     RunningSandbox, TODAY, TestCommand, read_records, sample_seed, seed_user, write,
@@ -131,7 +131,11 @@ fn tricky_account() -> RunningSandbox {
         seed_user(8_800_003, "twin@northwind-foods.example", false),
     ]);
     seed.holdings = SeedHoldings {
-        packs: vec![],
+        packs: vec![SeedPack {
+            pack_id: 501,
+            user_id: 9_170_357,
+            status: "completed".into(),
+        }],
         time_off: vec![SeedTimeOff {
             user_id: 9_170_357,
             policy_id: "pol-vac-pt-001".into(),
@@ -195,6 +199,11 @@ fn a_snapshot_rehearses_the_same_refusals_and_changes_offline() {
         2,
         "the archived and the ambiguous email: {real:?}"
     );
+    assert!(
+        real.2
+            .contains(&"2 501 unchanged skipped on the pack (completed)".to_owned()),
+        "{real:?}"
+    );
 
     let seed = dir.path().join("account.yaml");
     let (code, stdout, stderr) = output(
@@ -206,6 +215,10 @@ fn a_snapshot_rehearses_the_same_refusals_and_changes_offline() {
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("personal data"), "{stdout}");
+    assert!(
+        stdout.contains("2 onboarding packs, 3 holdings"),
+        "the packs and who is on them: {stdout}"
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&seed).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
