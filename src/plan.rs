@@ -107,13 +107,16 @@ pub enum Creation {
     Failed(String),
     /// Not sent: the run stopped first (a signal, the day's quota, a refused key).
     NotSent(String),
+    /// Sent without a clear answer, and not found yet: the person may have been
+    /// created. The next run looks the phone up first; until then it is not a success.
+    InDoubt(String),
 }
 
 /// What a row does about its person, as `users.csv`'s `user_action` says it.
 pub fn user_action(person: Option<&NewPerson>) -> &'static str {
     match person.map(|p| &p.state) {
         None => "existing",
-        Some(Creation::Planned | Creation::NotSent(_)) => "create",
+        Some(Creation::Planned | Creation::NotSent(_) | Creation::InDoubt(_)) => "create",
         Some(Creation::Created(_)) => "created",
         Some(Creation::Failed(_)) => "failed",
     }

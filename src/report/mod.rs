@@ -226,6 +226,8 @@ impl UserLine {
         let not_created = row.person.as_ref().and_then(|p| match &p.state {
             crate::plan::Creation::Failed(why) => Some((Outcome::Failed, why.clone())),
             crate::plan::Creation::NotSent(why) => Some((Outcome::NotAttempted, why.clone())),
+            // Exit 1 and `failed.csv`: a cron job hears of it.
+            crate::plan::Creation::InDoubt(why) => Some((Outcome::Unverified, why.clone())),
             _ => None,
         });
         for (i, basis) in &row.bases {
@@ -243,7 +245,12 @@ impl UserLine {
                     ..AssignmentLine::unsent(
                         a,
                         AssignmentStatus::NotAttempted,
-                        "not sent: the person was not created",
+                        match outcome {
+                            Outcome::Unverified => {
+                                "not sent: whether the person was created is not known yet"
+                            }
+                            _ => "not sent: the person was not created",
+                        },
                     )
                 })
                 .collect();

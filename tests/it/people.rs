@@ -577,15 +577,19 @@ fn a_creation_without_an_answer_is_not_sent_again_until_a_later_run_looks_first(
         "sent once: {}",
         ran.text()
     );
+    // Not a success a cron job could miss: exit 1, and the rows in failed.csv.
+    ran.expect(1);
     let users = site.latest_users();
     assert!(
         users.iter().all(|u| &u["user_action"] == "create"),
         "{users:?}"
     );
     assert!(
-        users.iter().all(|u| &u["outcome"] == "not_attempted"),
+        users.iter().all(|u| &u["outcome"] == "unverified"),
         "{users:?}"
     );
+    let failed = std::fs::read_to_string(site.latest().join("failed.csv")).unwrap();
+    assert_eq!(failed.lines().count(), 1 + 3, "{failed}");
     assert!(
         users[0]["error"].contains("may have been created"),
         "{:?}",

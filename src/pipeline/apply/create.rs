@@ -108,7 +108,7 @@ impl Creator<'_> {
         let journaled = match &outcome {
             Creation::Created(id) => Some(PersonState::Created(*id)),
             Creation::Failed(why) => Some(PersonState::Failed(why.clone())),
-            Creation::Planned | Creation::NotSent(_) => None,
+            Creation::Planned | Creation::NotSent(_) | Creation::InDoubt(_) => None,
         };
         if let Some(journaled) = journaled {
             self.journal
@@ -235,7 +235,7 @@ impl Creator<'_> {
                          the next run looks the phone up before anything is sent",
                         e.message
                     );
-                    set_state(plan, i, Creation::NotSent(why));
+                    set_state(plan, i, Creation::InDoubt(why));
                 }
                 Ok(Vec::new())
             }
@@ -262,7 +262,7 @@ impl Creator<'_> {
                          not sent again in this run, the next run looks the phone up first",
                         e.message
                     );
-                    set_state(plan, i, Creation::NotSent(why));
+                    set_state(plan, i, Creation::InDoubt(why));
                 }
                 Ok(Vec::new())
             }
@@ -296,7 +296,7 @@ impl Creator<'_> {
         if sent > self.max_resends {
             for &i in &missing {
                 // The journal keeps them `creating`: the next run looks them up first.
-                let unclear = Creation::NotSent(format!(
+                let unclear = Creation::InDoubt(format!(
                     "may have been created: no clear answer after {sent} requests ({why}), and \
                      not found by phone yet; not sent again in this run, the next run looks the \
                      phone up first"
@@ -328,8 +328,8 @@ impl Creator<'_> {
                      nothing more is sent, and the next run looks the phone up first",
                     e.message
                 );
-                // Not known either way: reported as not attempted, still to create.
-                set_state(plan, i, Creation::NotSent(why));
+                // Not known either way: still to create, and reported unverified (exit 1).
+                set_state(plan, i, Creation::InDoubt(why));
             }
             return Ok(None);
         }
