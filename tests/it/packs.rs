@@ -273,9 +273,34 @@ fn a_request_that_got_no_answer_is_not_sent_again_until_the_next_run_has_read_th
             .run()
     };
     // No answer, and not on the pack when read back: it may yet show, so not sent again.
-    let first = run(&[]);
+    let first = run(&["--log-format", "json"]);
     first.expect(1);
     assert_eq!(running.sandbox.snapshot().count(ASSIGN), 1);
+    // A machine reading the log sees the read-back and each user left in doubt.
+    let events: Vec<serde_json::Value> = first
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let named = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e["fields"]["event"] == name)
+            .map(|e| &e["fields"])
+            .collect::<Vec<_>>()
+    };
+    let read_back = named("onboarding_pack_read_back");
+    assert_eq!(read_back.len(), 1, "{}", first.stderr);
+    assert_eq!(
+        (&read_back[0]["users"], &read_back[0]["on_pack"]),
+        (&json!(10), &json!(0))
+    );
+    let unsettled = named("assignment");
+    assert!(
+        unsettled.len() == 10 && unsettled.iter().all(|e| e["status"] == "unverified"),
+        "{}",
+        first.stderr
+    );
     let lines = site.assignments();
     assert!(
         lines.iter().all(|l| &l["status"] == "unverified"

@@ -465,6 +465,19 @@ impl Packer<'_> {
                 return members.iter().map(|&m| (m, why.clone())).collect();
             }
         };
+        let seen = members.iter().filter(|m| on.contains(&m.user)).count();
+        tracing::info!(
+            event = "onboarding_pack_read_back",
+            pack_id = pack,
+            users = members.len(),
+            on_pack = seen,
+            in_doubt = members
+                .iter()
+                .filter(|m| doubt.contains_key(&m.user))
+                .count(),
+            "after an unclear answer, {seen} of {} users are seen on pack {pack}",
+            members.len()
+        );
         let mut unseen = Vec::new();
         for &m in members {
             if on.contains(&m.user) {

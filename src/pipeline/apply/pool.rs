@@ -181,11 +181,15 @@ async fn execute(run: &Run<'_>, rows: &[&PlanRow], decisions: &[Vec<Decision>]) 
         .collect()
 }
 
-/// A failed, conflicting or deferred assignment, as one log event with its fields.
+/// A failed, conflicting, deferred or (a pack's, before verifying) unverified
+/// assignment, as one log event with its fields.
 fn log_unsettled(row: &PlanRow, line: &AssignmentLine) {
     if !matches!(
         line.status,
-        AssignmentStatus::Failed | AssignmentStatus::Conflict | AssignmentStatus::Deferred
+        AssignmentStatus::Failed
+            | AssignmentStatus::Conflict
+            | AssignmentStatus::Deferred
+            | AssignmentStatus::Unverified
     ) {
         return;
     }
