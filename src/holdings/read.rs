@@ -489,9 +489,9 @@ pub(super) async fn read_pack(
             }
         }
     }
-    for user in held.doubt.keys() {
-        held.on.remove(user);
-    }
+    // A row that says a user is on the pack is enough not to send: doubt (their own
+    // row that does not parse, a row naming no one) is about those not seen on it.
+    held.doubt.retain(|user, _| !held.on.contains_key(user));
     Ok(held)
 }
 

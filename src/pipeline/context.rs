@@ -25,6 +25,9 @@ pub struct Context {
     pub sheet: Option<String>,
     /// The day plans are made for.
     pub today: Date,
+    /// The instant decisions are made at (`CT_ONBOARD_NOW` in tests): how long ago
+    /// ct-onboard's own unclear writes were sent.
+    pub now: jiff::Timestamp,
     pub allow_retroactive: bool,
     pub skip_invalid: bool,
     /// Send guarded changes too.
@@ -61,6 +64,7 @@ impl Context {
                     .to_zoned(zone)
                     .date()
             }),
+            now: args.now.unwrap_or_else(jiff::Timestamp::now),
             allow_retroactive: args.allow_retroactive,
             skip_invalid: args.skip_invalid,
             allow_overwrite,

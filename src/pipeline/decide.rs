@@ -82,6 +82,7 @@ impl Refreshed {
             &own,
             &self.names,
             allow_overwrite,
+            self.now,
         ))
     }
 }
@@ -94,15 +95,21 @@ pub fn decide_row(
     own: &[Entry],
     names: &Names,
     allow_overwrite: bool,
+    now: jiff::Timestamp,
 ) -> Vec<Decision> {
     row.assignments
         .iter()
         .map(|a| {
             let diff = holdings.diff_for(row, a);
-            decide(a, &diff, own, names, allow_overwrite)
+            decide(a, &diff, own, names, allow_overwrite, now)
         })
         .collect()
 }
+
+/// How long a pack assignment ct-onboard sent without seeing it land may take to show:
+/// until then, "not on the pack" is not believed (a second assignment cannot be taken
+/// back). Read-after-write lag is seconds; this is generous.
+pub const PACK_SETTLE: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// Decides one assignment. `own` is every journal entry of this user on this account
 /// (any kind, any policy); `names` gives each time-off policy's type.
@@ -112,6 +119,7 @@ pub fn decide(
     own: &[Entry],
     names: &Names,
     allow_overwrite: bool,
+    now: jiff::Timestamp,
 ) -> Decision {
     let (policy_id, _) = a.policy_id_and_name();
     let entry = own
@@ -132,8 +140,38 @@ pub fn decide(
     // ordinary balance change.
     let moved_since = same
         .is_some_and(|e| e.state == State::Unverified && !e.seen.is_empty() && e.seen != diff.held);
+    // A pack assignment of ours sent without a clear answer (or answered and not yet
+    // seen), less than PACK_SETTLE ago: "not on the pack" may be the account's lag.
+    let pack_settling = match (a.kind(), entry) {
+        (Kind::OnboardingPack, Some(e))
+            if matches!(e.state, State::Unverified | State::InFlight) =>
+        {
+            e.updated_at
+                .parse::<jiff::Timestamp>()
+                .map_or(Some(jiff::SignedDuration::ZERO), |at| {
+                    Some(now.duration_since(at))
+                })
+                .filter(|ago| *ago < PACK_SETTLE)
+        }
+        _ => None,
+    };
     let action = match diff.change {
         Change::Unknown => unknown(a, diff, own, names, allow_overwrite),
+        Change::New if pack_settling.is_some() && !allow_overwrite => {
+            let ago = pack_settling.unwrap_or_default();
+            Action::Conflict(settled(
+                format!(
+                    "ct-onboard sent this {} ago (run {}) without seeing it land, and the pack \
+                     does not show the user yet: a write can take a while to show, and a second \
+                     assignment cannot be taken back, so it is not sent again until an hour has \
+                     passed (--allow-overwrite sends it, once you have checked the pack in \
+                     Connecteam)",
+                    human_ago(ago),
+                    entry.map(|e| e.run_id.as_str()).unwrap_or_default()
+                ),
+                false,
+            ))
+        }
         Change::Unchanged if own_unseen => Action::Confirm(settled(
             "held as sent: ct-onboard's own write, seen now".into(),
             true,
@@ -162,6 +200,14 @@ pub fn decide(
     Decision {
         action,
         diff: diff.clone(),
+    }
+}
+
+/// `42 s`, `12 min`: how long ago, for a message.
+fn human_ago(ago: jiff::SignedDuration) -> String {
+    match ago.as_secs() {
+        s if s < 120 => format!("{} s", s.max(0)),
+        s => format!("{} min", s / 60),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Refreshed {
     pub reads: usize,
     /// The day "today" was (for reads made again later).
     pub today: jiff::civil::Date,
+    /// The instant decisions are made at.
+    pub now: jiff::Timestamp,
     pub(super) names: Names,
     /// Whether a signal cut the account's reads short (here or in `check`).
     pub completion: Completion,
@@ -73,6 +75,7 @@ pub async fn refresh(
             read_at: tokio::time::Instant::now(),
             reads: 0,
             today: context.today,
+            now: context.now,
             names,
         });
     };
@@ -112,6 +115,7 @@ pub async fn refresh(
         read_at,
         reads,
         today: context.today,
+        now: context.now,
         names,
         completion,
     })

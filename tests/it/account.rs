@@ -269,7 +269,25 @@ fn a_write_answered_200_but_not_applied_is_unverified_and_sent_again() {
     assert_eq!(puts(&running.sandbox.snapshot()), 6 + 2);
 
     running.sandbox.set_faults(Faults::default());
+    // At once: the PUTs are read again, found not held, and sent again (a PUT sent twice
+    // is the same PUT); the packs, which cannot be taken back, wait for the account.
     let (code, stdout, stderr) = run(&mut dir.ct(&running, "run", &sheet));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(puts(&running.sandbox.snapshot()), 8 + 6);
+    let packs: Vec<_> = dir
+        .assignments()
+        .into_iter()
+        .filter(|l| &l["kind"] == "onboarding_pack")
+        .collect();
+    assert!(
+        packs.iter().all(|l| &l["status"] == "conflict"
+            && l["error"].contains("not sent again until an hour has passed")),
+        "{packs:?}"
+    );
+    // An hour on, "not on the pack" is believed: each put on it once.
+    let (code, stdout, stderr) = run(dir
+        .ct(&running, "run", &sheet)
+        .env("CT_ONBOARD_NOW", crate::util::hours_later(2)));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let state = running.sandbox.snapshot();
     assert_eq!(

@@ -259,19 +259,21 @@ fn a_request_applied_then_dropped_is_read_back_and_not_sent_again() {
 }
 
 #[test]
-fn a_request_that_got_no_answer_is_not_sent_again_until_the_next_run_has_read_the_pack() {
+fn a_request_that_got_no_answer_is_not_sent_again_until_the_pack_has_had_time_to_show_it() {
     let mut seed = seed_with(10);
     seed.faults.pack_drops_before_applying = 1;
     let running = RunningSandbox::start(seed);
     let site = Site::new();
     let (hires, manifest) = sheet(&site, 10, ONE);
-    let run = |extra: &[&str]| {
-        site.ct(&running, "run", &hires)
-            .arg("--manifest")
-            .arg(&manifest)
-            .args(extra)
-            .run()
+    let run_at = |extra: &[&str], now: Option<String>| {
+        let mut cmd = site.ct(&running, "run", &hires);
+        cmd.arg("--manifest").arg(&manifest).args(extra);
+        if let Some(now) = now {
+            cmd.env("CT_ONBOARD_NOW", now);
+        }
+        cmd.run()
     };
+    let run = |extra: &[&str]| run_at(extra, None);
     // No answer, and not on the pack when read back: it may yet show, so not sent again.
     let first = run(&["--log-format", "json"]);
     first.expect(1);
@@ -324,8 +326,20 @@ fn a_request_that_got_no_answer_is_not_sent_again_until_the_next_run_has_read_th
         site.assignments()[0]
     );
 
-    // The next run reads the pack: nobody is on it, so they are put on, once.
-    run(&[]).expect(0).says("10 assignments done");
+    // Read again at once, "not on the pack" may be the account's lag: not sent.
+    run(&[]).expect(1);
+    assert_eq!(running.sandbox.snapshot().count(ASSIGN), 1);
+    assert!(
+        site.assignments().iter().all(|l| &l["status"] == "conflict"
+            && l["error"]
+                .contains("without seeing it land, and the pack does not show the user yet")),
+        "{:?}",
+        site.assignments()[0]
+    );
+    // An hour on, it is believed: nobody is on the pack, so they are put on, once.
+    run_at(&[], Some(crate::util::hours_later(2)))
+        .expect(0)
+        .says("10 assignments done");
     let state = running.sandbox.snapshot();
     assert_eq!(state.count(ASSIGN), 2);
     assert_eq!(state.pack_assignments.len(), 10);
@@ -335,6 +349,12 @@ fn a_request_that_got_no_answer_is_not_sent_again_until_the_next_run_has_read_th
 #[test]
 fn a_pack_read_in_doubt_sends_nothing_to_that_pack() {
     let mut seed = seed_with(5);
+    // The first hire is on it, clearly.
+    seed.holdings.packs = vec![SeedPack {
+        pack_id: 501,
+        user_id: hire(0),
+        status: "in_progress".into(),
+    }];
     // A row that names nobody: whoever it is about, "not on the pack" is not known.
     seed.faults.extra_rows = vec![ExtraRow {
         list: "pack_assignments".into(),
@@ -356,9 +376,21 @@ fn a_pack_read_in_doubt_sends_nothing_to_that_pack() {
         1,
         "only Warehouse safety, read cleanly"
     );
-    assert!(state.pack_assignments.iter().all(|h| h.pack_id == 502));
+    assert!(
+        state
+            .pack_assignments
+            .iter()
+            .all(|h| h.pack_id == 502 || h.times_set == 0),
+        "nobody sent to 501"
+    );
     let lines = site.assignments();
-    let doubtful = pack_lines(&lines, "501");
+    let essentials = pack_lines(&lines, "501");
+    assert_eq!(
+        (&essentials[0]["status"], &essentials[0]["change"]),
+        ("skipped", "unchanged"),
+        "seen on it: a row naming no one does not undo that"
+    );
+    let doubtful = &essentials[1..];
     assert!(
         doubtful
             .iter()
@@ -370,6 +402,21 @@ fn a_pack_read_in_doubt_sends_nothing_to_that_pack() {
         "{:?}",
         doubtful[0]
     );
+    // Told to go ahead: the four in doubt are sent; the one on it is not sent again.
+    site.ct(&running, "run", &hires)
+        .arg("--manifest")
+        .arg(&manifest)
+        .arg("--allow-overwrite")
+        .expect(0);
+    let state = running.sandbox.snapshot();
+    let on: Vec<(u64, u32)> = state
+        .pack_assignments
+        .iter()
+        .filter(|h| h.pack_id == 501)
+        .map(|h| (h.user_id, h.times_set))
+        .collect();
+    assert_eq!(on.len(), 5);
+    assert!(on.contains(&(hire(0), 0)), "{on:?}");
 }
 
 #[test]

@@ -88,6 +88,9 @@ fn random_kills_and_faults_end_with_every_assignment_done_once_or_so() {
             .ct_process()
             // The client's jitter from the same seed: a replay replays the client too.
             .env("CT_ONBOARD_JITTER_SEED", dice.to_string())
+            // Each run two hours after the last: a pack request a kill left unclear is
+            // believed not to have landed by the next run (it waits an hour).
+            .env("CT_ONBOARD_NOW", crate::util::hours_later(2 * runs))
             .arg("run")
             .arg(&sheet)
             .args([

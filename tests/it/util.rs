@@ -154,6 +154,11 @@ impl RunningSandbox {
     }
 }
 
+/// An instant `hours` from now, for `CT_ONBOARD_NOW`: a later run, without waiting.
+pub fn hours_later(hours: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(hours)).to_string()
+}
+
 /// The sample seed with unlimited rate limits, plus `extra` users.
 pub fn sample_seed(extra: Vec<ct_onboard::sandbox::SeedUser>) -> ct_onboard::sandbox::Seed {
     let mut seed =

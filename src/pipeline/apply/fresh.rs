@@ -26,6 +26,7 @@ pub struct Fresh<'a> {
     names: Names,
     rows: &'a [&'a PlanRow],
     today: Date,
+    now: jiff::Timestamp,
     skipped: BTreeSet<Kind>,
     max_age: Duration,
     allow_overwrite: bool,
@@ -44,6 +45,7 @@ struct Slot {
 /// How fresh holdings are kept: the refresh's reads, and the rules of the decisions.
 pub struct FreshOptions {
     pub today: Date,
+    pub now: jiff::Timestamp,
     pub skipped: BTreeSet<Kind>,
     pub max_age: Duration,
     pub allow_overwrite: bool,
@@ -68,6 +70,7 @@ impl<'a> Fresh<'a> {
             names: Names::of(directory),
             rows,
             today: options.today,
+            now: options.now,
             skipped: options.skipped,
             max_age: options.max_age,
             allow_overwrite: options.allow_overwrite,
@@ -122,6 +125,7 @@ impl<'a> Fresh<'a> {
             &own,
             &self.names,
             self.allow_overwrite,
+            self.now,
         )))
     }
 

@@ -370,6 +370,7 @@ fn fresh_holdings<'a>(
         refreshed.read_at,
         fresh::FreshOptions {
             today: context.today,
+            now: context.now,
             skipped: settings.without_refresh(),
             max_age: settings.refresh_max_age(),
             allow_overwrite: context.allow_overwrite,

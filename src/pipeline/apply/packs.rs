@@ -421,7 +421,8 @@ impl Packer<'_> {
             Next::StoppedInFlight => {
                 let why = format!(
                     "may have been assigned: the run stopped with the request out ({}); the \
-                     next run reads the pack before anything is sent",
+                     next run reads the pack first, and sends it again only once it has had an \
+                     hour to show",
                     error.message
                 );
                 settle_all(AssignmentStatus::Unverified, &why, None, lines);
@@ -434,7 +435,7 @@ impl Packer<'_> {
                     let why = format!(
                         "may have been assigned: no clear answer ({}), and {seen}; not sent \
                          again in this run (the write may yet show): the next run reads the \
-                         pack first",
+                         pack first, and sends it again only once it has had an hour to show",
                         error.message
                     );
                     let line = finished(AssignmentStatus::Unverified, m, answered(why));

@@ -94,8 +94,61 @@ fn unknown() -> Diff {
     }
 }
 
+/// The instant the tests decide at.
+const NOW: &str = "2026-11-23T12:00:00Z";
+
 fn action(a: &Assignment, diff: &Diff, own: &[Entry], allow: bool) -> Action {
-    decide(a, diff, own, &names(), allow).action
+    decide(a, diff, own, &names(), allow, NOW.parse().unwrap()).action
+}
+
+#[test]
+fn a_pack_sent_without_a_clear_answer_is_not_sent_again_until_it_has_had_time_to_show() {
+    let pack = Assignment::OnboardingPack {
+        pack: PolicyRef {
+            id: Some(501),
+            name: Some(Arc::from("New hire essentials")),
+        },
+    };
+    let not_on = Diff {
+        change: Change::New,
+        holds: "not on the pack".into(),
+        ..Diff::default()
+    };
+    let sent = |state, at: &str| Entry {
+        updated_at: at.into(),
+        ..entry(&pack, state, "23")
+    };
+    for state in [State::InFlight, State::Unverified] {
+        // Half an hour ago: the account may not show it yet.
+        let recent = [sent(state, "2026-11-23T11:30:00Z")];
+        let Action::Conflict(settled) = action(&pack, &not_on, &recent, false) else {
+            panic!("{state:?} 30 min ago is not sent again");
+        };
+        assert!(
+            settled
+                .reason
+                .starts_with("ct-onboard sent this 30 min ago (run run-23) without seeing it land"),
+            "{}",
+            settled.reason
+        );
+        assert!(
+            matches!(action(&pack, &not_on, &recent, true), Action::Send),
+            "once checked"
+        );
+        // Two hours ago: "not on the pack" is believed.
+        let settled_long_ago = [sent(state, "2026-11-23T10:00:00Z")];
+        assert!(matches!(
+            action(&pack, &not_on, &settled_long_ago, false),
+            Action::Send
+        ));
+    }
+    // Refused (failed) or never begun: nothing of ours can be on its way.
+    let refused = [sent(State::Failed, "2026-11-23T11:59:00Z")];
+    assert!(matches!(
+        action(&pack, &not_on, &refused, false),
+        Action::Send
+    ));
+    assert!(matches!(action(&pack, &not_on, &[], false), Action::Send));
 }
 
 #[test]
