@@ -262,7 +262,7 @@ fn unknown(
             entry: Some(e.clone()),
             reason: format!(
                 "{why}; the journal shows ct-onboard sent this pack assignment in run {} without \
-                 a clear answer: not sent again until the pack can be read",
+                 seeing it land: not sent again until the pack can be read",
                 e.run_id
             ),
             record_done: false,

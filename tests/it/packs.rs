@@ -321,7 +321,7 @@ fn a_request_that_got_no_answer_is_not_sent_again_until_the_pack_has_had_time_to
     assert!(
         site.assignments().iter().all(|l| &l["status"] == "conflict"
             && l["error"]
-                .contains("without a clear answer: not sent again until the pack can be read")),
+                .contains("without seeing it land: not sent again until the pack can be read")),
         "{:?}",
         site.assignments()[0]
     );
