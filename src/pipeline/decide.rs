@@ -140,37 +140,13 @@ pub fn decide(
     // ordinary balance change.
     let moved_since = same
         .is_some_and(|e| e.state == State::Unverified && !e.seen.is_empty() && e.seen != diff.held);
-    // A pack assignment of ours sent without a clear answer (or answered and not yet
-    // seen), less than PACK_SETTLE ago: "not on the pack" may be the account's lag.
-    let pack_settling = match (a.kind(), entry) {
-        (Kind::OnboardingPack, Some(e))
-            if matches!(e.state, State::Unverified | State::InFlight) =>
-        {
-            e.updated_at
-                .parse::<jiff::Timestamp>()
-                .map_or(Some(jiff::SignedDuration::ZERO), |at| {
-                    Some(now.duration_since(at))
-                })
-                .filter(|ago| *ago < PACK_SETTLE)
-        }
-        _ => None,
-    };
     let action = match diff.change {
-        Change::Unknown => unknown(a, diff, own, names, allow_overwrite),
-        Change::New if pack_settling.is_some() && !allow_overwrite => {
-            let ago = pack_settling.unwrap_or_default();
-            Action::Conflict(settled(
-                format!(
-                    "ct-onboard sent this {} ago (run {}) without seeing it land, and the pack \
-                     does not show the user yet: a write can take a while to show, and a second \
-                     assignment cannot be taken back, so it is not sent again until an hour has \
-                     passed (--allow-overwrite sends it, once you have checked the pack in \
-                     Connecteam)",
-                    human_ago(ago),
-                    entry.map(|e| e.run_id.as_str()).unwrap_or_default()
-                ),
-                false,
-            ))
+        Change::Unknown => unknown(a, diff, own, names, allow_overwrite, now),
+        Change::New if a.kind() == Kind::OnboardingPack && !allow_overwrite => {
+            match entry.and_then(|e| not_on_our_pack(e, now)) {
+                Some(reason) => Action::Conflict(settled(reason, false)),
+                None => Action::Send,
+            }
         }
         Change::Unchanged if own_unseen => Action::Confirm(settled(
             "held as sent: ct-onboard's own write, seen now".into(),
@@ -203,6 +179,41 @@ pub fn decide(
     }
 }
 
+/// Why "not on the pack" is not believed for a pack assignment the journal shows ct-onboard
+/// sent (`None`: it is). A second assignment cannot be taken back, so: one sent without
+/// being seen land is given [`PACK_SETTLE`] to show (read-after-write lag), and one seen
+/// done and now gone was taken off in the app, not ours to redo.
+fn not_on_our_pack(e: &Entry, now: jiff::Timestamp) -> Option<String> {
+    let flag = "--allow-overwrite sends it, once you have checked the pack in Connecteam";
+    if e.state == State::Done {
+        return Some(format!(
+            "the journal shows ct-onboard put the user on this pack (run {}), and the pack no \
+             longer shows them: taken off in Connecteam? Not sent again ({flag})",
+            e.run_id
+        ));
+    }
+    if !matches!(e.state, State::Unverified | State::InFlight) {
+        return None;
+    }
+    let since = match e.updated_at.parse::<jiff::Timestamp>() {
+        Err(_) => format!(
+            "at a time the journal cannot say ({})",
+            crate::problem::Quoted(&e.updated_at)
+        ),
+        Ok(at) if at > now => format!("at {at}, after now ({now}): the clocks disagree"),
+        Ok(at) if now.duration_since(at) < PACK_SETTLE => {
+            format!("{} ago", human_ago(now.duration_since(at)))
+        }
+        Ok(_) => return None,
+    };
+    Some(format!(
+        "ct-onboard sent this {since} (run {}) without seeing it land, and the pack does not \
+         show the user yet: a write can take a while to show, and a second assignment cannot \
+         be taken back, so it is not sent again until an hour has passed ({flag})",
+        e.run_id
+    ))
+}
+
 /// `42 s`, `12 min`: how long ago, for a message.
 fn human_ago(ago: jiff::SignedDuration) -> String {
     match ago.as_secs() {
@@ -220,6 +231,7 @@ fn unknown(
     own: &[Entry],
     names: &Names,
     allow_overwrite: bool,
+    now: jiff::Timestamp,
 ) -> Action {
     let why = diff
         .unknown
@@ -245,11 +257,13 @@ fn unknown(
     };
     // A pack assignment cannot be taken back: one of ours whose answer was not clear
     // (in flight, or answered and not yet seen) may be there already, and sending it
-    // again could put the user on twice. Nothing is overwritten, so no flag sends it.
+    // again could put the user on twice. Blind, no flag sends it within the hour it is
+    // given to show; after that, --allow-overwrite does.
     let pack_in_doubt = own.iter().find(|e| {
         a.kind() == Kind::OnboardingPack
             && e.key.policy_id == policy_id
             && matches!(e.state, State::InFlight | State::Unverified)
+            && (!allow_overwrite || not_on_our_pack(e, now).is_some())
     });
     match last_own {
         Some(e) if e.key.policy_id == policy_id && e.fingerprint == fingerprint(a) => {
@@ -262,7 +276,8 @@ fn unknown(
             entry: Some(e.clone()),
             reason: format!(
                 "{why}; the journal shows ct-onboard sent this pack assignment in run {} without \
-                 seeing it land: not sent again until the pack can be read",
+                 seeing it land: not sent again until the pack can be read (or, an hour on, \
+                 --allow-overwrite)",
                 e.run_id
             ),
             record_done: false,

@@ -11,9 +11,9 @@
 //!    until their half is sent;
 //! 3. an answer that is not clear (no answer, a 5xx, a 200 that cannot be read) is
 //!    followed by one read of the pack, believed as a plan's read is: those on it are
-//!    done; the others are not sent again in this run (the write may yet show), stay
-//!    `in_flight`, and are reported `unverified`, so that the next run reads the pack
-//!    before it decides.
+//!    done; the others are not sent again in this run (the write may yet show), and are
+//!    journaled and reported `unverified`, so that the next run reads the pack before it
+//!    decides, and gives the write an hour to show (`decide::PACK_SETTLE`).
 //!
 //! What to do with an answer is decided by [`next`], apart from its effects.
 
@@ -425,7 +425,14 @@ impl Packer<'_> {
                      hour to show",
                     error.message
                 );
-                settle_all(AssignmentStatus::Unverified, &why, None, lines);
+                // Journaled unverified as of now: the hour it is given to show counts from
+                // when it was last looked for, not from before the request's waits.
+                settle_all(
+                    AssignmentStatus::Unverified,
+                    &why,
+                    Some(State::Unverified),
+                    lines,
+                );
             }
             Next::ReadBack => {
                 let doubt = self
@@ -439,7 +446,7 @@ impl Packer<'_> {
                         error.message
                     );
                     let line = finished(AssignmentStatus::Unverified, m, answered(why));
-                    self.settle(m, line, None, lines);
+                    self.settle(m, line, Some(State::Unverified), lines);
                 }
             }
         }
@@ -495,7 +502,7 @@ impl Packer<'_> {
         unseen
     }
 
-    /// A member's line, journaled as `state` (`None`: left `in_flight`).
+    /// A member's line, journaled as `state` (`None`: as it is).
     fn settle(&self, m: Member, line: AssignmentLine, state: Option<State>, lines: &mut PackLines) {
         if let Some(state) = state {
             record(self.run, self.rows[m.slot], &self.key(m), &line, state, "");

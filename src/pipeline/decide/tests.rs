@@ -149,6 +149,52 @@ fn a_pack_sent_without_a_clear_answer_is_not_sent_again_until_it_has_had_time_to
         Action::Send
     ));
     assert!(matches!(action(&pack, &not_on, &[], false), Action::Send));
+    // Seen done, and gone since: taken off in the app, not ours to redo.
+    let done = [sent(State::Done, "2026-11-20T10:00:00Z")];
+    let Action::Conflict(settled) = action(&pack, &not_on, &done, false) else {
+        panic!("a pack of ours taken off is not put back");
+    };
+    assert!(
+        settled.reason.contains("taken off in Connecteam?"),
+        "{}",
+        settled.reason
+    );
+    // A time that cannot be read, or one after now: held, and said why.
+    for (at, why) in [
+        (
+            "yesterday",
+            "at a time the journal cannot say (\"yesterday\")",
+        ),
+        (
+            "2026-11-23T13:00:00Z",
+            "after now (2026-11-23T12:00:00Z): the clocks disagree",
+        ),
+    ] {
+        let Action::Conflict(settled) = action(&pack, &not_on, &[sent(State::InFlight, at)], false)
+        else {
+            panic!("{at}");
+        };
+        assert!(settled.reason.contains(why), "{}", settled.reason);
+    }
+    // Not read at all: blind, not within the hour; an hour on, --allow-overwrite sends.
+    let blind = Diff {
+        unknown: Some("not read (--without-refresh onboarding_pack)".into()),
+        ..unknown()
+    };
+    let recent = [sent(State::InFlight, "2026-11-23T11:30:00Z")];
+    assert!(matches!(
+        action(&pack, &blind, &recent, true),
+        Action::Conflict(_)
+    ));
+    let long_ago = [sent(State::InFlight, "2026-11-23T10:00:00Z")];
+    assert!(matches!(
+        action(&pack, &blind, &long_ago, false),
+        Action::Conflict(_)
+    ));
+    assert!(matches!(
+        action(&pack, &blind, &long_ago, true),
+        Action::Send
+    ));
 }
 
 #[test]
