@@ -454,6 +454,22 @@ impl Journal {
             .map_err(|e| sql_error(&self.path, e))
     }
 
+    /// When the person with `phone`'s creation was last recorded (RFC 3339), if ever.
+    pub fn person_updated_at(
+        &self,
+        base_url: &str,
+        phone: &str,
+    ) -> Result<Option<String>, JournalError> {
+        self.conn()
+            .query_row(
+                "SELECT updated_at FROM people WHERE base_url = ?1 AND phone = ?2",
+                params![base_url, phone],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(&self.path, e))
+    }
+
     /// The phones of every person whose creation was begun on this account (`creating`
     /// or `created`): people ct-onboard itself made, or may have.
     pub fn people_begun(&self, base_url: &str) -> Result<Vec<String>, JournalError> {

@@ -106,9 +106,9 @@ pub fn decide_row(
         .collect()
 }
 
-/// How long a pack assignment ct-onboard sent without seeing it land may take to show:
-/// until then, "not on the pack" is not believed (a second assignment cannot be taken
-/// back). Read-after-write lag is seconds; this is generous.
+/// How long a write that cannot be taken back (a pack assignment, a person created),
+/// sent without being seen land, may take to show: until then, the account's "not
+/// there" is not believed. Read-after-write lag is seconds; this is generous.
 pub const PACK_SETTLE: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// Decides one assignment. `own` is every journal entry of this user on this account
@@ -195,23 +195,31 @@ fn not_on_our_pack(e: &Entry, now: jiff::Timestamp) -> Option<String> {
     if !matches!(e.state, State::Unverified | State::InFlight) {
         return None;
     }
-    let since = match e.updated_at.parse::<jiff::Timestamp>() {
-        Err(_) => format!(
-            "at a time the journal cannot say ({})",
-            crate::problem::Quoted(&e.updated_at)
-        ),
-        Ok(at) if at > now => format!("at {at}, after now ({now}): the clocks disagree"),
-        Ok(at) if now.duration_since(at) < PACK_SETTLE => {
-            format!("{} ago", human_ago(now.duration_since(at)))
-        }
-        Ok(_) => return None,
-    };
+    let since = settling(&e.updated_at, now)?;
     Some(format!(
         "ct-onboard sent this {since} (run {}) without seeing it land, and the pack does not \
          show the user yet: a write can take a while to show, and a second assignment cannot \
          be taken back, so it is not sent again until an hour has passed ({flag})",
         e.run_id
     ))
+}
+
+/// When a write recorded at `at` (the journal's RFC 3339 time) was, if it was less than
+/// [`PACK_SETTLE`] before `now` (`12 min ago`), or cannot be told (a time that does not
+/// read, or one after now): a write that cannot be taken back is not sent again then.
+/// `None`: long enough ago to believe what the account shows.
+pub fn settling(at: &str, now: jiff::Timestamp) -> Option<String> {
+    match at.parse::<jiff::Timestamp>() {
+        Err(_) => Some(format!(
+            "at a time the journal cannot say ({})",
+            crate::problem::Quoted(at)
+        )),
+        Ok(at) if at > now => Some(format!("at {at}, after now ({now}): the clocks disagree")),
+        Ok(at) if now.duration_since(at) < PACK_SETTLE => {
+            Some(format!("{} ago", human_ago(now.duration_since(at))))
+        }
+        Ok(_) => None,
+    }
 }
 
 /// `42 s`, `12 min`: how long ago, for a message.

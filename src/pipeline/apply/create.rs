@@ -35,6 +35,8 @@ pub(super) struct Creator<'a> {
     pub send_activation: bool,
     /// How many times people not found after an unclear answer are sent again.
     pub max_resends: u32,
+    /// The instant the run decides at: how long ago an unclear creation was sent.
+    pub now: jiff::Timestamp,
 }
 
 /// One request's people (positions in the plan's rows), and how often they were sent.
@@ -71,6 +73,29 @@ impl Creator<'_> {
         }
         if !begun.is_empty() {
             let _ = self.settle_by_lookup(plan, &begun).await?;
+        }
+        // Begun without a clear answer, not found, and recently: a new person can take a
+        // while to show in the lookup, and a second one cannot be taken back.
+        for &i in &begun {
+            if state(plan, i) != Some(&Creation::Planned)
+                || !matches!(self.journal_state(plan, i)?, Some(PersonState::Creating))
+            {
+                continue;
+            }
+            let at = self
+                .journal
+                .person_updated_at(self.client.base_url(), phone(plan, i))
+                .map_err(Error::journal)?
+                .unwrap_or_default();
+            if let Some(since) = crate::pipeline::decide::settling(&at, self.now) {
+                let why = format!(
+                    "may have been created: ct-onboard sent this person's creation {since} \
+                     without a clear answer, and the phone is not found yet; a new person can \
+                     take a while to show, so they are not created again until an hour has \
+                     passed"
+                );
+                set_state(plan, i, Creation::InDoubt(why));
+            }
         }
         let todo: Vec<usize> = todo
             .into_iter()

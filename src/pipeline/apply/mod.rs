@@ -211,6 +211,7 @@ async fn create_people(
         run_id,
         send_activation: settings.send_activation(),
         max_resends: settings.max_retries(),
+        now: context.now,
     };
     let skipped = settings.without_refresh();
     let created = creator.create(&mut refreshed.checked.plan).await?;
