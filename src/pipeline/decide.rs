@@ -185,15 +185,25 @@ pub fn decide(
 /// done and now gone was taken off in the app, not ours to redo.
 fn not_on_our_pack(e: &Entry, now: jiff::Timestamp) -> Option<String> {
     let flag = "--allow-overwrite sends it, once you have checked the pack in Connecteam";
-    if e.state == State::Done {
-        return Some(format!(
-            "the journal shows ct-onboard put the user on this pack (run {}), and the pack no \
-             longer shows them: taken off in Connecteam? Not sent again ({flag})",
-            e.run_id
-        ));
-    }
-    if !matches!(e.state, State::Unverified | State::InFlight) {
-        return None;
+    match e.state {
+        State::Done => {
+            return Some(format!(
+                "the journal shows ct-onboard put the user on this pack (run {}), and the pack \
+                 no longer shows them: taken off in Connecteam? Not sent again ({flag})",
+                e.run_id
+            ));
+        }
+        // Answered with a success, never seen since: the account's lag, or taken off.
+        State::Unverified => {
+            return Some(format!(
+                "Connecteam answered ct-onboard's request for this with a success (run {}), \
+                 but the pack has not shown the user since: the account's lag, or taken off in \
+                 Connecteam? Not sent again ({flag})",
+                e.run_id
+            ));
+        }
+        State::InFlight => {}
+        _ => return None,
     }
     let since = settling(&e.updated_at, now)?;
     Some(format!(

@@ -11,9 +11,11 @@
 //!    until their half is sent;
 //! 3. an answer that is not clear (no answer, a 5xx, a 200 that cannot be read) is
 //!    followed by one read of the pack, believed as a plan's read is: those on it are
-//!    done; the others are not sent again in this run (the write may yet show), and are
-//!    journaled and reported `unverified`, so that the next run reads the pack before it
-//!    decides, and gives the write an hour to show (`decide::PACK_SETTLE`).
+//!    done; the others are not sent again in this run (the write may yet show): reported
+//!    `unverified` and journaled `in_flight` as of now, so that the next run reads the
+//!    pack before it decides, and gives the write an hour to show (`decide::PACK_SETTLE`).
+//!    One answered 200 and never seen (`unverified` in the journal) is not sent again by
+//!    any run without `--allow-overwrite`: a success was claimed.
 //!
 //! What to do with an answer is decided by [`next`], apart from its effects.
 
@@ -425,12 +427,12 @@ impl Packer<'_> {
                      hour to show",
                     error.message
                 );
-                // Journaled unverified as of now: the hour it is given to show counts from
+                // Journaled in flight as of now: the hour it is given to show counts from
                 // when it was last looked for, not from before the request's waits.
                 settle_all(
                     AssignmentStatus::Unverified,
                     &why,
-                    Some(State::Unverified),
+                    Some(State::InFlight),
                     lines,
                 );
             }
@@ -446,7 +448,7 @@ impl Packer<'_> {
                         error.message
                     );
                     let line = finished(AssignmentStatus::Unverified, m, answered(why));
-                    self.settle(m, line, Some(State::Unverified), lines);
+                    self.settle(m, line, Some(State::InFlight), lines);
                 }
             }
         }

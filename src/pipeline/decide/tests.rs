@@ -118,8 +118,9 @@ fn a_pack_sent_without_a_clear_answer_is_not_sent_again_until_it_has_had_time_to
         updated_at: at.into(),
         ..entry(&pack, state, "23")
     };
-    for state in [State::InFlight, State::Unverified] {
-        // Half an hour ago: the account may not show it yet.
+    {
+        let state = State::InFlight;
+        // Sent without a clear answer half an hour ago: the account may not show it yet.
         let recent = [sent(state, "2026-11-23T11:30:00Z")];
         let Action::Conflict(settled) = action(&pack, &not_on, &recent, false) else {
             panic!("{state:?} 30 min ago is not sent again");
@@ -142,6 +143,20 @@ fn a_pack_sent_without_a_clear_answer_is_not_sent_again_until_it_has_had_time_to
             Action::Send
         ));
     }
+    // Answered with a success and never seen: not sent again by any run on its own.
+    let answered = [sent(State::Unverified, "2026-11-20T10:00:00Z")];
+    let Action::Conflict(settled) = action(&pack, &not_on, &answered, false) else {
+        panic!("a 200 never seen is not sent again");
+    };
+    assert!(
+        settled.reason.contains("with a success"),
+        "{}",
+        settled.reason
+    );
+    assert!(matches!(
+        action(&pack, &not_on, &answered, true),
+        Action::Send
+    ));
     // Refused (failed) or never begun: nothing of ours can be on its way.
     let refused = [sent(State::Failed, "2026-11-23T11:59:00Z")];
     assert!(matches!(
