@@ -6,7 +6,8 @@
 //! own transaction; `unverified` becomes `done` once the account shows it. WAL with
 //! `synchronous=NORMAL` keeps every committed write through a killed process (the case
 //! that matters: cron jobs killed, laptops closed); only a power cut could lose the last
-//! few.
+//! few, and before a request that cannot be taken back [`Journal::sync`] makes them
+//! durable too.
 //! One connection behind a mutex, held for a statement at a time, never across an await.
 
 mod lock;
@@ -406,6 +407,34 @@ impl Journal {
             )
             .map(drop)
             .map_err(|e| sql_error(&self.path, e))
+    }
+
+    /// Makes what is recorded so far survive a power cut too, not only a killed process:
+    /// a checkpoint syncs the WAL and the database file. Called before a request that
+    /// cannot be taken back (a pack assignment, a person created), whose `in_flight` or
+    /// `creating` must not be lost.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(FULL)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| sql_error(&self.path, e))
+            .and_then(
+                |(busy, logged, copied)| match busy == 0 && logged == copied {
+                    true => Ok(()),
+                    false => Err(sql_error(
+                        &self.path,
+                        rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                            Some("the journal could not be synced (busy)".into()),
+                        ),
+                    )),
+                },
+            )
     }
 
     /// Records how an assignment ended.

@@ -32,6 +32,28 @@ fn fingerprints_say_what_was_sent_and_ignore_trailing_zeros() {
 }
 
 #[test]
+fn a_sync_puts_what_is_journaled_in_the_database_file_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ct.db");
+    let journal = Journal::open(&path).unwrap();
+    let key = Key::of("https://api", 7, &time_off("15"));
+    journal.begin(&key, "balance 15 days", "r1").unwrap();
+    journal.sync().unwrap();
+    // Read from a copy of the database file alone, without its WAL: it is there.
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let rows: i64 = Connection::open(&copy)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM assignments WHERE state = 'in_flight'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[test]
 fn entries_go_in_flight_then_done_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/ct.db");

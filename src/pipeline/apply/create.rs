@@ -175,6 +175,8 @@ impl Creator<'_> {
                 )
                 .map_err(Error::journal)?;
         }
+        // Durable through a power cut too: a person is never made twice.
+        self.journal.sync().map_err(Error::journal)?;
         let people: Vec<NewUser> = batch.rows.iter().map(|&i| new_user(plan, i)).collect();
         let request = CreateUsers {
             people: &people,

@@ -276,27 +276,30 @@ impl Packer<'_> {
             }
             return Sent::default();
         }
-        for &m in &members {
-            let a = self.assignment(m);
-            if let Err(e) = self
-                .run
-                .journal
-                .begin(&self.key(m), &fingerprint(a), self.run.run_id)
-            {
-                // Unjournaled, a write could be sent twice: nothing more is sent.
-                tracing::error!(event = "stop", "{e}: the run stops, nothing more is sent");
-                client.stop().set(StopReason::JournalFailed);
-                for &m in &members {
-                    let why = format!("not sent: {e}");
-                    let line = AssignmentLine::unsent(
-                        self.assignment(m),
-                        AssignmentStatus::NotAttempted,
-                        &why,
-                    );
-                    lines.insert((m.slot, m.position), self.line(m, line));
-                }
-                return Sent::default();
+        // Journaled, and durable through a power cut, before the request.
+        let journaled = members
+            .iter()
+            .try_for_each(|&m| {
+                let a = self.assignment(m);
+                self.run
+                    .journal
+                    .begin(&self.key(m), &fingerprint(a), self.run.run_id)
+            })
+            .and_then(|()| self.run.journal.sync());
+        if let Err(e) = journaled {
+            // Unjournaled, a write could be sent twice: nothing more is sent.
+            tracing::error!(event = "stop", "{e}: the run stops, nothing more is sent");
+            client.stop().set(StopReason::JournalFailed);
+            for &m in &members {
+                let why = format!("not sent: {e}");
+                let line = AssignmentLine::unsent(
+                    self.assignment(m),
+                    AssignmentStatus::NotAttempted,
+                    &why,
+                );
+                lines.insert((m.slot, m.position), self.line(m, line));
             }
+            return Sent::default();
         }
         let body = PackAssignment {
             user_ids: members.iter().map(|m| m.user).collect(),
