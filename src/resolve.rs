@@ -245,80 +245,92 @@ fn find_pay_rule<'d>(
     wanted: &PolicyRef<u64>,
     directory: &'d Directory,
 ) -> Result<&'d PayRulePolicyInfo, String> {
-    let all = &directory.pay_rule_policies;
-    match (&wanted.id, &wanted.name) {
-        (Some(id), name) => {
-            let found = all.iter().find(|p| p.id == *id).ok_or_else(|| {
-                format!("pay-rule policy {id} does not exist or is not enabled in this account (`ct-onboard policies` lists them)")
-            })?;
-            match name {
-                Some(name) if !same_name(&found.name, name) => Err(format!(
-                    "pay-rule policy {id} is named \"{}\", not \"{name}\"",
-                    found.name
-                )),
-                _ => Ok(found),
-            }
-        }
-        (None, Some(name)) => {
-            let matches: Vec<&PayRulePolicyInfo> =
-                all.iter().filter(|p| same_name(&p.name, name)).collect();
-            match matches.as_slice() {
-                [one] => Ok(one),
-                [] => Err(format!(
-                    "no pay-rule policy is named \"{name}\" (`ct-onboard policies` lists them)"
-                )),
-                several => Err(format!(
-                    "{} pay-rule policies are named \"{name}\" ({}): use policy_id",
-                    several.len(),
-                    several
-                        .iter()
-                        .map(|p| p.id.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            }
-        }
-        (None, None) => Err("give a policy_id or a policy_name".into()),
-    }
+    let words = Words {
+        one: "pay-rule policy",
+        several: "pay-rule policies",
+        absent: "does not exist or is not enabled in this account",
+        key: "policy",
+    };
+    find_numbered(
+        &directory.pay_rule_policies,
+        |p| (p.id, &p.name),
+        wanted,
+        &words,
+    )
 }
 
 fn find_pack<'d>(
     wanted: &PolicyRef<u64>,
     directory: &'d Directory,
 ) -> Result<&'d PackInfo, String> {
-    let all = &directory.packs;
+    let words = Words {
+        one: "onboarding pack",
+        several: "onboarding packs",
+        absent: "does not exist in this account",
+        key: "pack",
+    };
+    find_numbered(&directory.packs, |p| (p.id, &p.name), wanted, &words)
+}
+
+/// How a listing with numeric IDs is spoken of in its messages.
+struct Words {
+    one: &'static str,
+    several: &'static str,
+    /// What an ID not in the listing is (`does not exist in this account`).
+    absent: &'static str,
+    /// The manifest's keys: `{key}_id`, `{key}_name`.
+    key: &'static str,
+}
+
+/// The one entry of `all` that `wanted` names: by ID (its name, when given too, must
+/// agree), or by a name exactly one entry has (case aside).
+fn find_numbered<'d, T>(
+    all: &'d [T],
+    id_and_name: impl Fn(&T) -> (u64, &String),
+    wanted: &PolicyRef<u64>,
+    words: &Words,
+) -> Result<&'d T, String> {
+    let Words {
+        one,
+        several,
+        absent,
+        key,
+    } = words;
     match (&wanted.id, &wanted.name) {
         (Some(id), name) => {
-            let found = all.iter().find(|p| p.id == *id).ok_or_else(|| {
-                format!("onboarding pack {id} does not exist in this account (`ct-onboard policies` lists them)")
-            })?;
+            let found = all
+                .iter()
+                .find(|p| id_and_name(p).0 == *id)
+                .ok_or_else(|| format!("{one} {id} {absent} (`ct-onboard policies` lists them)"))?;
             match name {
-                Some(name) if !same_name(&found.name, name) => Err(format!(
-                    "onboarding pack {id} is named \"{}\", not \"{name}\"",
-                    found.name
+                Some(name) if !same_name(id_and_name(found).1, name) => Err(format!(
+                    "{one} {id} is named \"{}\", not \"{name}\"",
+                    id_and_name(found).1
                 )),
                 _ => Ok(found),
             }
         }
         (None, Some(name)) => {
-            let matches: Vec<&PackInfo> = all.iter().filter(|p| same_name(&p.name, name)).collect();
+            let matches: Vec<&T> = all
+                .iter()
+                .filter(|p| same_name(id_and_name(p).1, name))
+                .collect();
             match matches.as_slice() {
-                [one] => Ok(one),
+                [found] => Ok(found),
                 [] => Err(format!(
-                    "no onboarding pack is named \"{name}\" (`ct-onboard policies` lists them)"
+                    "no {one} is named \"{name}\" (`ct-onboard policies` lists them)"
                 )),
-                several => Err(format!(
-                    "{} onboarding packs are named \"{name}\" ({}): use pack_id",
-                    several.len(),
-                    several
-                        .iter()
-                        .map(|p| p.id.to_string())
+                many => Err(format!(
+                    "{} {several} are named \"{name}\" ({}): use {key}_id",
+                    many.len(),
+                    many.iter()
+                        .map(|p| id_and_name(p).0.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
             }
         }
-        (None, None) => Err("give a pack_id or a pack_name".into()),
+        (None, None) => Err(format!("give a {key}_id or a {key}_name")),
     }
 }
 

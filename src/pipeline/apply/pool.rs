@@ -276,14 +276,14 @@ fn worker<'r>(
             return Some((event, (next + 1, Some((hold, decisions)))));
         }
         let (line, record) = match (&decision.action, &hold) {
-            // Packs go out together, before the pool: one that is to be sent only since
-            // the user's holdings were read again waits for the next run.
+            // Packs go out together, before the pool, which never sends one: every pack
+            // to send has its line from that stage (and is decided as planned here).
             (Action::Send, _) if assignment.kind() == Kind::OnboardingPack => (
                 AssignmentLine::unsent(
                     assignment,
                     AssignmentStatus::NotAttempted,
-                    "onboarding packs were assigned before what this user holds was read again: \
-                     the next run assigns it",
+                    "not sent: onboarding packs are assigned before the other assignments, and \
+                     this one was not; the next run assigns it",
                 ),
                 None,
             ),
