@@ -18,7 +18,7 @@ pub(crate) async fn verify(
     for d in &verified.differences {
         let holds = match d.holds.as_str() {
             "" => "the account holds nothing of it".to_owned(),
-            "not on the pack" => "the user is not on the pack".to_owned(),
+            crate::holdings::NOT_ON_PACK => "the user is not on the pack".to_owned(),
             holds => format!("the account holds {holds}"),
         };
         session.console.line(&format!(

@@ -161,6 +161,9 @@ struct OnDate {
     held: HashMap<u64, PayRuleOn>,
 }
 
+/// What `holds` says of a user a pack read does not show on it.
+pub const NOT_ON_PACK: &str = "not on the pack";
+
 /// What one pack's assignments say of the users asked about: who is on it (with the
 /// status read), and the users whose rows did not check out.
 #[derive(Debug, Clone, Default)]
@@ -502,7 +505,7 @@ impl Holdings {
                     },
                     Ok(None) => Diff {
                         change: Change::New,
-                        holds: "not on the pack".into(),
+                        holds: NOT_ON_PACK.into(),
                         ..Diff::default()
                     },
                     Err(unknown) => unknown,
@@ -640,7 +643,7 @@ impl Holdings {
                 .map(|on| match on {
                     Some(_) => Seen::Held,
                     None => Seen::Not {
-                        holds: "not on the pack".into(),
+                        holds: NOT_ON_PACK.into(),
                         held: String::new(),
                     },
                 }),

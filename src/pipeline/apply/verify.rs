@@ -138,7 +138,7 @@ fn mark_unverified(run: &Run<'_>, row: &PlanRow, line: &mut UserLine, write: &Un
     let assignment = &mut line.assignments[write.assignment];
     assignment.status = AssignmentStatus::Unverified;
     let (held, seen) = match &write.last {
-        Seen::Not { holds, held } if holds == "not on the pack" => {
+        Seen::Not { holds, held } if holds == crate::holdings::NOT_ON_PACK => {
             (" (the user is not on the pack)".to_owned(), held.as_str())
         }
         Seen::Not { holds, held } => (format!(" (the account holds {holds})"), held.as_str()),
